@@ -1,0 +1,199 @@
+"""The data riskmon passes around: snapshots in, rule results and alert events out.
+
+Money is ``Decimal`` (converted once, at the platform boundary); every timestamp is timezone-aware UTC.
+All models are frozen: a snapshot is a fact about one instant and is never edited afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+
+ZERO = Decimal(0)
+
+
+def require_utc(ts: datetime, what: str) -> datetime:
+    """Reject naive timestamps: every instant inside riskmon carries its offset."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {ts.isoformat()}")
+    return ts
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class Severity(Enum):
+    """Ordered: OK < INFO < WARNING < CRITICAL."""
+
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def __lt__(self, other: Severity) -> bool:
+        return self.rank < other.rank
+
+    def __le__(self, other: Severity) -> bool:
+        return self.rank <= other.rank
+
+
+_SEVERITY_RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    ESCALATED = "escalated"  # still failing, at a different severity (up or down)
+    RESOLVED = "resolved"
+
+
+class TradingState(StrEnum):
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    id: str
+    symbol: str
+    side: Side
+    volume: Decimal  # lots
+    open_price: Decimal | None = None
+    price: Decimal | None = None  # current price used for the P&L
+    notional: Decimal | None = None  # absolute exposure in the account currency
+    unrealized_pnl: Decimal = ZERO  # floating P&L in the account currency (swap/commission separate)
+    swap: Decimal = ZERO
+    commission: Decimal = ZERO
+    stop_loss: Decimal | None = None
+    opened_at: datetime | None = None
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.unrealized_pnl + self.swap + self.commission
+
+    @property
+    def loss_at_stop(self) -> Decimal | None:
+        """Further loss, in account currency, if price moves from here to the stop loss.
+
+        ``None`` means unlimited (no stop loss) or unknown (no price or notional to scale by).
+        A stop already beyond the current price in profit risks nothing more: 0.
+        """
+        if self.stop_loss is None or self.price is None or self.notional is None or self.price == 0:
+            return None
+        adverse_move = (self.price - self.stop_loss) * self.side.sign
+        return max(ZERO, adverse_move / self.price * self.notional)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    symbol: str
+    side: Side
+    volume: Decimal  # lots
+    kind: str = "limit"  # limit | stop | stop_limit | market
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """One account at one instant, as the platform reported it."""
+
+    account: str
+    balance: Decimal
+    equity: Decimal
+    ts: datetime  # the platform's own timestamp for this state
+    platform: str = "replay"
+    currency: str = "USD"
+    margin: Decimal = ZERO  # used margin
+    positions: tuple[Position, ...] = ()
+    orders: tuple[Order, ...] = ()
+    received_at: datetime | None = None  # when riskmon took it (staleness = received_at - ts)
+    realized_today: Decimal | None = None  # platform-computed closed P&L since the trading-day start
+    leverage: Decimal | None = None  # account leverage setting (e.g. 100 for 1:100), informational
+
+    def __post_init__(self) -> None:
+        require_utc(self.ts, "snapshot ts")
+        if self.received_at is not None:
+            require_utc(self.received_at, "snapshot received_at")
+
+    @property
+    def free_margin(self) -> Decimal:
+        return self.equity - self.margin
+
+    @property
+    def margin_level(self) -> Decimal | None:
+        """Equity / used margin × 100, or None when no margin is in use."""
+        if self.margin <= 0:
+            return None
+        return self.equity / self.margin * 100
+
+    @property
+    def floating_pnl(self) -> Decimal:
+        return self.equity - self.balance
+
+    @property
+    def total_notional(self) -> Decimal:
+        return sum((p.notional for p in self.positions if p.notional is not None), ZERO)
+
+    @property
+    def total_lots(self) -> Decimal:
+        return sum((p.volume for p in self.positions), ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """A rule's verdict on one snapshot, with the figures every consumer reads.
+
+    ``observed`` and ``limit`` are in the rule's own unit (money, percent, lots, count, ratio).
+    ``room_left`` is the money that can still be lost before the floor (None for rules without a
+    money floor); ``used`` is the share of the limit consumed (1 = exactly at the limit).
+    """
+
+    rule: str
+    severity: Severity
+    observed: Decimal
+    limit: Decimal
+    message: str
+    unit: str = ""
+    room_left: Decimal | None = None
+    used: Decimal | None = None
+    floor: Decimal | None = None  # equity floor in money, for floor-based rules
+
+    @property
+    def failing(self) -> bool:
+        return self.severity is not Severity.OK
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A change in a rule's alert state: it started failing, changed severity, or recovered."""
+
+    account: str
+    rule: str
+    severity: Severity
+    status: AlertStatus
+    observed: Decimal
+    limit: Decimal
+    message: str
+    ts: datetime
+    room_left: Decimal | None = None
+    used: Decimal | None = None
+    label: str = ""
+    action: str = ""  # what the enforcer did or will do, if anything
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.rule)

@@ -1,0 +1,1 @@
+"""Trading platforms: each turns a venue's data into AccountSnapshots and carries out closes."""
