@@ -55,8 +55,6 @@ class ActionResult:
 class Trader(Protocol):
     """What the enforcer may ask a platform to do. Never raises for a broker refusal: returns it."""
 
-    async def close_position(
-        self, account: str, position_id: str, volume: Decimal | None = None
-    ) -> ActionResult: ...
+    async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult: ...
 
     async def cancel_order(self, account: str, order_id: str) -> ActionResult: ...

@@ -1,0 +1,280 @@
+"""The `riskmon` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from riskmon import logs
+from riskmon.config import AppConfig, Settings, load_config
+from riskmon.errors import ConfigError, PlatformUnavailable, RiskmonError
+from riskmon.models import AccountSnapshot
+from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
+from riskmon.notify.console import ConsoleAlerts, account_table
+from riskmon.notify.format import event_line, event_record
+from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
+from riskmon.rules.presets import PRESETS
+from riskmon.rules.spec import Rulebook
+from riskmon.service import Platform, Service, build_platforms
+from riskmon.store import MEMORY, Store, default_db_path
+
+app = typer.Typer(
+    help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="riskmon.toml with [[accounts]] (default: RISKMON_CONFIG)")
+]
+EnvOption = Annotated[Path, typer.Option("--env-file", help="Environment file to read settings from.")]
+
+
+class ReplayFormat(StrEnum):
+    jsonl = "jsonl"
+    table = "table"
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Any deliberate riskmon error ends the command with its one line, never a traceback."""
+    try:
+        yield
+    except RiskmonError as exc:
+        err.print(f"riskmon: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [
+        value.get_secret_value()
+        for value in settings.__dict__.values()
+        if hasattr(value, "get_secret_value") and value is not None
+    ]
+
+
+def _load(env_file: Path, config: Path | None) -> AppConfig:
+    app_config = load_config(env_file, config)
+    settings = app_config.settings
+    logs.configure(settings.log_format, settings.log_level, _secrets(settings))
+    return app_config
+
+
+class _Recording:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def observe(self, evaluation: Evaluation) -> None:
+        self.recorder.write(evaluation.snapshot)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    env_file: EnvOption = Path(".env"),
+    record: Annotated[
+        Path | None, typer.Option(help="Append every snapshot to this file as JSON Lines (the replay format).")
+    ] = None,
+    table: Annotated[bool, typer.Option(help="Show the live account table (off when not a terminal).")] = True,
+) -> None:
+    """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
+    with clear_errors():
+        app_config = _load(env_file, config)
+        console = Console()
+        store = Store(app_config.settings.riskmon_db or default_db_path())
+        recorder = Recorder(record) if record else None
+        observers: list[Any] = [ConsoleAlerts(console)]
+        if recorder:
+            observers.append(_Recording(recorder))
+        service = Service(app_config, store, build_platforms(app_config), observers)
+        try:
+            asyncio.run(_run_service(service, console, table and console.is_terminal))
+        except KeyboardInterrupt:
+            console.print("stopped")
+        finally:
+            store.close()
+            if recorder:
+                recorder.close()
+
+
+async def _run_service(service: Service, console: Console, show_table: bool) -> None:
+    if not show_table:
+        await service.run()
+        return
+    with Live(account_table(service.monitors.values()), console=console, refresh_per_second=4) as live:
+        task = asyncio.create_task(service.run())
+        while not task.done():
+            live.update(account_table(service.monitors.values()))
+            await asyncio.wait({task}, timeout=0.25)
+        await task
+
+
+@app.command()
+def check(
+    config: ConfigOption = None,
+    env_file: EnvOption = Path(".env"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print snapshots in the replay format.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each platform.")] = 20.0,
+) -> None:
+    """Connect once, print one snapshot per account, exit non-zero if a platform cannot be reached."""
+    with clear_errors():
+        app_config = _load(env_file, config)
+        snapshots = asyncio.run(_first_snapshots(build_platforms(app_config), timeout))
+        for snap in snapshots:
+            if as_json:
+                typer.echo(json.dumps(snapshot_to_record(snap)))
+            else:
+                typer.echo(
+                    f"{snap.account} [{snap.platform}] balance {snap.balance} {snap.currency}, equity {snap.equity}, "
+                    f"margin {snap.margin}, {len(snap.positions)} positions, {len(snap.orders)} orders at {snap.ts}"
+                )
+
+
+async def _first_snapshots(platforms: list[Platform], wait_s: float) -> list[AccountSnapshot]:
+    async def first(platform: Platform) -> list[AccountSnapshot]:
+        seen: dict[str, AccountSnapshot] = {}
+        stream = platform.feed.snapshots()
+        try:
+            async with asyncio.timeout(wait_s):
+                async for snap in stream:
+                    if snap.account in platform.accounts:
+                        seen.setdefault(snap.account, snap)
+                    if len(seen) == len(platform.accounts):
+                        break
+        except TimeoutError:
+            missing = ", ".join(a for a in platform.accounts if a not in seen)
+            raise PlatformUnavailable(f"{platform.name}: no data for {missing} within {wait_s:.0f} s") from None
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        return [seen[a] for a in platform.accounts]
+
+    results = await asyncio.gather(*(first(p) for p in platforms))
+    return [snap for group in results for snap in group]
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of snapshots ('-' for stdin).", allow_dash=True)],
+    config: ConfigOption = None,
+    preset: Annotated[str, typer.Option(help="Rulebook for accounts not in --config.")] = "basic",
+    initial_balance: Annotated[Decimal | None, typer.Option(help="Initial balance for --preset.")] = None,
+    fmt: Annotated[ReplayFormat, typer.Option("--format", help="jsonl: one alert event per line.")] = (
+        ReplayFormat.jsonl
+    ),
+) -> None:
+    """Feed a recorded day through the same engine as `run` and print every alert event.
+
+    Starts from a clean in-memory state: the service's database is never read or written.
+    """
+    with clear_errors():
+        profiles = {p.account: p for p in load_config(None, config).profiles} if config else {}
+        if preset not in PRESETS:
+            raise ConfigError("--preset", f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        rulebook = PRESETS[preset].rulebook()
+        initial = initial_balance or PRESETS[preset].initial_balance
+        if rulebook.needs_initial_balance and initial is None and not profiles:
+            raise ConfigError("--initial-balance", f"required by preset {preset}")
+        store = Store(MEMORY)
+        monitors: dict[str, AccountMonitor] = {}
+        try:
+            stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(str(file), f"cannot read: {exc.strerror}") from None
+        with stream:
+            for item in read_records(stream):
+                if isinstance(item, BadLine):
+                    err.print(f"{file}: line {item.number}: {item.reason} (skipped)", markup=False, highlight=False)
+                    continue
+                monitor = monitors.get(item.account)
+                if monitor is None:
+                    profile = profiles.get(item.account) or AccountProfile(
+                        item.account, rulebook, initial_balance=initial
+                    )
+                    monitor = monitors[item.account] = AccountMonitor(profile, store)
+                for event in monitor.process(item).events:
+                    typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))
+
+
+def _describe(book: Rulebook) -> tuple[str, str, str]:
+    dl, ml = book.daily_loss, book.max_loss
+    daily = "-"
+    if dl.enabled:
+        size = f"{dl.size}" if dl.size_basis == "fixed" else f"{dl.size}% of {dl.size_basis.value.split('_')[0]}"
+        daily = f"{size} below {dl.anchor.value} at {book.day_reset} {book.timezone} ({dl.breach})"
+    overall = "-"
+    if ml.enabled:
+        size = f"{ml.size}" if ml.size_basis == "fixed" else f"{ml.size}% of {ml.size_basis.value.split('_')[0]}"
+        overall = f"{ml.mode.value} {size}"
+        if ml.mode == "trailing":
+            overall += f" trailing {ml.trail.value}" + (f", locks at {ml.lock}" if ml.lock else "")
+    other = []
+    if book.profit_target.enabled:
+        other.append(f"target {book.profit_target.size}%")
+    if book.min_trading_days:
+        other.append(f"{book.min_trading_days} min days")
+    if book.position_size.enabled:
+        other.append(f"position ≤ {book.position_size.max_percent}% ({book.position_size.basis})")
+    return daily, overall, ", ".join(other) or "-"
+
+
+@app.command()
+def presets() -> None:
+    """List the firm rulebooks riskmon ships, with their numbers, sources and dates."""
+    table = Table(title="presets (override any field per account in riskmon.toml)")
+    for column in ("name", "firm / program", "daily loss", "max loss", "other", "source (as of)"):
+        table.add_column(column, overflow="fold")
+    for preset in PRESETS.values():
+        daily, overall, other = _describe(preset.rulebook())
+        table.add_row(
+            preset.name,
+            f"{preset.firm} {preset.program}",
+            daily,
+            overall,
+            other,
+            f"{preset.source} ({preset.rules_as_of})",
+        )
+    Console(width=200).print(table)
+
+
+@app.command("config")
+def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env")) -> None:
+    """Print the effective settings and each account's rulebook; secrets are masked."""
+    with clear_errors():
+        app_config = load_config(env_file, config)
+        settings = json.loads(app_config.settings.model_dump_json())
+        doc = {
+            "settings": settings,
+            "accounts": [
+                {
+                    "id": profile.account,
+                    "label": profile.label,
+                    "platform": profile.platform,
+                    "initial_balance": None if profile.initial_balance is None else str(profile.initial_balance),
+                    "rules": json.loads(profile.rulebook.model_dump_json()),
+                }
+                for profile in app_config.profiles
+            ],
+        }
+        typer.echo(json.dumps(doc, indent=2))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

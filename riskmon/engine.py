@@ -1,0 +1,162 @@
+"""The pure core: ``advance`` the account state with a snapshot, ``evaluate`` the rules, ``track`` alerts.
+
+No I/O and no clock reads: everything comes in as arguments, so replay, tests and the live service
+run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+
+from riskmon.clock import TradingCalendar
+from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity
+from riskmon.rules.base import Rule
+from riskmon.state import AccountState, AnchorSource
+
+log = logging.getLogger(__name__)
+
+# Snapshots this close on both sides of a reset mean riskmon saw the reset happen.
+RESET_WATCH_TOLERANCE = timedelta(minutes=5)
+
+
+def advance(
+    state: AccountState,
+    snap: AccountSnapshot,
+    calendar: TradingCalendar,
+    tolerance: timedelta = RESET_WATCH_TOLERANCE,
+) -> AccountState:
+    """Fold one snapshot into the state: day rollover and anchors, high-water marks, days traded."""
+    day = calendar.day_of(snap.ts)
+    if state.trading_day is None or day > state.trading_day:
+        state = _roll_over(state, snap, calendar, day, tolerance)
+    # A snapshot older than the current day (out of order) updates nothing day-bound.
+    same_day = day == state.trading_day
+    opened_days = {calendar.day_of(p.opened_at) for p in snap.positions if p.opened_at is not None}
+    return replace(
+        state,
+        balance_high=max(state.balance_high, snap.balance),
+        equity_high=max(state.equity_high, snap.equity),
+        day_low_equity=min(state.day_low_equity, snap.equity) if same_day else state.day_low_equity,
+        last_balance=snap.balance,
+        last_ts=max(snap.ts, state.last_ts) if state.last_ts else snap.ts,
+        trading_days=state.trading_days | opened_days if opened_days else state.trading_days,
+    )
+
+
+def _roll_over(
+    state: AccountState,
+    snap: AccountSnapshot,
+    calendar: TradingCalendar,
+    day: date,
+    tolerance: timedelta,
+) -> AccountState:
+    start = calendar.start_of(day)
+    watched = (
+        state.last_ts is not None
+        and state.last_balance is not None
+        and start - state.last_ts <= tolerance
+        and snap.ts - start <= tolerance
+    )
+    if watched and state.last_balance is not None:
+        # The last balance before the reset is the balance at the reset (what the firm anchors to).
+        balance, equity, source = state.last_balance, snap.equity, AnchorSource.OBSERVED
+    elif snap.realized_today is not None:
+        # Rebuilt from the platform's deals; the floating P&L at the reset is assumed unchanged.
+        balance = snap.balance - snap.realized_today
+        equity, source = balance + snap.floating_pnl, AnchorSource.REBUILT
+    else:
+        balance, equity, source = snap.balance, snap.equity, AnchorSource.ESTIMATED
+    if source is not AnchorSource.OBSERVED and state.trading_day is not None:
+        log.warning(
+            "%s: not watching at the %s reset; day anchor %s (balance %s)",
+            state.account,
+            start.isoformat(),
+            source.value,
+            balance,
+        )
+    return replace(
+        state,
+        trading_day=day,
+        day_start=start,
+        day_start_balance=balance,
+        day_start_equity=equity,
+        anchor_source=source,
+        day_low_equity=snap.equity,
+        eod_balance_high=max(state.eod_balance_high, balance)
+        if state.trading_day is not None
+        else state.eod_balance_high,
+    )
+
+
+def evaluate(rules: Sequence[Rule], snap: AccountSnapshot, state: AccountState) -> tuple[RuleResult, ...]:
+    """Run every rule. A rule that raises is a bug, but it must not blind the others."""
+    results = []
+    for rule in rules:
+        try:
+            results.append(rule.check(snap, state))
+        except Exception as exc:
+            log.exception("%s: rule %s failed", snap.account, rule.name)
+            results.append(
+                RuleResult(
+                    rule=rule.name,
+                    severity=Severity.CRITICAL,
+                    observed=Decimal(0),
+                    limit=Decimal(0),
+                    message=f"rule {rule.name} could not be evaluated: {type(exc).__name__}",
+                )
+            )
+    return tuple(results)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    alerts: dict[str, Severity]
+    events: tuple[AlertEvent, ...]
+
+
+def track(
+    open_alerts: Mapping[str, Severity],
+    results: Iterable[RuleResult],
+    snap: AccountSnapshot,
+    label: str = "",
+    note: str = "",
+) -> Tracked:
+    """Alert lifecycle per rule: one event when it starts failing, one per severity change, one on recovery."""
+    alerts = dict(open_alerts)
+    events: list[AlertEvent] = []
+    for result in results:
+        before = alerts.get(result.rule)
+        if result.failing and before is None:
+            status: AlertStatus | None = AlertStatus.FIRING
+        elif result.failing and before is not result.severity:
+            status = AlertStatus.ESCALATED
+        elif not result.failing and before is not None:
+            status = AlertStatus.RESOLVED
+        else:
+            status = None
+        if status is None:
+            continue
+        if result.failing:
+            alerts[result.rule] = result.severity
+        else:
+            del alerts[result.rule]
+        events.append(
+            AlertEvent(
+                account=snap.account,
+                rule=result.rule,
+                severity=result.severity if result.failing else (before or Severity.OK),
+                status=status,
+                observed=result.observed,
+                limit=result.limit,
+                message=result.message + note,
+                ts=snap.ts,
+                room_left=result.room_left,
+                used=result.used,
+                label=label,
+            )
+        )
+    return Tracked(alerts, tuple(events))

@@ -1,0 +1,66 @@
+"""The terminal: alert lines as they happen, and a live table of every account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from riskmon.models import Severity
+from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.notify.format import event_line
+from riskmon.rules.base import money, pct
+
+_STYLE = {Severity.OK: "green", Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+
+
+class ConsoleAlerts:
+    """Observer: prints each alert event as one line."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def observe(self, evaluation: Evaluation) -> None:
+        for event in evaluation.events:
+            self.console.print(
+                event_line(event), style=_STYLE[event.severity], markup=False, highlight=False, soft_wrap=True
+            )
+
+
+def worst(evaluation: Evaluation) -> tuple[Severity, str]:
+    failing = [r for r in evaluation.results if r.failing]
+    if not failing:
+        return Severity.OK, "ok"
+    top = max(failing, key=lambda r: r.severity.rank)
+    return top.severity, top.rule
+
+
+def account_table(monitors: Iterable[AccountMonitor]) -> Table:
+    table = Table(title="riskmon", expand=False)
+    for column in ("Account", "Platform", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin lvl"):
+        table.add_column(column, justify="left" if column in ("Account", "Platform") else "right")
+    table.add_column("Status")
+    for monitor in monitors:
+        ev = monitor.last
+        if ev is None:
+            table.add_row(monitor.profile.name, monitor.profile.platform, "…", "…", "", "", "", "waiting for data")
+            continue
+        snap, daily = ev.snapshot, ev.result("daily_loss")
+        used = f"{money(daily.observed)} / {money(daily.limit)}" if daily else "-"
+        if daily and daily.used is not None:
+            used += f" ({pct(daily.used)})"
+        room = money(daily.room_left) if daily and daily.room_left is not None else "-"
+        level = snap.margin_level
+        severity, rule = worst(ev)
+        table.add_row(
+            monitor.profile.name,
+            snap.platform,
+            money(snap.balance),
+            money(snap.equity),
+            used,
+            room,
+            f"{level:.0f}%" if level is not None else "-",
+            f"[{_STYLE[severity]}]{severity.value.upper()} {rule if severity is not Severity.OK else ''}",
+        )
+    return table

@@ -1,0 +1,233 @@
+"""The replay format: JSON Lines, one AccountSnapshot a line (documented in the README).
+
+``riskmon run --record`` writes it and ``riskmon replay`` reads it, so any recorded run replays.
+Numbers may be JSON numbers or strings; both are read exactly (no float ever).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from riskmon.models import AccountSnapshot, Order, Position, Side
+
+
+class RecordError(ValueError):
+    """A line that is not a valid snapshot record; the message says which field."""
+
+
+def _decimal(record: dict[str, Any], key: str, required: bool = False) -> Decimal | None:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise RecordError(f"missing required field {key!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise RecordError(f"{key!r} must be a number or a numeric string, got {type(value).__name__}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise RecordError(f"{key!r} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise RecordError(f"{key!r} must be finite, got {value!r}")
+    return number
+
+
+def _money(record: dict[str, Any], key: str) -> Decimal:
+    value = _decimal(record, key, required=True)
+    assert value is not None
+    return value
+
+
+def _timestamp(record: dict[str, Any], key: str, required: bool = False) -> datetime | None:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise RecordError(f"missing required field {key!r}")
+        return None
+    try:
+        ts = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise RecordError(f"{key!r} is not an ISO 8601 timestamp: {value!r}") from None
+    if ts.tzinfo is None:
+        raise RecordError(f"{key!r} must carry a UTC offset, got {value!r}")
+    return ts
+
+
+def _text(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if value is None or value == "":
+        raise RecordError(f"missing required field {key!r}")
+    return str(value)
+
+
+def _side(record: dict[str, Any]) -> Side:
+    value = str(record.get("side", "")).lower()
+    try:
+        return Side(value)
+    except ValueError:
+        raise RecordError(f"'side' must be 'buy' or 'sell', got {record.get('side')!r}") from None
+
+
+def position_from_record(record: Any) -> Position:
+    if not isinstance(record, dict):
+        raise RecordError("each position must be an object")
+    return Position(
+        id=_text(record, "id"),
+        symbol=_text(record, "symbol"),
+        side=_side(record),
+        volume=_money(record, "volume"),
+        open_price=_decimal(record, "open_price"),
+        price=_decimal(record, "price"),
+        notional=_decimal(record, "notional"),
+        unrealized_pnl=_decimal(record, "unrealized_pnl") or Decimal(0),
+        swap=_decimal(record, "swap") or Decimal(0),
+        commission=_decimal(record, "commission") or Decimal(0),
+        stop_loss=_decimal(record, "stop_loss"),
+        opened_at=_timestamp(record, "opened_at"),
+    )
+
+
+def order_from_record(record: Any) -> Order:
+    if not isinstance(record, dict):
+        raise RecordError("each order must be an object")
+    return Order(
+        id=_text(record, "id"),
+        symbol=_text(record, "symbol"),
+        side=_side(record),
+        volume=_money(record, "volume"),
+        kind=str(record.get("kind", "limit")),
+        price=_decimal(record, "price"),
+    )
+
+
+def snapshot_from_record(record: Any) -> AccountSnapshot:
+    if not isinstance(record, dict):
+        raise RecordError("a line must be a JSON object")
+    positions = record.get("positions") or []
+    orders = record.get("orders") or []
+    if not isinstance(positions, list) or not isinstance(orders, list):
+        raise RecordError("'positions' and 'orders' must be lists")
+    ts = _timestamp(record, "ts", required=True)
+    assert ts is not None
+    return AccountSnapshot(
+        account=_text(record, "account"),
+        platform=str(record.get("platform", "replay")),
+        currency=str(record.get("currency", "USD")),
+        balance=_money(record, "balance"),
+        equity=_money(record, "equity"),
+        margin=_decimal(record, "margin") or Decimal(0),
+        positions=tuple(position_from_record(p) for p in positions),
+        orders=tuple(order_from_record(o) for o in orders),
+        ts=ts,
+        received_at=_timestamp(record, "received_at"),
+        realized_today=_decimal(record, "realized_today"),
+        leverage=_decimal(record, "leverage"),
+    )
+
+
+def parse_line(line: str) -> AccountSnapshot:
+    try:
+        record = json.loads(line, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    return snapshot_from_record(record)
+
+
+def _drop_none(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def snapshot_to_record(snap: AccountSnapshot) -> dict[str, Any]:
+    """The replay-format object for a snapshot (the inverse of ``snapshot_from_record``)."""
+    return _drop_none(
+        {
+            "ts": snap.ts.isoformat(),
+            "account": snap.account,
+            "platform": snap.platform,
+            "currency": snap.currency,
+            "balance": str(snap.balance),
+            "equity": str(snap.equity),
+            "margin": str(snap.margin),
+            "realized_today": _str(snap.realized_today),
+            "leverage": _str(snap.leverage),
+            "received_at": snap.received_at.isoformat() if snap.received_at else None,
+            "positions": [
+                _drop_none(
+                    {
+                        "id": p.id,
+                        "symbol": p.symbol,
+                        "side": p.side.value,
+                        "volume": str(p.volume),
+                        "open_price": _str(p.open_price),
+                        "price": _str(p.price),
+                        "notional": _str(p.notional),
+                        "unrealized_pnl": str(p.unrealized_pnl),
+                        "swap": str(p.swap),
+                        "commission": str(p.commission),
+                        "stop_loss": _str(p.stop_loss),
+                        "opened_at": p.opened_at.isoformat() if p.opened_at else None,
+                    }
+                )
+                for p in snap.positions
+            ],
+            "orders": [
+                _drop_none(
+                    {
+                        "id": o.id,
+                        "symbol": o.symbol,
+                        "side": o.side.value,
+                        "volume": str(o.volume),
+                        "kind": o.kind,
+                        "price": _str(o.price),
+                    }
+                )
+                for o in snap.orders
+            ]
+            or None,
+        }
+    )
+
+
+def snapshot_to_line(snap: AccountSnapshot) -> str:
+    return json.dumps(snapshot_to_record(snap), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class BadLine:
+    number: int
+    reason: str
+
+
+def read_records(stream: TextIO) -> Iterator[AccountSnapshot | BadLine]:
+    """Every line in order: a snapshot, or the reason it is not one. Blank lines are skipped."""
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield parse_line(line)
+        except (RecordError, ValueError) as exc:
+            yield BadLine(number, str(exc))
+
+
+class Recorder:
+    """Appends every snapshot it observes to a file in the replay format (``riskmon run --record``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, snap: AccountSnapshot) -> None:
+        self._file.write(snapshot_to_line(snap) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,113 @@
+"""Exposure rules: how big positions are against equity (size, leverage, count, lots) and margin level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from riskmon.models import AccountSnapshot, Position, RuleResult, Severity
+from riskmon.rules.base import HUNDRED, INFINITY, share_of
+from riskmon.rules.spec import LeverageSpec, MarginLevelSpec, PositionSizeSpec
+from riskmon.state import AccountState
+
+
+@dataclass(frozen=True)
+class PositionSizeRule:
+    """Each position's size as % of equity: notional, or the loss if its stop loss is hit."""
+
+    spec: PositionSizeSpec
+    name: str = "position_size"
+
+    def share(self, position: Position, equity: Decimal) -> Decimal | None:
+        if self.spec.basis == "notional":
+            exposure = position.notional
+            if exposure is None:
+                return None
+        else:
+            exposure = position.loss_at_stop
+            if exposure is None:
+                return INFINITY  # no stop loss: the risk is unlimited
+        return share_of(exposure, equity) * HUNDRED
+
+    def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
+        limit = self.spec.max_percent
+        worst: tuple[Decimal, Position] | None = None
+        for position in snap.positions:
+            share = self.share(position, snap.equity)
+            if share is not None and (worst is None or share > worst[0]):
+                worst = (share, position)
+        if worst is None:
+            return RuleResult(self.name, Severity.OK, Decimal(0), limit, "no open positions", unit="%")
+        share, position = worst
+        what = "notional" if self.spec.basis == "notional" else "risk to stop"
+        size = "unlimited (no stop loss)" if share == INFINITY else f"{share:.2f}% of equity"
+        message = f"{position.symbol} #{position.id} {position.side} {position.volume} lots: {what} {size} "
+        message += f"(limit {limit}%)"
+        severity = Severity.WARNING if share > limit else Severity.OK
+        return RuleResult(self.name, severity, share, limit, message, unit="%", used=share / limit)
+
+
+@dataclass(frozen=True)
+class MarginLevelRule:
+    """Equity / used margin × 100; nothing to say while no margin is in use."""
+
+    spec: MarginLevelSpec
+    name: str = "margin_level"
+
+    def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
+        level = snap.margin_level
+        if level is None:
+            return RuleResult(self.name, Severity.OK, INFINITY, self.spec.warning_below, "no margin in use", "%")
+        if level < self.spec.critical_below:
+            severity, limit = Severity.CRITICAL, self.spec.critical_below
+        elif level < self.spec.warning_below:
+            severity, limit = Severity.WARNING, self.spec.warning_below
+        else:
+            severity, limit = Severity.OK, self.spec.warning_below
+        message = f"margin level {level:.1f}% (warning below {self.spec.warning_below}%, "
+        message += f"critical below {self.spec.critical_below}%)"
+        return RuleResult(self.name, severity, level, limit, message, unit="%")
+
+
+@dataclass(frozen=True)
+class LeverageRule:
+    """Effective leverage: total notional / equity."""
+
+    spec: LeverageSpec
+    name: str = "leverage"
+
+    def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
+        leverage = share_of(snap.total_notional, snap.equity)
+        if leverage > self.spec.emergency:
+            severity, limit = Severity.CRITICAL, self.spec.emergency
+        elif leverage > self.spec.warning:
+            severity, limit = Severity.WARNING, self.spec.warning
+        else:
+            severity, limit = Severity.OK, self.spec.warning
+        message = f"leverage {leverage:.2f}x (warning above {self.spec.warning}x, "
+        message += f"emergency above {self.spec.emergency}x)"
+        return RuleResult(self.name, severity, leverage, limit, message, unit="x", used=leverage / limit)
+
+
+@dataclass(frozen=True)
+class MaxPositionsRule:
+    limit: int
+    name: str = "max_positions"
+
+    def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
+        count = len(snap.positions)
+        severity = Severity.CRITICAL if count > self.limit else Severity.OK
+        message = f"{count} open positions (limit {self.limit})"
+        return RuleResult(self.name, severity, Decimal(count), Decimal(self.limit), message, unit="positions")
+
+
+@dataclass(frozen=True)
+class MaxLotsRule:
+    limit: Decimal
+    name: str = "max_lots"
+
+    def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
+        lots = snap.total_lots
+        severity = Severity.CRITICAL if lots > self.limit else Severity.OK
+        message = f"{lots} lots open in total (limit {self.limit})"
+        return RuleResult(self.name, severity, lots, self.limit, message, unit="lots")

@@ -1,0 +1,128 @@
+"""The embedded SQLite database: account state now; the notification outbox and enforcement audit
+add their own tables through ``MIGRATIONS``.
+
+One riskmon process owns a database file at a time (an OS file lock beside it, released even on
+SIGKILL). ``:memory:`` gives a private, throw-away store (replay, tests).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from platformdirs import user_data_dir
+
+from riskmon.errors import StoreError, StoreLockedError
+from riskmon.state import AccountState
+
+log = logging.getLogger(__name__)
+
+MEMORY = ":memory:"
+
+# Append-only: each entry upgrades the schema by one version. Never edit a shipped entry.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE account_state (
+        account TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    """,
+]
+
+
+def default_db_path() -> Path:
+    return Path(user_data_dir("riskmon", appauthor=False)) / "riskmon.db"
+
+
+class Store:
+    def __init__(self, path: Path | str = MEMORY, busy_timeout_s: float = 5.0) -> None:
+        self.path = str(path)
+        self._lock_file: IO[str] | None = None
+        if self.path != MEMORY:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _acquire_lock(Path(self.path))
+        try:
+            self.db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"cannot open the state database {self.path}: {exc}") from None
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this riskmon "
+                f"({len(MIGRATIONS)}): upgrade riskmon"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self.transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {version}")
+            log.info("state database %s migrated to schema version %d", self.path, version)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- account state --------------------------------------------------------------------------
+
+    def load_state(self, account: str) -> AccountState | None:
+        row = self.db.execute("SELECT state FROM account_state WHERE account = ?", (account,)).fetchone()
+        return AccountState.from_json(row[0]) if row else None
+
+    def save_state(self, state: AccountState) -> None:
+        self.db.execute(
+            "INSERT INTO account_state (account, state) VALUES (?, ?) "
+            "ON CONFLICT(account) DO UPDATE SET state = excluded.state, "
+            "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            (state.account, state.to_json()),
+        )
+
+    def close(self) -> None:
+        if getattr(self, "db", None) is not None:
+            self.db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+
+def _acquire_lock(db_path: Path) -> IO[str]:
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the store's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise StoreLockedError(
+            f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
