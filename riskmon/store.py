@@ -1,5 +1,5 @@
-"""The embedded SQLite database: account state now; the notification outbox and enforcement audit
-add their own tables through ``MIGRATIONS``.
+"""The embedded SQLite database. Each component (account state, notification outbox, enforcement
+audit) owns its tables and their migrations, versioned per component with ``Store.migrate``.
 
 One riskmon process owns a database file at a time (an OS file lock beside it, released even on
 SIGKILL). ``:memory:`` gives a private, throw-away store (replay, tests).
@@ -11,7 +11,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
 
-# Append-only: each entry upgrades the schema by one version. Never edit a shipped entry.
-MIGRATIONS: list[str] = [
+# Append-only: each entry upgrades the component's schema by one version. Never edit a shipped entry.
+STATE_MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE account_state (
         account TEXT PRIMARY KEY,
@@ -34,7 +34,7 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     );
     """,
-]
+)
 
 
 def default_db_path() -> Path:
@@ -52,30 +52,36 @@ class Store:
             self.db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER)")
+            self.migrate("state", STATE_MIGRATIONS)
         except sqlite3.Error as exc:
             self.close()
             raise StoreError(f"cannot open the state database {self.path}: {exc}") from None
 
     # -- schema ---------------------------------------------------------------------------------
 
-    @property
-    def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+    def schema_version(self, component: str) -> int:
+        row = self.db.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
+        return int(row[0]) if row else 0
 
-    def _migrate(self) -> None:
-        current = self.schema_version
-        if current > len(MIGRATIONS):
+    def migrate(self, component: str, migrations: Sequence[str]) -> None:
+        """Bring ``component``'s tables up to ``len(migrations)``; refuse a database from a newer riskmon."""
+        current = self.schema_version(component)
+        if current > len(migrations):
             raise StoreError(
-                f"{self.path} has schema version {current}, newer than this riskmon "
-                f"({len(MIGRATIONS)}): upgrade riskmon"
+                f"{self.path}: {component} schema version {current} is newer than this riskmon "
+                f"({len(migrations)}): upgrade riskmon"
             )
-        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        for version, script in enumerate(migrations[current:], start=current + 1):
             with self.transaction():
                 for statement in filter(str.strip, script.split(";")):
                     self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {version}")
-            log.info("state database %s migrated to schema version %d", self.path, version)
+                self.db.execute(
+                    "INSERT INTO schema_version (component, version) VALUES (?, ?) "
+                    "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, version),
+                )
+            log.debug("state database %s: %s schema at version %d", self.path, component, version)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
