@@ -36,7 +36,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="riskmon.toml with [[accounts]] (default: RISKMON_CONFIG)")
@@ -55,7 +54,7 @@ def clear_errors() -> Iterator[None]:
     try:
         yield
     except RiskmonError as exc:
-        err.print(f"riskmon: {exc}", markup=False, highlight=False)
+        typer.echo(f"riskmon: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -97,9 +96,9 @@ def run(
         console = Console()
         store = Store(app_config.settings.riskmon_db or default_db_path())
         recorder = Recorder(record) if record else None
-        observers: list[Any] = [ConsoleAlerts(console)]
-        if recorder:
-            observers.append(_Recording(recorder))
+        # The recorder goes first: every alert printed has its snapshot on disk already.
+        observers: list[Any] = [_Recording(recorder)] if recorder else []
+        observers.append(ConsoleAlerts(console))
         service = Service(app_config, store, build_platforms(app_config), observers)
         try:
             asyncio.run(_run_service(service, console, table and console.is_terminal))
@@ -197,7 +196,7 @@ def replay(
         with stream:
             for item in read_records(stream):
                 if isinstance(item, BadLine):
-                    err.print(f"{file}: line {item.number}: {item.reason} (skipped)", markup=False, highlight=False)
+                    typer.echo(f"{file}: line {item.number}: {item.reason} (skipped)", err=True)
                     continue
                 monitor = monitors.get(item.account)
                 if monitor is None:
@@ -205,7 +204,8 @@ def replay(
                         item.account, rulebook, initial_balance=initial
                     )
                     monitor = monitors[item.account] = AccountMonitor(profile, store)
-                for event in monitor.process(item).events:
+                evaluation = monitor.process(item)
+                for event in evaluation.events if evaluation else ():
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))
 
 

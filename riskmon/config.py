@@ -21,7 +21,7 @@ from riskmon.monitor import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import deep_merge
 
-Platform = Literal["ctrader", "mt5", "sim"]
+Platform = Literal["ctrader", "mt5", "sim", "replay"]
 PercentSetting = Annotated[Decimal, Field(gt=0, le=100)]
 
 
@@ -35,7 +35,7 @@ AccountId = Annotated[str, BeforeValidator(_str_id), Field(min_length=1)]
 class Settings(BaseSettings):
     """Process-wide settings, read from the environment and ``.env``."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     # The reference monitor's settings, same names and defaults.
     platform: Platform | None = None
@@ -77,6 +77,7 @@ class Settings(BaseSettings):
 
     sim_interval: Annotated[float, Field(gt=0)] = 1.0
     sim_seed: int = 7
+    replay_file: Path | None = None  # PLATFORM=replay: a JSONL snapshot file, followed as it grows
 
     @field_validator("platform", "preset", mode="before")
     @classmethod
@@ -116,6 +117,7 @@ class AccountConfig(BaseModel):
     initial_balance: Annotated[Decimal, Field(gt=0)] | None = None
     rules: dict[str, Any] = Field(default_factory=dict)
     mt5: MT5AccountOptions = MT5AccountOptions()
+    replay_file: Path | None = None  # platform "replay": the JSONL file this account's snapshots come from
 
     @field_validator("preset")
     @classmethod
@@ -212,6 +214,7 @@ def _accounts_from_env(settings: Settings) -> list[AccountConfig]:
             preset=preset,
             initial_balance=settings.initial_balance,
             mt5=MT5AccountOptions(path=settings.mt5_path, server=settings.mt5_server),
+            replay_file=settings.replay_file,
         )
     ]
 
@@ -253,6 +256,8 @@ def _check_credentials(settings: Settings, account: AccountConfig) -> None:
         for name in ("ctrader_client_id", "ctrader_client_secret", "ctrader_access_token"):
             if getattr(settings, name) is None:
                 raise ConfigError(name.upper(), f"required for cTrader account {account.id}")
+    elif account.platform == "replay" and account.replay_file is None:
+        raise ConfigError("REPLAY_FILE", f"required for replay account {account.id}")
     elif account.platform == "mt5":
         if not account.id.isdigit():
             raise ConfigError("ACCOUNT_ID", f"MT5 login must be a number, got {account.id!r}")

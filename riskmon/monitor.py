@@ -98,7 +98,11 @@ class AccountMonitor:
                 len(self.state.alerts),
             )
 
-    def process(self, snap: AccountSnapshot) -> Evaluation:
+    def process(self, snap: AccountSnapshot) -> Evaluation | None:
+        """Evaluate one snapshot; one older than what was already seen is ignored (time never runs back)."""
+        if self.state is not None and self.state.last_ts is not None and snap.ts < self.state.last_ts:
+            log.debug("%s: snapshot at %s is older than %s; ignored", self.profile.name, snap.ts, self.state.last_ts)
+            return None
         started = time.perf_counter()
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance

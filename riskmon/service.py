@@ -11,12 +11,15 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 
 from riskmon.config import AppConfig
 from riskmon.errors import ConfigError
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor, Observer
-from riskmon.platforms.base import Feed, Trader
+from riskmon.platforms.base import ActionResult, Feed, Outcome, Trader
+from riskmon.platforms.replay import ReplayFeed
 from riskmon.platforms.sim import SimFeed, SimMarket, SimTrader
 from riskmon.store import Store
 
@@ -46,9 +49,32 @@ def build_platforms(config: AppConfig) -> list[Platform]:
             platforms.append(
                 Platform("sim", SimFeed(market, config.settings.sim_interval), SimTrader(market), tuple(accounts))
             )
+        elif name == "replay":
+            platforms.extend(_replay_platforms(config))
         else:
             raise ConfigError("PLATFORM", f"platform {name!r} is not available in this build")
     return platforms
+
+
+class _NoTrading:
+    """Recorded data cannot be traded: every action is refused, plainly."""
+
+    async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
+        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
+
+    async def cancel_order(self, account: str, order_id: str) -> ActionResult:
+        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
+
+
+def _replay_platforms(config: AppConfig) -> list[Platform]:
+    by_file: dict[Path, list[str]] = {}
+    for account in config.accounts:
+        if account.platform == "replay" and account.replay_file is not None:
+            by_file.setdefault(account.replay_file, []).append(account.id)
+    return [
+        Platform(f"replay:{path.name}", ReplayFeed(path), _NoTrading(), tuple(accounts))
+        for path, accounts in by_file.items()
+    ]
 
 
 @dataclass
@@ -71,6 +97,11 @@ class Service:
         raise KeyError(account)
 
     async def run(self) -> None:
+        log.info(
+            "watching %d account(s): %s",
+            len(self.monitors),
+            ", ".join(f"{m.profile.name} [{m.profile.platform}]" for m in self.monitors.values()),
+        )
         async with asyncio.TaskGroup() as group:
             for platform in self.platforms:
                 group.create_task(self._supervise(platform), name=f"feed:{platform.name}")

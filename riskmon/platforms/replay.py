@@ -6,8 +6,10 @@ Numbers may be JSON numbers or strings; both are read exactly (no float ever).
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from riskmon.models import AccountSnapshot, Order, Position, Side
+
+log = logging.getLogger(__name__)
 
 
 class RecordError(ValueError):
@@ -231,3 +235,43 @@ class Recorder:
 
     def close(self) -> None:
         self._file.close()
+
+
+class ReplayFeed:
+    """A JSONL file as a live source: reads it from the start, then (``follow``) waits for new lines.
+
+    Malformed lines are logged with their line number and skipped; the feed goes on.
+    """
+
+    def __init__(self, path: Path, follow: bool = True, poll_interval: float = 0.2) -> None:
+        self.path = path
+        self.follow = follow
+        self.poll_interval = poll_interval
+        self.bad_lines = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.path.exists()
+
+    async def snapshots(self) -> AsyncIterator[AccountSnapshot]:
+        with self.path.open(encoding="utf-8") as stream:
+            number, pending = 0, ""
+            while True:
+                chunk = stream.readline()
+                if not chunk:
+                    if not self.follow:
+                        return
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                pending += chunk
+                if not pending.endswith("\n"):
+                    continue  # a line still being written
+                line, pending = pending, ""
+                number += 1
+                if not line.strip():
+                    continue
+                try:
+                    yield parse_line(line)
+                except (RecordError, ValueError) as exc:
+                    self.bad_lines += 1
+                    log.warning("%s: line %d: %s (skipped)", self.path, number, exc)
