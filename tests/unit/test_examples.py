@@ -1,0 +1,31 @@
+"""The shipped examples stay valid: examples/riskmon.toml loads, .env.example names every setting."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from riskmon.config import Settings, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_toml_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTRADER_CLIENT_ID", "id")
+    monkeypatch.setenv("CTRADER_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("CTRADER_ACCESS_TOKEN", "token")
+    monkeypatch.setenv("MT5_PASSWORD_E8", "pw")
+    config = load_config(None, ROOT / "examples" / "riskmon.toml")
+    assert [p.account for p in config.profiles] == ["12345678", "5550001", "topstep-combine"]
+    assert config.profiles[1].rulebook.daily_loss.warn_at == Decimal("0.7")
+
+
+def test_env_example_documents_every_setting() -> None:
+    documented = {
+        line.split("=", 1)[0].strip()
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert {name.upper() for name in Settings.model_fields} <= documented
