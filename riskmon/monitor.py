@@ -11,7 +11,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -69,11 +69,6 @@ class Observer(Protocol):
     def observe(self, evaluation: Evaluation) -> None: ...
 
 
-def _durable(state: AccountState) -> AccountState:
-    """The state without the fields that move on every snapshot."""
-    return replace(state, last_ts=None, last_balance=None, day_low_equity=Decimal(0))
-
-
 class AccountMonitor:
     def __init__(
         self,
@@ -126,7 +121,7 @@ class AccountMonitor:
         before = self._persisted
         due = (
             before is None
-            or _durable(before) != _durable(state)
+            or before.durable_key() != state.durable_key()
             or before.last_ts is None
             or state.last_ts is None
             or state.last_ts - before.last_ts >= self.persist_interval

@@ -56,7 +56,23 @@ class AccountState:
         return self.anchor_source is not AnchorSource.OBSERVED
 
     def with_alerts(self, alerts: dict[str, Severity]) -> AccountState:
-        return replace(self, alerts=alerts)
+        return self if alerts == self.alerts else replace(self, alerts=alerts)
+
+    def durable_key(self) -> tuple[object, ...]:
+        """Everything but the fields that move on every snapshot (last_ts, last_balance, day_low_equity)."""
+        return (
+            self.trading_day,
+            self.day_start_balance,
+            self.day_start_equity,
+            self.anchor_source,
+            self.balance_high,
+            self.equity_high,
+            self.eod_balance_high,
+            self.trading_days,
+            self.alerts,
+            self.trading_state,
+            self.initial_balance,
+        )
 
     # -- persistence ------------------------------------------------------------------------------
 
