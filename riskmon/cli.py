@@ -27,7 +27,7 @@ from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import Rulebook
-from riskmon.service import Platform, Service, build_platforms
+from riskmon.service import Platform, Service, build_platforms, serve
 from riskmon.store import MEMORY, Store, default_db_path
 
 app = typer.Typer(
@@ -78,7 +78,8 @@ class _Recording:
         self.recorder = recorder
 
     def observe(self, evaluation: Evaluation) -> None:
-        self.recorder.write(evaluation.snapshot)
+        if evaluation.snapshot is not None:
+            self.recorder.write(evaluation.snapshot)
 
 
 @app.command()
@@ -102,8 +103,6 @@ def run(
         service = Service(app_config, store, build_platforms(app_config), observers)
         try:
             asyncio.run(_run_service(service, console, table and console.is_terminal))
-        except KeyboardInterrupt:
-            console.print("stopped")
         finally:
             store.close()
             if recorder:
@@ -112,10 +111,10 @@ def run(
 
 async def _run_service(service: Service, console: Console, show_table: bool) -> None:
     if not show_table:
-        await service.run()
+        await serve(service)
         return
     with Live(account_table(service.monitors.values()), console=console, refresh_per_second=4) as live:
-        task = asyncio.create_task(service.run())
+        task = asyncio.create_task(serve(service))
         while not task.done():
             live.update(account_table(service.monitors.values()))
             await asyncio.wait({task}, timeout=0.25)

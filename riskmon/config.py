@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     sim_interval: Annotated[float, Field(gt=0)] = 1.0
     sim_seed: int = 7
     replay_file: Path | None = None  # PLATFORM=replay: a JSONL snapshot file, followed as it grows
+    stale_after: Annotated[float, Field(gt=0)] | None = None  # seconds without data before stale_data fires
 
     @field_validator("platform", "preset", mode="before")
     @classmethod

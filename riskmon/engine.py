@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from riskmon.clock import TradingCalendar
@@ -121,9 +121,9 @@ class Tracked:
 def track(
     open_alerts: Mapping[str, Severity],
     results: Iterable[RuleResult],
-    snap: AccountSnapshot,
+    account: str,
+    ts: datetime,
     label: str = "",
-    note: str = "",
 ) -> Tracked:
     """Alert lifecycle per rule: one event when it starts failing, one per severity change, one on recovery."""
     alerts = dict(open_alerts)
@@ -146,14 +146,14 @@ def track(
             del alerts[result.rule]
         events.append(
             AlertEvent(
-                account=snap.account,
+                account=account,
                 rule=result.rule,
                 severity=result.severity if result.failing else (before or Severity.OK),
                 status=status,
                 observed=result.observed,
                 limit=result.limit,
-                message=result.message + note,
-                ts=snap.ts,
+                message=result.message,
+                ts=ts,
                 room_left=result.room_left,
                 used=result.used,
                 label=label,

@@ -17,9 +17,9 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Protocol
 
-from riskmon.clock import TradingCalendar
+from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.engine import advance, evaluate, track
-from riskmon.models import AccountSnapshot, AlertEvent, RuleResult
+from riskmon.models import AccountSnapshot, AlertEvent, RuleResult, Severity
 from riskmon.rules import Rule, Rulebook, build_rules
 from riskmon.state import AccountState
 from riskmon.store import Store
@@ -52,12 +52,14 @@ class AccountProfile:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
+    """The outcome of one snapshot, or of a staleness check (then ``snapshot`` is None: no new data)."""
+
     profile: AccountProfile
-    snapshot: AccountSnapshot
-    state: AccountState
+    snapshot: AccountSnapshot | None
+    state: AccountState | None
     results: tuple[RuleResult, ...]
     events: tuple[AlertEvent, ...]
-    elapsed_s: float  # time spent in the engine for this snapshot
+    elapsed_s: float  # time spent in the engine
 
     def result(self, rule: str) -> RuleResult | None:
         return next((r for r in self.results if r.rule == rule), None)
@@ -69,6 +71,9 @@ class Observer(Protocol):
     def observe(self, evaluation: Evaluation) -> None: ...
 
 
+STALE_DATA = "stale_data"
+
+
 class AccountMonitor:
     def __init__(
         self,
@@ -76,13 +81,19 @@ class AccountMonitor:
         store: Store,
         observers: Sequence[Observer] = (),
         persist_interval: timedelta = timedelta(seconds=10),
+        clock: Clock | None = None,
+        stale_after: timedelta | None = None,
     ) -> None:
         self.profile = profile
         self.store = store
         self.observers = list(observers)
         self.persist_interval = persist_interval
+        self.clock = clock or SystemClock()
+        self.stale_after = stale_after
         self.state: AccountState | None = store.load_state(profile.account)
-        self.last: Evaluation | None = None
+        self.last: Evaluation | None = None  # the last evaluation of a snapshot
+        self.last_seen = self.clock.now()  # when data last arrived (or when watching began)
+        self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
         self._persisted: AccountState | None = self.state
         if self.state is not None:
             log.info(
@@ -99,23 +110,69 @@ class AccountMonitor:
             log.debug("%s: snapshot at %s is older than %s; ignored", self.profile.name, snap.ts, self.state.last_ts)
             return None
         started = time.perf_counter()
+        self.last_seen = self.clock.now()
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance
-        )
+        ).with_alerts(self._open_alerts)
         state = advance(previous, snap, self.profile.calendar)
         results = evaluate(self.profile.rules, snap, state)
-        tracked = track(state.alerts, results, snap, label=self.profile.label)
+        if STALE_DATA in state.alerts:
+            results += (self._freshness(Severity.OK, timedelta(0)),)
+        tracked = track(state.alerts, results, snap.account, snap.ts, label=self.profile.label)
         state = state.with_alerts(tracked.alerts)
         self.state = state
         self._persist(state)
         evaluation = Evaluation(self.profile, snap, state, results, tracked.events, time.perf_counter() - started)
         self.last = evaluation
+        self._publish(evaluation)
+        return evaluation
+
+    def check_staleness(self) -> Evaluation | None:
+        """Fire ``stale_data`` once when no data has come for longer than ``stale_after``.
+
+        It resolves with the next snapshot. Works before any data has ever arrived too: bad credentials
+        at start-up are a blind spot like any other.
+        """
+        alerts = self.state.alerts if self.state else self._open_alerts
+        if self.stale_after is None or STALE_DATA in alerts:
+            return None
+        now = self.clock.now()
+        age = now - self.last_seen
+        if age <= self.stale_after:
+            return None
+        result = self._freshness(Severity.CRITICAL, age)
+        tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
+        if self.state is not None:
+            self.state = self.state.with_alerts(tracked.alerts)
+            self._persist(self.state)
+        else:
+            self._open_alerts = tracked.alerts
+        evaluation = Evaluation(self.profile, None, self.state, (result,), tracked.events, 0.0)
+        self._publish(evaluation)
+        return evaluation
+
+    def _freshness(self, severity: Severity, age: timedelta) -> RuleResult:
+        limit = self.stale_after or timedelta(0)
+        if severity is Severity.OK:
+            message = "data is flowing again"
+        else:
+            message = f"no data for {age.total_seconds():.0f} s (limit {limit.total_seconds():.0f} s): "
+            message += "riskmon cannot see this account"
+        return RuleResult(
+            STALE_DATA,
+            severity,
+            Decimal(str(round(age.total_seconds(), 3))),
+            Decimal(str(limit.total_seconds())),
+            message,
+            unit="s",
+        )
+
+    def _publish(self, evaluation: Evaluation) -> None:
         for observer in self.observers:
             try:
                 observer.observe(evaluation)
             except Exception:
                 log.exception("%s: observer %s failed", self.profile.name, type(observer).__name__)
-        return evaluation
 
     def _persist(self, state: AccountState) -> None:
         before = self._persisted

@@ -1,19 +1,25 @@
 """Composition root: builds each account's monitor and each platform's feed, and runs them.
 
 Every feed runs in its own task under a supervisor loop: one platform failing (bad credentials,
-dropped connection) is logged and retried with backoff, and never stops the others.
+dropped connection) is logged and retried with backoff, and never stops the others. A watchdog
+raises ``stale_data`` for any account riskmon has stopped hearing from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
+from riskmon.clock import Clock, SystemClock
 from riskmon.config import AppConfig
 from riskmon.errors import ConfigError
 from riskmon.models import AccountSnapshot
@@ -25,6 +31,8 @@ from riskmon.store import Store
 
 log = logging.getLogger(__name__)
 
+STREAM_SILENCE = timedelta(seconds=30)
+
 
 @dataclass
 class Platform:
@@ -34,25 +42,38 @@ class Platform:
     feed: Feed
     trader: Trader
     accounts: tuple[str, ...]
+    stale_after: timedelta = STREAM_SILENCE  # no data for this long = riskmon is blind
     failures: int = 0
     last_error: str = ""
 
 
+class Component(Protocol):
+    """A long-running part of the service (notifier, exporter, enforcer) with a clean shutdown."""
+
+    async def run(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 def build_platforms(config: AppConfig) -> list[Platform]:
+    settings = config.settings
     by_platform: dict[str, list[str]] = {}
     for account in config.accounts:
         by_platform.setdefault(account.platform, []).append(account.id)
     platforms = []
     for name, accounts in by_platform.items():
         if name == "sim":
-            market = SimMarket(accounts, seed=config.settings.sim_seed)
-            platforms.append(
-                Platform("sim", SimFeed(market, config.settings.sim_interval), SimTrader(market), tuple(accounts))
-            )
+            market = SimMarket(accounts, seed=settings.sim_seed)
+            feed = SimFeed(market, settings.sim_interval)
+            stale = timedelta(seconds=3 * settings.sim_interval)
+            platforms.append(Platform("sim", feed, SimTrader(market), tuple(accounts), stale))
         elif name == "replay":
             platforms.extend(_replay_platforms(config))
         else:
             raise ConfigError("PLATFORM", f"platform {name!r} is not available in this build")
+    if settings.stale_after is not None:
+        for platform in platforms:
+            platform.stale_after = timedelta(seconds=settings.stale_after)
     return platforms
 
 
@@ -83,12 +104,21 @@ class Service:
     store: Store
     platforms: Sequence[Platform]
     observers: Sequence[Observer] = ()
+    components: Sequence[Component] = ()
+    clock: Clock = field(default_factory=SystemClock)
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    watch_interval: float = 1.0
     monitors: dict[str, AccountMonitor] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.monitors = {p.account: AccountMonitor(p, self.store, self.observers) for p in self.config.profiles}
+        stale_after = {a: p.stale_after for p in self.platforms for a in p.accounts}
+        self.monitors = {
+            p.account: AccountMonitor(
+                p, self.store, self.observers, clock=self.clock, stale_after=stale_after.get(p.account)
+            )
+            for p in self.config.profiles
+        }
 
     def trader_for(self, account: str) -> Trader:
         for platform in self.platforms:
@@ -105,6 +135,26 @@ class Service:
         async with asyncio.TaskGroup() as group:
             for platform in self.platforms:
                 group.create_task(self._supervise(platform), name=f"feed:{platform.name}")
+            for component in self.components:
+                group.create_task(component.run(), name=f"component:{type(component).__name__}")
+            group.create_task(self._watch(), name="watchdog")
+
+    async def aclose(self, grace_s: float = 10.0) -> None:
+        """Flush what the components hold (outbox, in-flight enforcement) within ``grace_s`` seconds each."""
+        for component in self.components:
+            try:
+                async with asyncio.timeout(grace_s):
+                    await component.aclose()
+            except TimeoutError:
+                log.error("%s did not finish within %.0f s", type(component).__name__, grace_s)
+            except Exception:
+                log.exception("%s failed while closing", type(component).__name__)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            for monitor in self.monitors.values():
+                monitor.check_staleness()
 
     async def _supervise(self, platform: Platform) -> None:
         delay = self.backoff_initial
@@ -128,4 +178,38 @@ class Service:
         if monitor is None:
             log.debug("snapshot for unconfigured account %s ignored", snap.account)
             return
-        monitor.process(snap)
+        try:
+            monitor.process(snap)
+        except Exception:
+            log.exception("%s: snapshot could not be processed", monitor.profile.name)
+
+
+async def serve(service: Service, shutdown_timeout: float = 10.0) -> None:
+    """Run until SIGTERM/SIGINT, then stop feeds and flush components; a second signal exits at once."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(number: int) -> None:
+        received.append(number)
+        if len(received) == 1:
+            log.info("%s received: stopping (send it again to exit at once)", signal.Signals(number).name)
+            stop.set()
+        else:
+            log.warning("second signal: exiting now")
+            os._exit(1)
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, on_signal, number)
+    running = asyncio.create_task(service.run())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        running.cancel()
+        stopping.cancel()
+        await asyncio.gather(running, return_exceptions=True)  # our own cancellation still propagates
+        await service.aclose(shutdown_timeout)
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(number)
+    log.info("stopped")

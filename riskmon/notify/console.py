@@ -43,7 +43,7 @@ def account_table(monitors: Iterable[AccountMonitor]) -> Table:
     table.add_column("Status")
     for monitor in monitors:
         ev = monitor.last
-        if ev is None:
+        if ev is None or ev.snapshot is None:
             table.add_row(monitor.profile.name, monitor.profile.platform, "…", "…", "", "", "", "waiting for data")
             continue
         snap, daily = ev.snapshot, ev.result("daily_loss")

@@ -23,7 +23,7 @@ def test_alert_lifecycle_fires_once_escalates_and_resolves() -> None:
     alerts: dict[str, Severity] = {}
     statuses = []
     for severity in steps:
-        tracked = track(alerts, [result(severity)], s)
+        tracked = track(alerts, [result(severity)], s.account, s.ts)
         alerts = tracked.alerts
         statuses.append([(e.status, e.severity) for e in tracked.events])
     assert statuses == [
@@ -37,7 +37,7 @@ def test_alert_lifecycle_fires_once_escalates_and_resolves() -> None:
 
 
 def test_de_escalation_is_a_change_too() -> None:
-    tracked = track({"daily_loss": Severity.CRITICAL}, [result(Severity.WARNING)], snap("2026-03-02 10:00", "1"))
+    tracked = track({"daily_loss": Severity.CRITICAL}, [result(Severity.WARNING)], "acc-1", ts("2026-03-02 10:00"))
     assert [(e.status, e.severity) for e in tracked.events] == [(AlertStatus.ESCALATED, Severity.WARNING)]
 
 

@@ -1,0 +1,62 @@
+"""The blind-spot alarm: stale_data fires once when data stops, resolves when it returns."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from riskmon.clock import ManualClock
+from riskmon.models import AlertStatus, Severity
+from riskmon.monitor import STALE_DATA, AccountMonitor, AccountProfile
+from riskmon.store import MEMORY, Store
+from tests.builders import snap, ts
+
+
+def monitor(clock: ManualClock, store: Store | None = None) -> AccountMonitor:
+    return AccountMonitor(
+        AccountProfile("acc-1"), store or Store(MEMORY), clock=clock, stale_after=timedelta(seconds=30)
+    )
+
+
+def test_fires_once_after_the_limit_and_resolves_with_data() -> None:
+    clock = ManualClock(ts("2026-03-02 10:00:00"))
+    m = monitor(clock)
+    m.process(snap("2026-03-02 10:00:00", "100000"))
+    clock.advance(30)
+    assert m.check_staleness() is None  # exactly the limit: not yet stale
+    clock.advance(0.5)
+    stale = m.check_staleness()
+    assert stale is not None and stale.snapshot is None
+    (event,) = stale.events
+    assert (event.rule, event.severity, event.status) == (STALE_DATA, Severity.CRITICAL, AlertStatus.FIRING)
+    assert event.ts == clock.now() and "cannot see this account" in event.message
+    clock.advance(60)
+    assert m.check_staleness() is None  # once, not every check
+    back = m.process(snap("2026-03-02 10:01:31", "100000"))
+    assert back is not None
+    assert [(e.rule, e.status) for e in back.events] == [(STALE_DATA, AlertStatus.RESOLVED)]
+
+
+def test_an_account_that_never_sent_data_is_a_blind_spot_too() -> None:
+    clock = ManualClock(ts("2026-03-02 10:00:00"))
+    m = monitor(clock)
+    clock.advance(31)
+    stale = m.check_staleness()
+    assert stale is not None and [e.status for e in stale.events] == [AlertStatus.FIRING]
+    first = m.process(snap("2026-03-02 10:00:40", "100000"))
+    assert first is not None and [(e.rule, e.status) for e in first.events] == [(STALE_DATA, AlertStatus.RESOLVED)]
+
+
+def test_open_stale_alert_survives_a_restart(tmp_path: object) -> None:
+    from pathlib import Path
+
+    db = Path(str(tmp_path)) / "s.db"
+    clock = ManualClock(ts("2026-03-02 10:00:00"))
+    store = Store(db)
+    m = monitor(clock, store)
+    m.process(snap("2026-03-02 10:00:00", "100000"))
+    clock.advance(45)
+    assert m.check_staleness() is not None
+    store.close()
+    restarted = monitor(clock, Store(db))
+    resumed = restarted.process(snap("2026-03-02 10:05:00", "100000"))
+    assert resumed is not None and [(e.rule, e.status) for e in resumed.events] == [(STALE_DATA, AlertStatus.RESOLVED)]
