@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from riskmon.clock import ManualClock
@@ -110,6 +110,19 @@ async def test_garbage_and_silent_clients_are_dropped(served: tuple[Setup, httpx
     assert await asyncio.wait_for(reader.read(), 2) == b""  # said nothing: closed after the timeout
     writer.close()
     assert (await client.get("/healthz")).status_code == 200  # still serving
+
+
+class Broken:
+    def collect(self) -> list[Metric]:
+        raise RuntimeError("bug in a collector")
+
+
+async def test_a_failing_collector_is_a_500_and_health_still_answers(served: tuple[Setup, httpx.AsyncClient]) -> None:
+    setup, client = served
+    setup.registry.register(Broken())
+    response = await client.get("/metrics")
+    assert (response.status_code, response.text) == (500, "metrics collection failed\n")
+    assert (await client.get("/healthz")).status_code == 200
 
 
 async def test_port_in_use_is_a_config_error() -> None:
