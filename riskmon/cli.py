@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -20,6 +21,8 @@ from rich.table import Table
 from riskmon import logs
 from riskmon.config import AppConfig, Settings, load_config
 from riskmon.errors import ConfigError, PlatformUnavailable, RiskmonError
+from riskmon.exporter import Exporter, build_exporter
+from riskmon.metrics import Metrics
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import ConsoleAlerts, account_table
@@ -100,13 +103,23 @@ def run(
         # The recorder goes first: every alert printed has its snapshot on disk already.
         observers: list[Any] = [_Recording(recorder)] if recorder else []
         observers.append(ConsoleAlerts(console))
-        service = Service(app_config, store, build_platforms(app_config), observers)
+        metrics = Metrics(app_config.profiles, CollectorRegistry())
+        service = Service(app_config, store, build_platforms(app_config), [*observers, metrics])
+        exporter = build_exporter(service, metrics, app_config.settings)
         try:
-            asyncio.run(_run_service(service, console, table and console.is_terminal))
+            asyncio.run(_serve(service, exporter, console, table and console.is_terminal))
         finally:
             store.close()
             if recorder:
                 recorder.close()
+
+
+async def _serve(service: Service, exporter: Exporter | None, console: Console, show_table: bool) -> None:
+    if exporter is None:
+        await _run_service(service, console, show_table)
+        return
+    async with exporter:
+        await _run_service(service, console, show_table)
 
 
 async def _run_service(service: Service, console: Console, show_table: bool) -> None:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     def telegram_admin_id_list(self) -> list[str]:
         return _csv(self.telegram_admin_ids)
 
+    # --- metrics ---
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port
+    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9465  # 0: no /metrics or /healthz listener
+
 
 def _csv(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]

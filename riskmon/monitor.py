@@ -127,6 +127,10 @@ class AccountMonitor:
         self._publish(evaluation)
         return evaluation
 
+    def is_stale(self) -> bool:
+        """No data for longer than ``stale_after`` (the one staleness test: alarm, /healthz, metrics)."""
+        return self.stale_after is not None and self.clock.now() - self.last_seen > self.stale_after
+
     def check_staleness(self) -> Evaluation | None:
         """Fire ``stale_data`` once when no data has come for longer than ``stale_after``.
 
@@ -134,13 +138,10 @@ class AccountMonitor:
         at start-up are a blind spot like any other.
         """
         alerts = self.state.alerts if self.state else self._open_alerts
-        if self.stale_after is None or STALE_DATA in alerts:
+        if STALE_DATA in alerts or not self.is_stale():
             return None
         now = self.clock.now()
-        age = now - self.last_seen
-        if age <= self.stale_after:
-            return None
-        result = self._freshness(Severity.CRITICAL, age)
+        result = self._freshness(Severity.CRITICAL, now - self.last_seen)
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
         if self.state is not None:
             self.state = self.state.with_alerts(tracked.alerts)

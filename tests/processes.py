@@ -19,6 +19,7 @@ def riskmon_env(tmp_path: Path, **settings: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "RISKMON_DB": str(tmp_path / "riskmon.db"),
         "COLUMNS": "200",
+        "METRICS_PORT": "0",
     }
     env.update(settings)
     return env

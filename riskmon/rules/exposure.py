@@ -69,6 +69,11 @@ class MarginLevelRule:
         return RuleResult(self.name, severity, level, limit, message, unit="%")
 
 
+def effective_leverage(snap: AccountSnapshot) -> Decimal:
+    """Total open notional / equity: what the leverage rule judges and the metrics export."""
+    return share_of(snap.total_notional, snap.equity)
+
+
 @dataclass(frozen=True)
 class LeverageRule:
     """Effective leverage: total notional / equity."""
@@ -77,7 +82,7 @@ class LeverageRule:
     name: str = "leverage"
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
-        leverage = share_of(snap.total_notional, snap.equity)
+        leverage = effective_leverage(snap)
         if leverage > self.spec.emergency:
             severity, limit = Severity.CRITICAL, self.spec.emergency
         elif leverage > self.spec.warning:
