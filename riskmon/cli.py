@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -19,8 +21,12 @@ from rich.table import Table
 
 from riskmon import logs
 from riskmon.config import AppConfig, Settings, load_config
+from riskmon.enforce import Enforcer
+from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
+from riskmon.enforce.journal import read_entries
+from riskmon.enforce.manual import flatten_once
 from riskmon.errors import ConfigError, PlatformUnavailable, RiskmonError
-from riskmon.models import AccountSnapshot
+from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import ConsoleAlerts, account_table
 from riskmon.notify.format import event_line, event_record
@@ -47,6 +53,11 @@ EnvOption = Annotated[Path, typer.Option("--env-file", help="Environment file to
 class ReplayFormat(StrEnum):
     jsonl = "jsonl"
     table = "table"
+
+
+class AuditFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
 
 
 @contextmanager
@@ -97,10 +108,13 @@ def run(
         console = Console()
         store = Store(app_config.settings.riskmon_db or default_db_path())
         recorder = Recorder(record) if record else None
-        observers: list[Any] = [ConsoleAlerts(console)]
+        platforms = build_platforms(app_config)
+        traders = {account: p.trader for p in platforms for account in p.accounts}
+        enforcer = Enforcer(store, app_config.enforcement(), traders.__getitem__, on_event=_printer(console))
+        observers: list[Any] = [ConsoleAlerts(console), enforcer]
         if recorder:
             observers.append(_Recording(recorder))
-        service = Service(app_config, store, build_platforms(app_config), observers)
+        service = Service(app_config, store, platforms, observers, enforcer=enforcer)
         try:
             asyncio.run(_run_service(service, console, table and console.is_terminal))
         except KeyboardInterrupt:
@@ -109,6 +123,13 @@ def run(
             store.close()
             if recorder:
                 recorder.close()
+
+
+def _printer(console: Console) -> Any:
+    def show(event: AlertEvent) -> None:
+        console.print(event_line(event), style="bold red", markup=False, highlight=False, soft_wrap=True)
+
+    return show
 
 
 async def _run_service(service: Service, console: Console, show_table: bool) -> None:
@@ -207,6 +228,63 @@ def replay(
                     monitor = monitors[item.account] = AccountMonitor(profile, store)
                 for event in monitor.process(item).events:
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))
+
+
+@app.command()
+def flatten(
+    account: Annotated[str, typer.Argument(help="Account id or label.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; send nothing.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvOption = Path(".env"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the platform and the confirmation.")] = 30.0,
+) -> None:
+    """Close every position and cancel every order now, and halt the account until the next reset.
+
+    Acts whatever the account's enforce mode. Needs the state database: stop `riskmon run` first
+    (while it runs, use Telegram's /flatten, which goes through the same enforcer).
+    """
+    with clear_errors():
+        app_config = _load(env_file, config)
+        profile = app_config.profile(account)
+        platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
+        if not (yes or dry_run):
+            typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
+        store = Store(app_config.settings.riskmon_db or default_db_path())
+        try:
+            line = asyncio.run(
+                flatten_once(
+                    profile,
+                    platform.feed,
+                    platform.trader,
+                    store,
+                    app_config.enforcement()[profile.account],
+                    requested_by=f"cli:{getpass.getuser()}",
+                    dry_run=dry_run,
+                    wait_s=timeout,
+                    on_event=_printer(err),
+                )
+            )
+        finally:
+            store.close()
+        typer.echo(line)
+
+
+@app.command()
+def audit(
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="From this UTC date or time.", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
+    ] = None,
+    fmt: Annotated[AuditFormat, typer.Option("--format", help="jsonl or csv.")] = AuditFormat.jsonl,
+    env_file: EnvOption = Path(".env"),
+) -> None:
+    """Print the enforcement audit trail: every decision, request, broker answer and verification."""
+    with clear_errors():
+        settings = _load(env_file, None).settings
+        with closing(open_read_only(settings.riskmon_db or default_db_path())) as db:
+            entries = read_entries(db, account, since.replace(tzinfo=UTC) if since else None)
+            (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
 
 
 def _describe(book: Rulebook) -> tuple[str, str, str]:

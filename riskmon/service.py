@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from riskmon.config import AppConfig
+from riskmon.enforce import Enforcer
 from riskmon.errors import ConfigError
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor, Observer
@@ -59,6 +60,7 @@ class Service:
     observers: Sequence[Observer] = ()
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    enforcer: Enforcer | None = None  # also listed in observers, so it sees every evaluation
     monitors: dict[str, AccountMonitor] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +74,8 @@ class Service:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
+            if self.enforcer is not None:
+                group.create_task(self.enforcer.run(), name="enforcer")
             for platform in self.platforms:
                 group.create_task(self._supervise(platform), name=f"feed:{platform.name}")
 

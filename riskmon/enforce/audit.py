@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TextIO
 
 from riskmon.enforce.journal import Entry
+from riskmon.errors import StoreError
 
 COLUMNS = ("ts", "account", "trading_day", "step", "action_key", "message", "detail")
 
@@ -30,3 +33,14 @@ def write_csv(entries: Iterable[Entry], out: TextIO) -> int:
         writer.writerow(row)
         count += 1
     return count
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The audit tables of ``path``, read-only and without the store's lock: works while the service runs."""
+    if not path.exists():
+        raise StoreError(f"{path} does not exist: nothing has been recorded there")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'enforcement_audit'").fetchone() is None:
+        db.close()
+        raise StoreError(f"{path} has no enforcement audit yet")
+    return db

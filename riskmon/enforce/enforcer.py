@@ -128,6 +128,10 @@ class Enforcer:
         """Wait until the account's lane has nothing left to do right now (tests, CLI)."""
         await self._lanes[account].idle.wait()
 
+    def open_actions(self, account: str) -> list[Action]:
+        """Actions not yet settled: sent, awaiting confirmation, refused and waiting to retry, or simulated."""
+        return list(self._lanes[account].actions.values())
+
     def settled(self, account: str) -> bool:
         """No sent action of the account is waiting for an answer or a confirmation."""
         return not any(a.status in (Status.SENT, Status.AWAITING) for a in self._lanes[account].actions.values())

@@ -7,6 +7,7 @@ transaction, before the request it describes goes out.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -196,24 +197,7 @@ class Journal:
         self._audit(self.db, entry)
 
     def entries(self, account: str | None = None, since: datetime | None = None) -> Iterator[Entry]:
-        query = "SELECT ts, account, trading_day, step, message, action_key, detail FROM enforcement_audit WHERE 1 = 1"
-        args: list[str] = []
-        if account is not None:
-            query += " AND account = ?"
-            args.append(account)
-        if since is not None:
-            query += " AND ts >= ?"
-            args.append(since.isoformat())
-        for row in self.db.execute(query + " ORDER BY id", args):
-            yield Entry(
-                datetime.fromisoformat(row[0]),
-                row[1],
-                date.fromisoformat(row[2]) if row[2] else None,
-                row[3],
-                row[4],
-                row[5],
-                json.loads(row[6]),
-            )
+        return read_entries(self.db, account, since)
 
     @staticmethod
     def _audit(db: Any, entry: Entry) -> None:
@@ -229,6 +213,28 @@ class Journal:
                 entry.message,
                 json.dumps(entry.detail, sort_keys=True),
             ),
+        )
+
+
+def read_entries(db: sqlite3.Connection, account: str | None = None, since: datetime | None = None) -> Iterator[Entry]:
+    """The audit trail in order, from any connection (``riskmon audit`` reads a running service's file)."""
+    query = "SELECT ts, account, trading_day, step, message, action_key, detail FROM enforcement_audit WHERE 1 = 1"
+    args: list[str] = []
+    if account is not None:
+        query += " AND account = ?"
+        args.append(account)
+    if since is not None:
+        query += " AND ts >= ?"
+        args.append(since.isoformat())
+    for row in db.execute(query + " ORDER BY id", args):
+        yield Entry(
+            datetime.fromisoformat(row[0]),
+            row[1],
+            date.fromisoformat(row[2]) if row[2] else None,
+            row[3],
+            row[4],
+            row[5],
+            json.loads(row[6]),
         )
 
 

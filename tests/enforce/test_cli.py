@@ -1,0 +1,54 @@
+"""`riskmon flatten` and `riskmon audit` as a user runs them, against the simulator and a temp database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from riskmon.cli import app
+
+runner = CliRunner()
+
+
+def invoke(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    env = {"RISKMON_DB": str(tmp_path / "riskmon.db"), "SIM_INTERVAL": "0.01"}
+    result = runner.invoke(app, [*args, "--env-file", str(tmp_path / "none.env")], env=env, input=stdin)
+    return result.exit_code, result.stdout
+
+
+def test_flatten_then_audit(tmp_path: Path) -> None:
+    code, plan = invoke(tmp_path, "flatten", "sim-ftmo", "--dry-run")
+    assert code == 0, plan
+    assert "flatten plan (dry run, nothing sent): close 3 positions" in plan
+
+    code, out = invoke(tmp_path, "flatten", "sim-ftmo", stdin="n\n")
+    assert code == 1 and "[y/N]" in out
+
+    code, out = invoke(tmp_path, "flatten", "sim-ftmo", "--yes")
+    assert code == 0, out
+    assert "sim-ftmo: flatten sent, 3 of 3 accepted; trading halted until" in out
+    assert out.strip().endswith("confirmed by a fresh snapshot")
+
+    code, out = invoke(tmp_path, "audit", "--account", "sim-ftmo", "--format", "jsonl")
+    assert code == 0, out
+    steps = [json.loads(line)["step"] for line in out.splitlines()]
+    assert steps[0] == "plan" and "transition" in steps
+    for step in ("decision", "request", "answer", "verify"):
+        assert steps.count(step) == 3, step
+
+    code, out = invoke(tmp_path, "audit", "--since", "2000-01-01", "--format", "csv")
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["step"] for r in rows] == steps
+
+
+def test_flatten_unknown_account_and_audit_without_a_database(tmp_path: Path) -> None:
+    env = {"RISKMON_DB": str(tmp_path / "riskmon.db")}
+    result = runner.invoke(app, ["audit", "--env-file", str(tmp_path / "none.env")], env=env)
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+    result = runner.invoke(app, ["flatten", "nope", "--yes", "--env-file", str(tmp_path / "none.env")], env=env)
+    assert result.exit_code == 2 and "no configured account 'nope'" in result.stderr
