@@ -49,6 +49,6 @@ def test_flatten_then_audit(tmp_path: Path) -> None:
 def test_flatten_unknown_account_and_audit_without_a_database(tmp_path: Path) -> None:
     env = {"RISKMON_DB": str(tmp_path / "riskmon.db")}
     result = runner.invoke(app, ["audit", "--env-file", str(tmp_path / "none.env")], env=env)
-    assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert result.exit_code == 2 and "nothing has been recorded" in result.stderr
     result = runner.invoke(app, ["flatten", "nope", "--yes", "--env-file", str(tmp_path / "none.env")], env=env)
     assert result.exit_code == 2 and "no configured account 'nope'" in result.stderr
