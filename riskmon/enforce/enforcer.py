@@ -17,7 +17,14 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from riskmon.clock import Clock, SystemClock
-from riskmon.enforce.events import describe, plan_text, recovered_event, refusal_event, transition_event
+from riskmon.enforce.events import (
+    describe,
+    plan_text,
+    recovered_event,
+    refusal_event,
+    transition_event,
+    unconfirmed_event,
+)
 from riskmon.enforce.journal import Entry, Journal
 from riskmon.enforce.plan import Decision, decide
 from riskmon.enforce.records import Action, Intent, Kind, Status, TradingStatus
@@ -245,6 +252,9 @@ class Enforcer:
                 delay = self._backoff(action.attempts)
                 retry = action.with_(status=Status.RETRY, next_at=now + timedelta(seconds=delay))
                 message = f"{text}: still open after {action.outcome or 'no answer'}; sending again in {delay:.0f} s"
+                if not action.alerted:
+                    retry = retry.with_(alerted="unconfirmed")
+                    self._emit(unconfirmed_event(retry, message, self._label(lane), now))
                 lane.actions[action.key] = retry
                 self._save(retry, Entry(now, lane.account, day, "verify", message, action.key))
                 log.warning("%s: %s", lane.account, message)

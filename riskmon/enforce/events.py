@@ -93,6 +93,22 @@ def refusal_event(action: Action, result: ActionResult, label: str, ts: datetime
     )
 
 
+def unconfirmed_event(action: Action, message: str, label: str, ts: datetime) -> AlertEvent:
+    return AlertEvent(
+        account=action.account,
+        rule=RULE,
+        severity=Severity.CRITICAL,
+        status=AlertStatus.FIRING,
+        observed=ZERO,
+        limit=ZERO,
+        message=message,
+        ts=ts,
+        label=label,
+        action="sending again with backoff until a snapshot confirms it",
+        details={"key": action.key, "outcome": "unconfirmed"},
+    )
+
+
 def recovered_event(action: Action, label: str, ts: datetime) -> AlertEvent:
     return AlertEvent(
         account=action.account,

@@ -71,14 +71,18 @@ def decide(
 
     intents: tuple[Intent, ...] = ()
     if status.state is TradingState.HALTED:
-        intents = flatten_intents(ev.snapshot, status, _covered(actions, day, FLATTEN))
+        intents = flatten_intents(ev.snapshot, status, _covered(actions, day, FLATTEN, status.live))
     elif policy.deleverage and policy.mode is not Mode.OFF:
         moves, intents = _deleverage(ev, policy, status, actions, day, now)
         for transition in moves:
             move(transition.status, transition.trigger)
 
     current = {TradingState.HALTED: FLATTEN, TradingState.REDUCING: deleverage_policy(status.episode)}.get(status.state)
-    expire = tuple(a.key for a in actions if a.trading_day < day or a.intent.policy != current)
+    expire = tuple(
+        a.key
+        for a in actions
+        if a.trading_day < day or a.intent.policy != current or (status.live and a.status is Status.SIMULATED)
+    )
     retry = tuple(
         a.key
         for a in actions
@@ -95,11 +99,12 @@ def _halt(status: TradingStatus, day: date, now: datetime, reason: str, live: bo
     return TradingStatus(TradingState.HALTED, day, reason, now, live=live, episode=status.episode)
 
 
-def _covered(actions: Sequence[Action], day: date, policy: str) -> set[tuple[Kind, str]]:
+def _covered(actions: Sequence[Action], day: date, policy: str, live: bool) -> set[tuple[Kind, str]]:
+    """Targets already dealt with; a dry run's plan does not cover a target once enforcement is live."""
     return {
         (a.intent.kind, a.intent.target)
         for a in actions
-        if a.trading_day == day and a.intent.policy == policy and a.status.covers
+        if a.trading_day == day and a.intent.policy == policy and a.status.covers and (a.intent.live or not live)
     }
 
 
@@ -175,7 +180,7 @@ def _deleverage(
             active = TradingStatus(TradingState.ACTIVE, day, reason, now, episode=status.episode)
             moves.append(Transition(status.state, active, leverage))
         return moves, ()
-    if any(a.status.covers for a in mine):
+    if any(a.status.covers and (a.intent.live or not status.live) for a in mine):
         return moves, ()  # the last round must be confirmed before the next one is sized
     margin_only = hit is not None and hit[0].rule == "margin_level"
     return moves, deleverage_intents(ev.snapshot, leverage.observed, policy, name, status, margin_only)

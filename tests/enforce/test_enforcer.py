@@ -184,3 +184,52 @@ async def test_audit_export_holds_every_step(tmp_path: Path) -> None:
         rows = list(csv.DictReader(io.StringIO(table.getvalue())))
         assert [r["step"] for r in rows] == [r["step"] for r in records]
         assert rows[0]["account"] == ACCOUNT
+
+
+async def test_manual_flatten_after_a_dry_run_halt_sends_for_real(tmp_path: Path) -> None:
+    async with running(Rig(tmp_path / "r.db", Policy(mode=Mode.DRY_RUN))) as rig:
+        await rig.walk_until(halted)
+        assert rig.trader.calls == []
+        line = await rig.enforcer.flatten(ACCOUNT, "cli:ops")
+        assert "3 of 3 accepted" in line
+        assert sorted(c.target for c in rig.trader.closes()) == ["1001", "1002", "1003"]
+        assert rig.enforcer.status(ACCOUNT).live
+
+
+async def test_a_partly_filled_close_is_confirmed_missing_and_sent_again(tmp_path: Path) -> None:
+    async with running(Rig(tmp_path / "r.db", LIVE)) as rig:
+        rig.trader.fill_at_most = Decimal(1)  # the broker closes one lot per request
+        await rig.walk_until(halted)
+        await rig.walk_until(lambda ev: ev.snapshot.positions == (), limit=8)
+        assert len(rig.trader.closes("1001")) == 4  # one lot per request, each after a snapshot
+        unconfirmed = [e for e in rig.events if e.details.get("outcome") == "unconfirmed"]
+        assert {e.details["key"].split("|")[3] for e in unconfirmed} == {"close:1001", "close:1003"}
+
+
+async def test_an_unanswered_request_is_verified_before_it_is_sent_again(tmp_path: Path) -> None:
+    async with running(Rig(tmp_path / "r.db", LIVE, answer_timeout_s=0.05)) as rig:
+        rig.trader.hang_after_acting = True  # acts, then the answer never comes
+        await rig.walk_until(halted)
+        rig.trader.hang_after_acting = False
+        assert [a.outcome for a in rig.enforcer.open_actions(ACCOUNT)] == ["timeout"] * 3
+        await rig.tick()
+        assert len(rig.trader.closes()) == 3
+        assert rig.enforcer.open_actions(ACCOUNT) == []
+
+
+async def test_a_slow_broker_blocks_only_its_own_account(tmp_path: Path) -> None:
+    rig = Rig(tmp_path / "r.db", LIVE, answer_timeout_s=60)
+    other = Rig(tmp_path / "other.db", LIVE)
+    rig.trader.hang_after_acting = True
+    async with running(rig), running(other):
+        for _ in range(400):
+            rig.clock.advance(1)
+            rig.market.step()
+            if halted(rig.monitor.process(rig.market.snapshot(ACCOUNT))):
+                break
+        await asyncio.wait_for(rig.trader.wait_for_calls(3), timeout=5)
+        started = asyncio.get_running_loop().time()
+        await other.walk_until(halted)
+        await other.tick()
+        assert (await other.tick()).snapshot.positions == ()
+        assert asyncio.get_running_loop().time() - started < 5
