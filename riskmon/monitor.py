@@ -69,6 +69,12 @@ class Observer(Protocol):
     def observe(self, evaluation: Evaluation) -> None: ...
 
 
+class Annotator(Protocol):
+    """Completes the alert events before observers see them (the enforcer's ``action``). Pure and quick."""
+
+    def annotate(self, evaluation: Evaluation) -> Evaluation: ...
+
+
 def _durable(state: AccountState) -> AccountState:
     """The state without the fields that move on every snapshot."""
     return replace(state, last_ts=None, last_balance=None, day_low_equity=Decimal(0))
@@ -81,10 +87,12 @@ class AccountMonitor:
         store: Store,
         observers: Sequence[Observer] = (),
         persist_interval: timedelta = timedelta(seconds=10),
+        annotators: Sequence[Annotator] = (),
     ) -> None:
         self.profile = profile
         self.store = store
         self.observers = list(observers)
+        self.annotators = list(annotators)
         self.persist_interval = persist_interval
         self.state: AccountState | None = store.load_state(profile.account)
         self.last: Evaluation | None = None
@@ -110,6 +118,8 @@ class AccountMonitor:
         self.state = state
         self._persist(state)
         evaluation = Evaluation(self.profile, snap, state, results, tracked.events, time.perf_counter() - started)
+        for annotator in self.annotators:
+            evaluation = annotator.annotate(evaluation)
         self.last = evaluation
         for observer in self.observers:
             try:

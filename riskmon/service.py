@@ -64,7 +64,11 @@ class Service:
     monitors: dict[str, AccountMonitor] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.monitors = {p.account: AccountMonitor(p, self.store, self.observers) for p in self.config.profiles}
+        annotators = [self.enforcer] if self.enforcer is not None else []
+        self.monitors = {
+            p.account: AccountMonitor(p, self.store, self.observers, annotators=annotators)
+            for p in self.config.profiles
+        }
 
     def trader_for(self, account: str) -> Trader:
         for platform in self.platforms:

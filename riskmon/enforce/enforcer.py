@@ -24,6 +24,7 @@ from riskmon.enforce.events import (
     refusal_event,
     transition_event,
     unconfirmed_event,
+    with_actions,
 )
 from riskmon.enforce.journal import Entry, Journal
 from riskmon.enforce.plan import Decision, decide
@@ -111,6 +112,14 @@ class Enforcer:
         lane.gen += 1
         lane.poke()
 
+    def annotate(self, evaluation: Evaluation) -> Evaluation:
+        """Say on each alert event what enforcement does or will do about it (an ``Annotator``)."""
+        lane = self._lanes.get(evaluation.profile.account)
+        if lane is None or not evaluation.events:
+            return evaluation
+        halt_until = evaluation.profile.calendar.next_reset(evaluation.snapshot.ts)
+        return replace(evaluation, events=with_actions(evaluation, lane.policy, lane.status, halt_until))
+
     def status(self, account: str) -> TradingStatus:
         return self._lanes[account].status
 
@@ -171,8 +180,9 @@ class Enforcer:
                 lane.poke()
 
     def _due_in(self, lane: _Lane) -> float | None:
+        """Seconds until the next retry is due; None: sleep until woken (nothing due, or no snapshot yet)."""
         due = [a.next_at for a in lane.actions.values() if a.status is Status.RETRY and a.next_at is not None]
-        if not due:
+        if not due or lane.latest is None:
             return None
         return max(0.0, (min(due) - self.clock.now()).total_seconds())
 

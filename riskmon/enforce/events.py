@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from riskmon.enforce.plan import Transition
-from riskmon.enforce.records import Action, Intent, Kind
+from riskmon.enforce.plan import FLOOR_RULES, Transition, deleverage_trigger, flatten_trigger
+from riskmon.enforce.records import Action, Intent, Kind, TradingStatus
+from riskmon.enforce.spec import Mode, Policy
 from riskmon.models import AlertEvent, AlertStatus, Severity, TradingState
+from riskmon.monitor import Evaluation
 from riskmon.platforms.base import ActionResult
+from riskmon.rules.base import money, pct
 
 RULE = "enforcement"
 ZERO = Decimal(0)
@@ -123,3 +127,45 @@ def recovered_event(action: Action, label: str, ts: datetime) -> AlertEvent:
         action="confirmed by a fresh snapshot",
         details={"key": action.key},
     )
+
+
+def with_actions(ev: Evaluation, policy: Policy, status: TradingStatus, halt_until: datetime) -> tuple[AlertEvent, ...]:
+    """The evaluation's alert events, each saying what the enforcer does or will do about it."""
+    events = []
+    for event in ev.events:
+        text = (
+            ""
+            if event.status is AlertStatus.RESOLVED or event.action
+            else _action(event, ev, policy, status, halt_until)
+        )
+        events.append(replace(event, action=text) if text else event)
+    return tuple(events)
+
+
+def _action(event: AlertEvent, ev: Evaluation, policy: Policy, status: TradingStatus, halt_until: datetime) -> str:
+    until = f"trading halted until {halt_until:%Y-%m-%d %H:%M} UTC"
+    enforcing = policy.mode is not Mode.OFF
+    dry = "" if policy.mode is Mode.LIVE else "dry run: "
+    if event.rule in FLOOR_RULES:
+        if status.state is TradingState.HALTED:
+            return f"{'' if status.live else 'dry run: '}enforcer flattened the account; {until}"
+        hit = flatten_trigger(ev, policy) if enforcing else None
+        if hit is not None and hit[0].rule == event.rule:
+            return f"{dry}enforcer flattening every position now; {until}"
+        if enforcing and policy.flatten_at_used is not None:
+            return f"{dry}enforcer flattens at {pct(policy.flatten_at_used)} used"
+        if enforcing and policy.flatten_room_below is not None:
+            return f"{dry}enforcer flattens below {money(policy.flatten_room_below)} left"
+        return ""
+    if event.rule not in ("leverage", "margin_level") or not (enforcing and policy.deleverage):
+        return ""
+    target = f"{policy.target_leverage}x leverage"
+    if status.state is TradingState.REDUCING:
+        return f"{dry}enforcer reducing positions to {target}"
+    hit = deleverage_trigger(ev, policy)
+    if hit is not None and hit[0].rule == event.rule:
+        return f"{dry}enforcer deleveraging to {target} now, largest loss first"
+    if event.rule == "leverage":
+        return f"{dry}enforcer deleverages above {policy.emergency_leverage}x"
+    below = policy.margin_level_below
+    return f"{dry}enforcer deleverages below {below}% margin level" if below is not None else ""

@@ -33,7 +33,7 @@ async def flatten_once(
 ) -> str:
     account = profile.account
     enforcer = Enforcer(store, {account: policy}, lambda _: trader, clock, on_event)
-    monitor = AccountMonitor(profile, store, [enforcer])
+    monitor = AccountMonitor(profile, store, [enforcer], annotators=[enforcer])
     stream = feed.snapshots()
     runner = asyncio.create_task(enforcer.run(), name=f"enforcer:{account}")
     line = f"{account}: no snapshot within {wait_s:.0f} s; nothing was sent"

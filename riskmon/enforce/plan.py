@@ -76,6 +76,8 @@ def decide(
         moves, intents = _deleverage(ev, policy, status, actions, day, now)
         for transition in moves:
             move(transition.status, transition.trigger)
+    elif status.state is TradingState.REDUCING:
+        move(TradingStatus(TradingState.ACTIVE, day, "deleveraging is no longer enabled", now, episode=status.episode))
 
     current = {TradingState.HALTED: FLATTEN, TradingState.REDUCING: deleverage_policy(status.episode)}.get(status.state)
     expire = tuple(

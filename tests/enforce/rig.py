@@ -35,7 +35,7 @@ class Rig:
         )
         self.store = Store(db)
         self.enforcer = self._enforcer()
-        self.monitor = AccountMonitor(self.profile, self.store, [self.enforcer])
+        self.monitor = AccountMonitor(self.profile, self.store, [self.enforcer], annotators=[self.enforcer])
 
     def _enforcer(self) -> Enforcer:
         args = {"retry_initial_s": 0.01, "retry_max_s": 0.05, "refused_retry_s": 0.02} | self.enforcer_args
@@ -48,7 +48,7 @@ class Rig:
         self.store.close()
         self.store = Store(self.db)
         self.enforcer = self._enforcer()
-        self.monitor = AccountMonitor(self.profile, self.store, [self.enforcer])
+        self.monitor = AccountMonitor(self.profile, self.store, [self.enforcer], annotators=[self.enforcer])
 
     async def tick(self, steps: int = 1) -> Evaluation:
         """Move the market ``steps`` seconds, then one snapshot through the monitor; wait for the enforcer."""

@@ -46,6 +46,21 @@ async def test_price_walk_through_the_buffer_closes_every_position_once_and_halt
         assert "halted until 2026-03-02 23:00 UTC" in halt[0].action  # midnight in Prague
 
 
+async def test_alert_events_say_what_the_enforcer_does(tmp_path: Path) -> None:
+    async with running(Rig(tmp_path / "r.db", LIVE)) as rig:
+        actions = []
+        for _ in range(400):
+            evaluation = await rig.tick()
+            actions += [(e.rule, e.severity, e.action) for e in evaluation.events]
+            if halted(evaluation):
+                break
+        assert actions == [("daily_loss", Severity.WARNING, "enforcer flattens at 90.0% used")]
+        rig.clock.advance(15 * 3600)
+        resolved = (await rig.tick()).events
+        assert [(e.rule, e.status) for e in resolved] == [("daily_loss", AlertStatus.RESOLVED)]
+        assert resolved[0].action == ""
+
+
 async def test_a_position_opened_while_halted_is_closed(tmp_path: Path) -> None:
     async with running(Rig(tmp_path / "r.db", LIVE)) as rig:
         await rig.walk_until(halted)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from riskmon.enforce import Mode, Policy, TradingStatus
+from riskmon.enforce.events import with_actions
 from riskmon.enforce.plan import decide
 from riskmon.enforce.records import Action, Intent, Kind, Status
 from riskmon.models import Order, Position, Side, TradingState
@@ -118,3 +119,14 @@ def test_margin_level_alone_closes_the_biggest_loser() -> None:
     decision = decide(ev, policy, TradingStatus(), [], NOW)
     assert "margin level 125.0% below the emergency level 150%" in decision.status.reason
     assert [(i.target, i.volume) for i in decision.intents] == [("b", None)]
+
+
+def test_alert_events_carry_the_enforcers_action() -> None:
+    until = ts("2026-03-02 23:00")
+    breach = evaluate("94000")  # below the daily floor: a critical daily_loss event
+    halted = TradingStatus(TradingState.HALTED, DAY, "x", live=True)
+    (event,) = with_actions(breach, LIVE, halted, until)
+    assert event.action == "enforcer flattened the account; trading halted until 2026-03-02 23:00 UTC"
+    (event,) = with_actions(breach, Policy(mode=Mode.DRY_RUN), TradingStatus(), until)
+    assert event.action == "dry run: enforcer flattening every position now; trading halted until 2026-03-02 23:00 UTC"
+    assert with_actions(breach, Policy(), TradingStatus(), until)[0].action == ""
