@@ -226,8 +226,9 @@ class Enforcer:
         day = ev.state.trading_day
         for key in decision.expire:
             action = lane.actions.pop(key)
-            entry = Entry(now, lane.account, day, "expire", f"{describe(action.intent)}: no longer needed", key)
-            self._save(action.with_(status=Status.EXPIRED), entry)
+            text = f"{describe(action.intent)}: no longer needed ({action.status.value} when its reason went away)"
+            self._save(replace(action, status=Status.EXPIRED), Entry(now, lane.account, day, "expire", text, key))
+            log.info("%s: %s", lane.account, text)
         for transition in decision.transitions:
             new = transition.status
             text = f"trading {transition.before.value} → {new.state.value}: {new.reason}"
@@ -252,7 +253,7 @@ class Enforcer:
             if _confirmed(action.intent, snap):
                 lane.actions.pop(action.key)
                 self._save(
-                    action.with_(status=Status.DONE),
+                    replace(action, status=Status.DONE),
                     Entry(now, lane.account, day, "verify", f"{text}: confirmed", action.key),
                 )
                 log.info("%s: %s confirmed by a fresh snapshot", lane.account, text)
@@ -260,10 +261,10 @@ class Enforcer:
                     self._emit(recovered_event(action, self._label(lane), now))
             elif action.status is not Status.RETRY:
                 delay = self._backoff(action.attempts)
-                retry = action.with_(status=Status.RETRY, next_at=now + timedelta(seconds=delay))
+                retry = replace(action, status=Status.RETRY, next_at=now + timedelta(seconds=delay))
                 message = f"{text}: still open after {action.outcome or 'no answer'}; sending again in {delay:.0f} s"
                 if not action.alerted:
-                    retry = retry.with_(alerted="unconfirmed")
+                    retry = replace(retry, alerted="unconfirmed")
                     self._emit(unconfirmed_event(retry, message, self._label(lane), now))
                 lane.actions[action.key] = retry
                 self._save(retry, Entry(now, lane.account, day, "verify", message, action.key))
@@ -285,9 +286,8 @@ class Enforcer:
                 log.warning("%s: dry run, not sent: %s (%s)", lane.account, text, intent.reason)
                 return None
             attempts = retry.attempts + 1 if retry else 1
-            action = (retry or Action(key, lane.account, day, intent, Status.SENT)).with_(
-                status=Status.SENT, attempts=attempts, next_at=None
-            )
+            base = retry or Action(key, lane.account, day, intent, Status.SENT)
+            action = replace(base, status=Status.SENT, attempts=attempts, next_at=None)
             request = Entry(now, lane.account, day, "request", f"{text} (attempt {attempts})", key)
             if retry:
                 self._save(action, request)
@@ -321,17 +321,17 @@ class Enforcer:
         if result.outcome in TO_VERIFY:
             if result.ok and intent.volume is not None and result.closed_volume is not None:
                 intent = _partially(intent, result)
-            updated = action.with_(status=Status.AWAITING, intent=intent, answer_gen=lane.gen)
+            updated = replace(action, status=Status.AWAITING, intent=intent, answer_gen=lane.gen)
         else:
             standing = result.outcome in STANDING_REFUSALS
             delay = self.refused_retry_s if standing else self._backoff(action.attempts)
             if result.outcome is Outcome.REJECTED and intent.volume is not None:
                 intent = _whole(intent)  # a refused partial close is sent again as a full close
-            updated = action.with_(status=Status.RETRY, intent=intent, next_at=now + timedelta(seconds=delay))
+            updated = replace(action, status=Status.RETRY, intent=intent, next_at=now + timedelta(seconds=delay))
             if action.alerted != result.outcome.value:
-                updated = updated.with_(alerted=result.outcome.value)
+                updated = replace(updated, alerted=result.outcome.value)
                 self._emit(refusal_event(updated, result, self._label(lane), now, delay))
-        updated = updated.with_(outcome=result.outcome.value, message=result.message)
+        updated = replace(updated, outcome=result.outcome.value, message=result.message)
         code = f" [{result.code}]" if result.code else ""
         text = f"{describe(action.intent)}: {result.outcome.value}{code} {result.message}".rstrip()
         detail = {"outcome": result.outcome.value, "code": result.code, "closed_volume": str(result.closed_volume)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -61,9 +61,6 @@ class Action:
     message: str = ""
     alerted: str = ""  # the refusal already raised as a critical alert (once per outcome)
     answer_gen: int = 0  # lane generation at the answer: a snapshot must come after it to verify
-
-    def with_(self, **changes: object) -> Action:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

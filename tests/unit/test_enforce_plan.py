@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -73,8 +74,8 @@ def test_a_new_trading_day_lifts_the_halt_and_expires_the_old_day() -> None:
 
 def test_refused_actions_are_retried_when_due() -> None:
     halted = TradingStatus(TradingState.HALTED, DAY, "x", live=True)
-    due = action("1", Status.RETRY).with_(next_at=ts("2026-03-02 09:59"))
-    later = action("2", Status.RETRY).with_(next_at=ts("2026-03-02 10:01"))
+    due = replace(action("1", Status.RETRY), next_at=ts("2026-03-02 09:59"))
+    later = replace(action("2", Status.RETRY), next_at=ts("2026-03-02 10:01"))
     decision = decide(
         evaluate("99000", positions=(pos("1", "1", "1"), pos("2", "1", "1"))), LIVE, halted, [due, later], NOW
     )
