@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -27,7 +27,7 @@ from riskmon.enforce.events import (
     with_actions,
 )
 from riskmon.enforce.journal import Entry, Journal
-from riskmon.enforce.plan import Decision, decide
+from riskmon.enforce.plan import FLATTEN, Decision, decide
 from riskmon.enforce.records import Action, Intent, Kind, Status, TradingStatus
 from riskmon.enforce.spec import Policy
 from riskmon.models import AccountSnapshot, AlertEvent, TradingState
@@ -42,6 +42,7 @@ EventSink = Callable[[AlertEvent], None]
 STANDING_REFUSALS = frozenset({Outcome.MARKET_CLOSED, Outcome.TRADING_DISABLED, Outcome.NO_CONNECTION})
 # Answers after which the broker may or may not have acted: a fresh snapshot decides.
 TO_VERIFY = frozenset({Outcome.DONE, Outcome.NOT_FOUND, Outcome.TIMEOUT})
+ACCEPTED = frozenset({Outcome.DONE.value, Outcome.NOT_FOUND.value})
 
 
 @dataclass
@@ -212,12 +213,12 @@ class Enforcer:
             return
         self._apply(lane, ev, decision)
         retries = [lane.actions[key] for key in decision.retry]
-        sent = await asyncio.gather(
+        await asyncio.gather(
             *(self._send(lane, ev, intent) for intent in decision.intents),
             *(self._send(lane, ev, a.intent, a) for a in retries),
         )
         if request:
-            request.reply.set_result(self._summary(lane, ev, [a for a in sent if a is not None]))
+            request.reply.set_result(self._summary(lane, ev))
 
     # -- decisions and their records ----------------------------------------------------------------
 
@@ -270,7 +271,7 @@ class Enforcer:
                 self._save(retry, Entry(now, lane.account, day, "verify", message, action.key))
                 log.warning("%s: %s", lane.account, message)
 
-    async def _send(self, lane: _Lane, ev: Evaluation, intent: Intent, retry: Action | None = None) -> Action | None:
+    async def _send(self, lane: _Lane, ev: Evaluation, intent: Intent, retry: Action | None = None) -> None:
         now = self.clock.now()
         day = ev.state.trading_day
         assert day is not None
@@ -284,7 +285,7 @@ class Enforcer:
                 )
                 lane.actions[key] = action
                 log.warning("%s: dry run, not sent: %s (%s)", lane.account, text, intent.reason)
-                return None
+                return
             attempts = retry.attempts + 1 if retry else 1
             base = retry or Action(key, lane.account, day, intent, Status.SENT)
             action = replace(base, status=Status.SENT, attempts=attempts, next_at=None)
@@ -295,11 +296,11 @@ class Enforcer:
                 self._save(action, Entry(now, lane.account, day, "decision", f"{text}: {intent.reason}", key), request)
         except sqlite3.Error as exc:
             log.error("%s: cannot record %s (%s); not sent, will try again", lane.account, text, exc)
-            return None
+            return
         lane.actions[key] = action
         log.warning("%s: sending %s (attempt %d)", lane.account, text, attempts)
         result = await self._call(lane.account, intent)
-        return self._answer(lane, action, result)
+        self._answer(lane, action, result)
 
     async def _call(self, account: str, intent: Intent) -> ActionResult:
         trader = self.trader_for(account)
@@ -315,7 +316,7 @@ class Enforcer:
             log.error("%s: trader failed on %s (%s: %s)", account, describe(intent), type(exc).__name__, exc)
             return ActionResult(Outcome.TIMEOUT, f"trader raised {type(exc).__name__}: {exc}")
 
-    def _answer(self, lane: _Lane, action: Action, result: ActionResult) -> Action:
+    def _answer(self, lane: _Lane, action: Action, result: ActionResult) -> None:
         now = self.clock.now()
         intent = action.intent
         if result.outcome in TO_VERIFY:
@@ -343,7 +344,6 @@ class Enforcer:
         if action.key in lane.actions:
             lane.actions[action.key] = updated
         (log.info if result.ok else log.warning)("%s: %s", lane.account, text)
-        return updated
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -373,17 +373,20 @@ class Enforcer:
         )
         return text
 
-    def _summary(self, lane: _Lane, ev: Evaluation, sent: Sequence[Action]) -> str:
-        until = ev.profile.calendar.next_reset(ev.snapshot.ts)
-        if not sent:
-            return f"{lane.account}: nothing left open to flatten; trading halted until {until:%Y-%m-%d %H:%M} UTC"
-        done = [a for a in sent if a.status is Status.AWAITING]
-        refused = [a for a in sent if a.status is Status.RETRY]
-        text = f"{lane.account}: flatten sent, {len(done)} of {len(sent)} accepted"
+    def _summary(self, lane: _Lane, ev: Evaluation) -> str:
+        """One line for whoever asked: what the broker made of every flatten action still open."""
+        until = f"trading halted until {ev.profile.calendar.next_reset(ev.snapshot.ts):%Y-%m-%d %H:%M} UTC"
+        mine = [a for a in lane.actions.values() if a.intent.policy == FLATTEN and a.intent.live]
+        if not mine:
+            return f"{lane.account}: nothing open to flatten; {until}"
+        accepted = [a for a in mine if a.status is Status.AWAITING and a.outcome in ACCEPTED]
+        refused = [a for a in mine if a.status is Status.RETRY]
+        parts = [f"{len(accepted)} of {len(mine)} accepted"]
         if refused:
-            reasons = sorted({a.outcome for a in refused})
-            text += f", {len(refused)} refused ({', '.join(reasons)}; retrying)"
-        return text + f"; trading halted until {until:%Y-%m-%d %H:%M} UTC"
+            parts.append(f"{len(refused)} refused ({', '.join(sorted({a.outcome for a in refused}))}), retrying")
+        if unanswered := len(mine) - len(accepted) - len(refused):
+            parts.append(f"{unanswered} unanswered, checked against the next snapshot")
+        return f"{lane.account}: flatten sent, {'; '.join(parts)}; {until}"
 
 
 def _confirmed(intent: Intent, snap: AccountSnapshot) -> bool:

@@ -248,3 +248,14 @@ async def test_a_slow_broker_blocks_only_its_own_account(tmp_path: Path) -> None
         await other.tick()
         assert (await other.tick()).snapshot.positions == ()
         assert asyncio.get_running_loop().time() - started < 5
+
+
+async def test_manual_flatten_reports_refusals_and_asking_again_sends_nothing_twice(tmp_path: Path) -> None:
+    async with running(Rig(tmp_path / "r.db", Policy(mode=Mode.OFF), refused_retry_s=60)) as rig:
+        await rig.tick()
+        rig.trader.refuse(Outcome.MARKET_CLOSED)
+        first = await rig.enforcer.flatten(ACCOUNT, "telegram:42")
+        assert "flatten sent, 0 of 3 accepted; 3 refused (market_closed), retrying; trading halted" in first
+        again = await rig.enforcer.flatten(ACCOUNT, "telegram:42")
+        assert "3 refused (market_closed)" in again
+        assert len(rig.trader.closes()) == 3  # the second request found them in hand: nothing re-sent early
