@@ -1,7 +1,18 @@
 """What an account asks of the enforcer: the ``[accounts.enforce]`` table, and the policy it resolves to.
 
 Live action needs two keys turned: ``mode = "live"`` on the account *and* ``DRY_RUN=false`` for the
-process. Either one alone gives at most a dry run (log and alert what would be done, send nothing).
+process. Either one alone gives at most a dry run (log and alert what would be done, send nothing)::
+
+    [accounts.enforce]
+    mode = "live"                  # off (default) | dry-run | live
+    [accounts.enforce.flatten]     # daily-loss / max-loss emergency buffer
+    at_used = 0.9                  # flatten at 90% of the allowance used ...
+    room_below = 500               # ... or with less than this much money left before the floor
+    [accounts.enforce.deleverage]  # needs [accounts.rules.leverage] enabled = true
+    enabled = true
+    emergency_leverage = 3.0       # default EMERGENCY_LEVERAGE_THRESHOLD
+    target_leverage = 1.4          # default TARGET_LEVERAGE
+    margin_level_below = 150       # percent; unset: margin level does not trigger
 """
 
 from __future__ import annotations
