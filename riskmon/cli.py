@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -334,6 +335,7 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"))
     with clear_errors():
         app_config = load_config(env_file, config)
         settings = json.loads(app_config.settings.model_dump_json())
+        policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
             "settings": settings,
             "accounts": [
@@ -343,11 +345,16 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"))
                     "platform": profile.platform,
                     "initial_balance": None if profile.initial_balance is None else str(profile.initial_balance),
                     "rules": json.loads(profile.rulebook.model_dump_json()),
+                    "enforce": {k: _plain_value(v) for k, v in asdict(policies[profile.account]).items()},
                 }
                 for profile in app_config.profiles
             ],
         }
         typer.echo(json.dumps(doc, indent=2))
+
+
+def _plain_value(value: object) -> object:
+    return str(value) if isinstance(value, Decimal | StrEnum) else value
 
 
 def main() -> None:

@@ -65,3 +65,15 @@ def test_flatten_unknown_account_and_audit_without_a_database(tmp_path: Path) ->
     assert result.exit_code == 2 and "nothing has been recorded" in result.stderr
     result = runner.invoke(app, ["flatten", "nope", "--yes", "--env-file", str(tmp_path / "none.env")], env=env)
     assert result.exit_code == 2 and "no configured account 'nope'" in result.stderr
+
+
+def test_config_shows_the_effective_enforcement(tmp_path: Path) -> None:
+    (tmp_path / "riskmon.toml").write_text(
+        '[[accounts]]\nid = "a1"\nplatform = "sim"\n[accounts.enforce]\nmode = "live"\n'
+    )
+    result = runner.invoke(
+        app, ["config", "--config", str(tmp_path / "riskmon.toml"), "--env-file", str(tmp_path / "none.env")]
+    )
+    assert result.exit_code == 0, result.output
+    (account,) = json.loads(result.stdout)["accounts"]
+    assert account["enforce"]["mode"] == "dry-run"  # live on the account, but DRY_RUN is true by default
