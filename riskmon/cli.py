@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -20,10 +23,14 @@ from rich.table import Table
 
 from riskmon import logs
 from riskmon.config import AppConfig, Settings, load_config
+from riskmon.enforce import Enforcer
+from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
+from riskmon.enforce.journal import read_entries
+from riskmon.enforce.manual import flatten_once
 from riskmon.errors import ConfigError, PlatformUnavailable, RiskmonError
 from riskmon.exporter import Exporter, build_exporter
 from riskmon.metrics import Metrics
-from riskmon.models import AccountSnapshot
+from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import ConsoleAlerts, account_table
 from riskmon.notify.format import event_line, event_record
@@ -49,6 +56,11 @@ EnvOption = Annotated[Path, typer.Option("--env-file", help="Environment file to
 class ReplayFormat(StrEnum):
     jsonl = "jsonl"
     table = "table"
+
+
+class AuditFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
 
 
 @contextmanager
@@ -81,8 +93,10 @@ class _Recording:
         self.recorder = recorder
 
     def observe(self, evaluation: Evaluation) -> None:
-        if evaluation.snapshot is not None:
-            self.recorder.write(evaluation.snapshot)
+        self.recorder.write(evaluation.snapshot)
+
+    def notify(self, events: Sequence[AlertEvent]) -> None:
+        """Only snapshots are recorded."""
 
 
 @app.command()
@@ -100,11 +114,16 @@ def run(
         console = Console()
         store = Store(app_config.settings.riskmon_db or default_db_path())
         recorder = Recorder(record) if record else None
+        platforms = build_platforms(app_config)
+        traders = {account: p.trader for p in platforms for account in p.accounts}
+        service: Service  # the enforcer's events go through the service's observers, like every alert
+        enforcer = Enforcer(store, app_config.enforcement(), traders.__getitem__, on_event=lambda e: service.publish(e))
         # The recorder goes first: every alert printed has its snapshot on disk already.
         observers: list[Any] = [_Recording(recorder)] if recorder else []
-        observers.append(ConsoleAlerts(console))
+        observers += [ConsoleAlerts(console), enforcer]
         metrics = Metrics(app_config.profiles, CollectorRegistry())
-        service = Service(app_config, store, build_platforms(app_config), [*observers, metrics])
+        observers.append(metrics)
+        service = Service(app_config, store, platforms, observers, components=[enforcer], annotators=[enforcer])
         exporter = build_exporter(service, metrics, app_config.settings)
         try:
             asyncio.run(_serve(service, exporter, console, table and console.is_terminal))
@@ -221,6 +240,63 @@ def replay(
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))
 
 
+@app.command()
+def flatten(
+    account: Annotated[str, typer.Argument(help="Account id or label.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; send nothing.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvOption = Path(".env"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the platform and the confirmation.")] = 30.0,
+) -> None:
+    """Close every position and cancel every order now, and halt the account until the next reset.
+
+    Acts whatever the account's enforce mode. Needs the state database: stop `riskmon run` first
+    (while it runs, use Telegram's /flatten, which goes through the same enforcer).
+    """
+    with clear_errors():
+        app_config = _load(env_file, config)
+        profile = app_config.profile(account)
+        platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
+        if not (yes or dry_run):
+            typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
+        store = Store(app_config.settings.riskmon_db or default_db_path())
+        try:
+            line = asyncio.run(
+                flatten_once(
+                    profile,
+                    platform.feed,
+                    platform.trader,
+                    store,
+                    app_config.enforcement()[profile.account],
+                    requested_by=f"cli:{getpass.getuser()}",
+                    dry_run=dry_run,
+                    wait_s=timeout,
+                    on_event=lambda event: typer.echo(event_line(event), err=True),
+                )
+            )
+        finally:
+            store.close()
+        typer.echo(line)
+
+
+@app.command()
+def audit(
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="From this UTC date or time.", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
+    ] = None,
+    fmt: Annotated[AuditFormat, typer.Option("--format", help="jsonl or csv.")] = AuditFormat.jsonl,
+    env_file: EnvOption = Path(".env"),
+) -> None:
+    """Print the enforcement audit trail: every decision, request, broker answer and verification."""
+    with clear_errors():
+        settings = _load(env_file, None).settings
+        with closing(open_read_only(settings.riskmon_db or default_db_path())) as db:
+            entries = read_entries(db, account, since.replace(tzinfo=UTC) if since else None)
+            (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
+
+
 def _describe(book: Rulebook) -> tuple[str, str, str]:
     dl, ml = book.daily_loss, book.max_loss
     daily = "-"
@@ -268,6 +344,7 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"))
     with clear_errors():
         app_config = load_config(env_file, config)
         settings = json.loads(app_config.settings.model_dump_json())
+        policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
             "settings": settings,
             "accounts": [
@@ -277,11 +354,16 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"))
                     "platform": profile.platform,
                     "initial_balance": None if profile.initial_balance is None else str(profile.initial_balance),
                     "rules": json.loads(profile.rulebook.model_dump_json()),
+                    "enforce": {k: _plain_value(v) for k, v in asdict(policies[profile.account]).items()},
                 }
                 for profile in app_config.profiles
             ],
         }
         typer.echo(json.dumps(doc, indent=2))
+
+
+def _plain_value(value: object) -> object:
+    return str(value) if isinstance(value, Decimal | StrEnum) else value
 
 
 def main() -> None:

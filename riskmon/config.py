@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
 from riskmon.rules.presets import PRESETS
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
     replay_file: Path | None = None  # PLATFORM=replay: a JSONL snapshot file, followed as it grows
     stale_after: Annotated[float, Field(gt=0)] | None = None  # seconds without data before stale_data fires
 
+    # --- enforcement ---
+    dry_run: bool = False  # true: enforcement only logs and alerts what it would do, whatever an account's mode
+    enforce_mode: Mode | None = None  # the .env account's enforcement (riskmon.toml: [accounts.enforce] mode)
+    emergency_leverage_threshold: Annotated[Decimal, Field(gt=0)] = Decimal("3.0")
+    target_leverage: Annotated[Decimal, Field(gt=0)] = Decimal("1.4")
+
     @field_validator("platform", "preset", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -123,6 +130,7 @@ class AccountConfig(BaseModel):
     rules: dict[str, Any] = Field(default_factory=dict)
     mt5: MT5AccountOptions = MT5AccountOptions()
     replay_file: Path | None = None  # platform "replay": the JSONL file this account's snapshots come from
+    enforce: EnforceSpec = EnforceSpec()
 
     @field_validator("preset")
     @classmethod
@@ -142,6 +150,13 @@ class AppConfig:
     settings: Settings
     accounts: tuple[AccountConfig, ...]
     profiles: tuple[AccountProfile, ...]
+
+    def enforcement(self) -> dict[str, Policy]:
+        """Each account's effective enforcement policy (DRY_RUN and the leverage defaults applied)."""
+        s = self.settings
+        return {
+            a.id: a.enforce.resolve(s.dry_run, s.emergency_leverage_threshold, s.target_leverage) for a in self.accounts
+        }
 
     def profile(self, account: str) -> AccountProfile:
         for profile in self.profiles:
@@ -176,7 +191,10 @@ def load_config(env_file: Path | None = Path(".env"), config_file: Path | None =
         seen.add(account.id)
         _check_credentials(settings, account)
     profiles = tuple(_profile(a, settings, explicit=path is not None) for a in accounts)
-    return AppConfig(settings, tuple(accounts), profiles)
+    config = AppConfig(settings, tuple(accounts), profiles)
+    for account, profile in zip(accounts, profiles, strict=True):
+        _check_enforcement(config.enforcement()[account.id], profile, account.id)
+    return config
 
 
 def _readable(path: Path) -> bool:
@@ -220,6 +238,7 @@ def _accounts_from_env(settings: Settings) -> list[AccountConfig]:
             initial_balance=settings.initial_balance,
             mt5=MT5AccountOptions(path=settings.mt5_path, server=settings.mt5_server),
             replay_file=settings.replay_file,
+            enforce=EnforceSpec(mode=settings.enforce_mode or (Mode.DRY_RUN if settings.dry_run else Mode.OFF)),
         )
     ]
 
@@ -254,6 +273,18 @@ def _profile(account: AccountConfig, settings: Settings, explicit: bool) -> Acco
         platform=account.platform,
         initial_balance=initial,
     )
+
+
+def _check_enforcement(policy: Policy, profile: AccountProfile, account: str) -> None:
+    if policy.deleverage and not profile.rulebook.leverage.enabled:
+        raise ConfigError(
+            f"accounts.{account}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)"
+        )
+    if policy.deleverage and policy.target_leverage >= policy.emergency_leverage:
+        raise ConfigError(
+            f"accounts.{account}.enforce.deleverage",
+            f"target leverage {policy.target_leverage} must be below the emergency level {policy.emergency_leverage}",
+        )
 
 
 def _check_credentials(settings: Settings, account: AccountConfig) -> None:

@@ -12,18 +12,17 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from riskmon.models import AccountSnapshot, AlertStatus, Severity
+from riskmon.models import AlertEvent, AlertStatus, Severity
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.platforms.base import Feed, Outcome
 from riskmon.rules.exposure import effective_leverage
-from riskmon.state import AccountState
 
 RULE_STATE = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
@@ -103,17 +102,16 @@ class StateCollector:
             ids = [profile.account, profile.platform]
             g["riskmon_account_info"].add_metric([*ids, profile.label], 1)
             g["riskmon_account_stale"].add_metric(ids, float(monitor.is_stale()))
-            if monitor.last is not None and monitor.last.snapshot is not None and monitor.last.state is not None:
-                self._account(g, ids, monitor.last.snapshot, monitor.last.state, monitor.last)
+            if monitor.last is not None:
+                self._account(g, ids, monitor.last)
         for platform in self.platforms:
             g["riskmon_platform_up"].add_metric([platform.name], float(platform.feed.connected))
             g["riskmon_platform_consecutive_failures"].add_metric([platform.name], platform.failures)
         return g.values()
 
     @staticmethod
-    def _account(
-        g: dict[str, GaugeMetricFamily], ids: list[str], snap: AccountSnapshot, state: AccountState, ev: Evaluation
-    ) -> None:
+    def _account(g: dict[str, GaugeMetricFamily], ids: list[str], ev: Evaluation) -> None:
+        snap, state = ev.snapshot, ev.state
         position_size = ev.result("position_size")
         values: dict[str, float | None] = {
             "riskmon_balance": float(snap.balance),
@@ -192,7 +190,10 @@ class Metrics:
 
     def observe(self, evaluation: Evaluation) -> None:
         self.latency.labels(evaluation.profile.account).observe(evaluation.elapsed_s)
-        for event in evaluation.events:
+        self.notify(evaluation.events)
+
+    def notify(self, events: Sequence[AlertEvent]) -> None:
+        for event in events:
             if event.status is not AlertStatus.RESOLVED:
                 self.alerts.labels(event.account, event.rule, event.severity.value).inc()
 

@@ -52,11 +52,11 @@ class AccountProfile:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """The outcome of one snapshot, or of a staleness check (then ``snapshot`` is None: no new data)."""
+    """The outcome of evaluating one snapshot."""
 
     profile: AccountProfile
-    snapshot: AccountSnapshot | None
-    state: AccountState | None
+    snapshot: AccountSnapshot
+    state: AccountState
     results: tuple[RuleResult, ...]
     events: tuple[AlertEvent, ...]
     elapsed_s: float  # time spent in the engine
@@ -66,9 +66,20 @@ class Evaluation:
 
 
 class Observer(Protocol):
-    """Receives every evaluation. Must return quickly: queue slow work, never await the network here."""
+    """Receives every evaluation, and the alerts raised outside one (stale data, enforcement).
+
+    Both must return quickly: queue slow work, never await the network here.
+    """
 
     def observe(self, evaluation: Evaluation) -> None: ...
+
+    def notify(self, events: Sequence[AlertEvent]) -> None: ...
+
+
+class Annotator(Protocol):
+    """Completes the alert events before observers see them (the enforcer's ``action``). Pure and quick."""
+
+    def annotate(self, evaluation: Evaluation) -> Evaluation: ...
 
 
 STALE_DATA = "stale_data"
@@ -83,10 +94,12 @@ class AccountMonitor:
         persist_interval: timedelta = timedelta(seconds=10),
         clock: Clock | None = None,
         stale_after: timedelta | None = None,
+        annotators: Sequence[Annotator] = (),
     ) -> None:
         self.profile = profile
         self.store = store
         self.observers = list(observers)
+        self.annotators = list(annotators)
         self.persist_interval = persist_interval
         self.clock = clock or SystemClock()
         self.stale_after = stale_after
@@ -123,6 +136,8 @@ class AccountMonitor:
         self.state = state
         self._persist(state)
         evaluation = Evaluation(self.profile, snap, state, results, tracked.events, time.perf_counter() - started)
+        for annotator in self.annotators:
+            evaluation = annotator.annotate(evaluation)
         self.last = evaluation
         self._publish(evaluation)
         return evaluation
@@ -131,7 +146,7 @@ class AccountMonitor:
         """No data for longer than ``stale_after`` (the one staleness test: alarm, /healthz, metrics)."""
         return self.stale_after is not None and self.clock.now() - self.last_seen > self.stale_after
 
-    def check_staleness(self) -> Evaluation | None:
+    def check_staleness(self) -> tuple[AlertEvent, ...]:
         """Fire ``stale_data`` once when no data has come for longer than ``stale_after``.
 
         It resolves with the next snapshot. Works before any data has ever arrived too: bad credentials
@@ -139,7 +154,7 @@ class AccountMonitor:
         """
         alerts = self.state.alerts if self.state else self._open_alerts
         if STALE_DATA in alerts or not self.is_stale():
-            return None
+            return ()
         now = self.clock.now()
         result = self._freshness(Severity.CRITICAL, now - self.last_seen)
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
@@ -148,9 +163,8 @@ class AccountMonitor:
             self._persist(self.state)
         else:
             self._open_alerts = tracked.alerts
-        evaluation = Evaluation(self.profile, None, self.state, (result,), tracked.events, 0.0)
-        self._publish(evaluation)
-        return evaluation
+        self.publish_events(tracked.events)
+        return tracked.events
 
     def _freshness(self, severity: Severity, age: timedelta) -> RuleResult:
         limit = self.stale_after or timedelta(0)
@@ -167,6 +181,14 @@ class AccountMonitor:
             message,
             unit="s",
         )
+
+    def publish_events(self, events: Sequence[AlertEvent]) -> None:
+        """Hand alerts raised outside an evaluation (stale data, enforcement) to this account's observers."""
+        for observer in self.observers:
+            try:
+                observer.notify(events)
+            except Exception:
+                log.exception("%s: observer %s failed", self.profile.name, type(observer).__name__)
 
     def _publish(self, evaluation: Evaluation) -> None:
         for observer in self.observers:

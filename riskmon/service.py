@@ -22,8 +22,8 @@ from typing import Protocol
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import AppConfig
 from riskmon.errors import ConfigError
-from riskmon.models import AccountSnapshot
-from riskmon.monitor import AccountMonitor, Observer
+from riskmon.models import AccountSnapshot, AlertEvent
+from riskmon.monitor import AccountMonitor, Annotator, Observer
 from riskmon.platforms.base import ActionResult, Feed, Outcome, Trader
 from riskmon.platforms.replay import ReplayFeed
 from riskmon.platforms.sim import SimFeed, SimMarket, SimTrader
@@ -109,16 +109,28 @@ class Service:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     watch_interval: float = 1.0
+    annotators: Sequence[Annotator] = ()
     monitors: dict[str, AccountMonitor] = field(init=False)
 
     def __post_init__(self) -> None:
         stale_after = {a: p.stale_after for p in self.platforms for a in p.accounts}
         self.monitors = {
             p.account: AccountMonitor(
-                p, self.store, self.observers, clock=self.clock, stale_after=stale_after.get(p.account)
+                p,
+                self.store,
+                self.observers,
+                clock=self.clock,
+                stale_after=stale_after.get(p.account),
+                annotators=self.annotators,
             )
             for p in self.config.profiles
         }
+
+    def publish(self, event: AlertEvent) -> None:
+        """An alert raised outside the engine (the enforcer's) goes to the same observers as any other."""
+        monitor = self.monitors.get(event.account)
+        if monitor is not None:
+            monitor.publish_events((event,))
 
     def trader_for(self, account: str) -> Trader:
         for platform in self.platforms:

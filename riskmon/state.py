@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from riskmon.models import ZERO, Severity, TradingState
+from riskmon.models import ZERO, Severity
 
 
 class AnchorSource(StrEnum):
@@ -39,7 +39,6 @@ class AccountState:
     last_ts: datetime | None = None
     trading_days: frozenset[date] = frozenset()
     alerts: dict[str, Severity] = field(default_factory=dict)  # open alerts: rule → severity
-    trading_state: TradingState = TradingState.ACTIVE
 
     @classmethod
     def fresh(cls, account: str, initial_balance: Decimal) -> AccountState:
@@ -70,7 +69,6 @@ class AccountState:
             self.eod_balance_high,
             self.trading_days,
             self.alerts,
-            self.trading_state,
             self.initial_balance,
         )
 
@@ -93,7 +91,6 @@ class AccountState:
             "last_ts": self.last_ts.isoformat() if self.last_ts else None,
             "trading_days": sorted(d.isoformat() for d in self.trading_days),
             "alerts": {rule: sev.value for rule, sev in sorted(self.alerts.items())},
-            "trading_state": self.trading_state.value,
         }
         return json.dumps(doc, sort_keys=True)
 
@@ -120,5 +117,4 @@ class AccountState:
             last_ts=opt_dt("last_ts"),
             trading_days=frozenset(date.fromisoformat(d) for d in doc["trading_days"]),
             alerts={rule: Severity(sev) for rule, sev in doc["alerts"].items()},
-            trading_state=TradingState(doc.get("trading_state", "active")),
         )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-from riskmon.models import Severity
+from riskmon.models import AlertEvent, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.format import event_line
 from riskmon.rules.base import money, pct
@@ -22,7 +22,10 @@ class ConsoleAlerts:
         self.console = console
 
     def observe(self, evaluation: Evaluation) -> None:
-        for event in evaluation.events:
+        self.notify(evaluation.events)
+
+    def notify(self, events: Sequence[AlertEvent]) -> None:
+        for event in events:
             self.console.print(
                 event_line(event), style=_STYLE[event.severity], markup=False, highlight=False, soft_wrap=True
             )
@@ -43,7 +46,7 @@ def account_table(monitors: Iterable[AccountMonitor]) -> Table:
     table.add_column("Status")
     for monitor in monitors:
         ev = monitor.last
-        if ev is None or ev.snapshot is None:
+        if ev is None:
             table.add_row(monitor.profile.name, monitor.profile.platform, "…", "…", "", "", "", "waiting for data")
             continue
         snap, daily = ev.snapshot, ev.result("daily_loss")

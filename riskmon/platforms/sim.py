@@ -79,6 +79,7 @@ class SimMarket:
         by_symbol = {i.symbol: i for i in INSTRUMENTS}
         now = self.clock.now()
         self.accounts: dict[str, SimAccount] = {}
+        self._opened = 0
         for n, account in enumerate(accounts):
             scale = 1 + Decimal(n % 4) * Decimal("0.1")
             positions = {}
@@ -145,6 +146,19 @@ class SimMarket:
             received_at=now,
             leverage=self.leverage,
         )
+
+    def open_position(self, account_id: str, symbol: str, side: Side, volume: Decimal) -> str:
+        """Open a position at the current price (a trader acting behind riskmon's back); returns its id."""
+        account = self.accounts[account_id]
+        instrument = next(i for i in INSTRUMENTS if i.symbol == symbol)
+        self._opened += 1
+        position_id = f"9{self._opened:05d}"
+        price = self.prices[symbol]
+        stop = price * (1 - Decimal("0.05") * side.sign)
+        account.positions[position_id] = SimPosition(
+            position_id, instrument, side, volume, price, stop, self.clock.now()
+        )
+        return position_id
 
     def close_position(self, account_id: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
         account = self.accounts.get(account_id)

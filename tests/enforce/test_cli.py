@@ -1,0 +1,82 @@
+"""`riskmon flatten` and `riskmon audit` as a user runs them, against the simulator and a temp database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from riskmon.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI points the root logger at its (temporary) stderr; put it back for the other tests."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def invoke(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    env = {"RISKMON_DB": str(tmp_path / "riskmon.db"), "SIM_INTERVAL": "0.01"}
+    result = runner.invoke(app, [*args, "--env-file", str(tmp_path / "none.env")], env=env, input=stdin)
+    return result.exit_code, result.stdout
+
+
+def test_flatten_then_audit(tmp_path: Path) -> None:
+    code, plan = invoke(tmp_path, "flatten", "sim-ftmo", "--dry-run")
+    assert code == 0, plan
+    assert "flatten plan (dry run, nothing sent): close 3 positions" in plan
+
+    code, out = invoke(tmp_path, "flatten", "sim-ftmo", stdin="n\n")
+    assert code == 1 and "[y/N]" in out
+
+    code, out = invoke(tmp_path, "flatten", "sim-ftmo", "--yes")
+    assert code == 0, out
+    assert "sim-ftmo: flatten sent, 3 of 3 accepted; trading halted until" in out
+    assert out.strip().endswith("confirmed by a fresh snapshot")
+
+    code, out = invoke(tmp_path, "audit", "--account", "sim-ftmo", "--format", "jsonl")
+    assert code == 0, out
+    steps = [json.loads(line)["step"] for line in out.splitlines()]
+    assert steps[0] == "plan" and "transition" in steps
+    for step in ("decision", "request", "answer", "verify"):
+        assert steps.count(step) == 3, step
+
+    code, out = invoke(tmp_path, "audit", "--since", "2000-01-01", "--format", "csv")
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["step"] for r in rows] == steps
+
+
+def test_flatten_unknown_account_and_audit_without_a_database(tmp_path: Path) -> None:
+    env = {"RISKMON_DB": str(tmp_path / "riskmon.db")}
+    result = runner.invoke(app, ["audit", "--env-file", str(tmp_path / "none.env")], env=env)
+    assert result.exit_code == 2 and "nothing has been recorded" in result.stderr
+    result = runner.invoke(app, ["flatten", "nope", "--yes", "--env-file", str(tmp_path / "none.env")], env=env)
+    assert result.exit_code == 2 and "no configured account 'nope'" in result.stderr
+
+
+def test_config_shows_the_effective_enforcement(tmp_path: Path) -> None:
+    (tmp_path / "riskmon.toml").write_text(
+        '[[accounts]]\nid = "a1"\nplatform = "sim"\n[accounts.enforce]\nmode = "live"\n'
+    )
+    (tmp_path / "dry.env").write_text("DRY_RUN=true\n")
+    modes = []
+    for env in ("none.env", "dry.env"):
+        args = ["config", "--config", str(tmp_path / "riskmon.toml"), "--env-file", str(tmp_path / env)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        (account,) = json.loads(result.stdout)["accounts"]
+        modes.append(account["enforce"]["mode"])
+    assert modes == ["live", "dry-run"]  # DRY_RUN=true overrides the account's live mode
