@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken
 from telegram.ext import ExtBot
 
 from riskmon.clock import Clock, SystemClock
@@ -146,9 +147,9 @@ class TelegramNotifier:
                 await self.bot.initialize()
             except Exception as exc:
                 failures += 1
-                delay = self.backoff.delay(failures)
+                delay = self.backoff.maximum if isinstance(exc, InvalidToken) else self.backoff.delay(failures)
                 log.warning(
-                    "telegram: cannot reach the Bot API (%s); alerts are queued; retrying in %.0f s",
+                    "telegram: cannot reach the Bot API (%s); alerts are queued; retrying in %.1f s",
                     self.scrub(f"{type(exc).__name__}: {exc}"),
                     delay,
                 )

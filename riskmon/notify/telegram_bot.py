@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 import httpcore  # noqa: F401 - imported so that its loggers exist before they are filtered
 from telegram import Update
@@ -19,6 +18,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from riskmon.logs import REDACTED, RedactSecrets
+from riskmon.notify.telegram_sender import retry_seconds
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,7 @@ class Poller:
                     offset=offset, timeout=self.poll_timeout_s, allowed_updates=["message", "callback_query"]
                 )
             except RetryAfter as exc:
-                wait = exc.retry_after
-                seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+                seconds = retry_seconds(exc)
                 log.warning("telegram: getUpdates rate-limited; polling again in %.0f s", seconds)
                 await asyncio.sleep(seconds)
                 continue

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
 from riskmon.clock import Clock
 from riskmon.notify.telegram_store import Outbox, OutboxRow, epoch
@@ -50,12 +52,19 @@ class Verdict:
     reason: str
 
 
+def retry_seconds(exc: RetryAfter) -> float:
+    """Telegram's ``retry_after`` in seconds (an int today, a timedelta in a future python-telegram-bot)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = exc.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
 def judge(exc: Exception, scrub: Scrub) -> Verdict:
     """How a failed send is handled, from the exception python-telegram-bot raised."""
     reason = scrub(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, RetryAfter):
-        wait = exc.retry_after
-        return Verdict(False, wait.total_seconds() if isinstance(wait, timedelta) else float(wait), reason)
+        return Verdict(False, retry_seconds(exc), reason)
     if isinstance(exc, ChatMigrated):
         return Verdict(True, None, f"chat moved to {exc.new_chat_id}: update TELEGRAM_CHAT_ID")
     if isinstance(exc, (BadRequest, Forbidden)):
