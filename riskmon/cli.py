@@ -6,11 +6,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,6 +29,9 @@ from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms
 from riskmon.store import MEMORY, Store, default_db_path
+
+if TYPE_CHECKING:
+    from riskmon.notify.telegram import TelegramNotifier
 
 app = typer.Typer(
     help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
@@ -100,9 +103,14 @@ def run(
         observers: list[Any] = [ConsoleAlerts(console)]
         if recorder:
             observers.append(_Recording(recorder))
+        from riskmon.notify.telegram import build_telegram  # keeps python-telegram-bot out of the other commands
+
+        telegram = build_telegram(app_config.settings, store, lambda: service.monitors)
+        if telegram is not None:
+            observers.append(telegram)
         service = Service(app_config, store, build_platforms(app_config), observers)
         try:
-            asyncio.run(_run_service(service, console, table and console.is_terminal))
+            asyncio.run(_run_service(service, console, table and console.is_terminal, telegram))
         except KeyboardInterrupt:
             console.print("stopped")
         finally:
@@ -111,7 +119,20 @@ def run(
                 recorder.close()
 
 
-async def _run_service(service: Service, console: Console, show_table: bool) -> None:
+async def _run_service(
+    service: Service, console: Console, show_table: bool, telegram: TelegramNotifier | None = None
+) -> None:
+    side = asyncio.create_task(telegram.run(), name="telegram") if telegram is not None else None
+    try:
+        await _run_monitors(service, console, show_table)
+    finally:
+        if side is not None:
+            side.cancel()
+            with suppress(asyncio.CancelledError):
+                await side
+
+
+async def _run_monitors(service: Service, console: Console, show_table: bool) -> None:
     if not show_table:
         await service.run()
         return

@@ -124,6 +124,18 @@ class TelegramNotifier:
         return message.message_id
 
     async def run(self) -> None:
+        """Runs until cancelled; an unexpected failure restarts Telegram's tasks, never the monitors."""
+        failures = 0
+        while True:
+            try:
+                await self._run_once()
+            except Exception as exc:
+                failures += 1
+                delay = self.backoff.delay(failures)
+                log.error("telegram stopped (%s); restarting in %.1f s", self.scrub(repr(exc)), delay)
+                await asyncio.sleep(delay)
+
+    async def _run_once(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
         try:
             await self._start_bot()

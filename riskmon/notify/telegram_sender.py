@@ -131,9 +131,7 @@ class Sender:
     async def _deliver(self, row: OutboxRow) -> None:
         try:
             message_id = await self.send(row.chat_id, row.text)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # CancelledError is not an Exception: shutdown goes through
             self._failed(row, judge(exc, self.scrub))
             return
         self.outbox.mark_sent(row.id, self.clock.now(), message_id)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -405,3 +408,32 @@ def test_build_telegram_reads_the_settings(api: FakeTelegram) -> None:
     assert telegram.chat_ids == ["111", "222"]
     assert telegram.bot.base_url == f"{api.url}/bot{TOKEN}"
     assert telegram.policy.quiet is not None and telegram.policy.cooldown == timedelta(minutes=2)
+
+
+async def test_riskmon_run_answers_status_over_telegram(api: FakeTelegram, tmp_path: Path) -> None:
+    """The wiring in `riskmon run`: the simulator's accounts, the fake Bot API, a /status round trip."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_CHAT_ID": "111",
+        "TELEGRAM_API_BASE_URL": api.url,
+        "RISKMON_DB": str(tmp_path / "riskmon.db"),
+        "SIM_INTERVAL": "0.1",
+        "LOG_LEVEL": "DEBUG",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "riskmon.cli", "run", "--no-table", "--env-file", os.devnull,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await api.wait_for(lambda: api.sent("getUpdates") != [] or process.returncode is not None, within_s=20)
+        api.command(111, MEMBER, "/status")
+        await api.wait_for(lambda: any(t.startswith("<b>Status</b>") for t in texts(api)), within_s=10)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 20)
+    status = next(t for t in texts(api) if t.startswith("<b>Status</b>"))
+    assert "FTMO 100k (sim)" in status and "Basic (sim)" in status
+    assert TOKEN not in (out + err).decode()
+    assert "telegram: connected as @riskmon_test_bot" in err.decode()
