@@ -179,36 +179,34 @@ class Commands:
         user_id = str(query.from_user.id)
         chat_id = str(query.message.chat.id) if query.message is not None else ""
         nonce = (query.data or "").removeprefix(CALLBACK_PREFIX)
-        if chat_id not in self.access.chat_ids or user_id not in self.access.admin_ids:
+        if chat_id not in self.access.chat_ids or user_id not in self.access.admin_ids or query.message is None:
             log.warning(
                 "telegram: ignored a flatten confirmation from user %s in chat %s (not allowed)", user_id, chat_id
             )
             return
         pending = self._pending.get(nonce)
-        flattener = self.flattener
-        if flattener is None:
-            return
         if pending is not None and (pending.user_id != user_id or pending.chat_id != chat_id):
             log.warning("telegram: ignored user %s confirming the flatten user %s asked for", user_id, pending.user_id)
             return
         self._pending.pop(nonce, None)
-        if pending is None or pending.expires <= self.clock.now():
+        if pending is None or self.flattener is None:  # already used, or asked before a restart
+            await query.answer("This confirmation is no longer valid; send /flatten again.")
+            return
+        message_id = query.message.message_id
+        if pending.expires <= self.clock.now():
             await query.answer("This confirmation has expired; send /flatten again.")
-            if query.message is not None:
-                await self.bot.edit_message_text(
-                    "Flatten not confirmed in time; nothing was done.", chat_id, query.message.message_id
-                )
+            await self.bot.edit_message_text("Flatten not confirmed in time; nothing was done.", chat_id, message_id)
             return
         await query.answer("Flattening…")
         log.warning("telegram: user %s confirmed flatten of %s", user_id, pending.account)
-        outcome = await flattener.flatten(pending.account, f"telegram user {user_id}")
-        if query.message is not None:
-            await self.bot.edit_message_text(
-                f"Flatten {escape(pending.account)}: {escape(outcome)}",
-                chat_id,
-                query.message.message_id,
-                parse_mode=ParseMode.HTML,
-            )
+        try:
+            outcome = await self.flattener.flatten(pending.account, f"telegram user {user_id}")
+        except Exception as exc:
+            log.error("telegram: flatten of %s failed (%s: %s)", pending.account, type(exc).__name__, exc)
+            outcome = f"FAILED ({type(exc).__name__}: {exc}). Check the account now."
+        await self.bot.edit_message_text(
+            f"Flatten {escape(pending.account)}: {escape(outcome)}", chat_id, message_id, parse_mode=ParseMode.HTML
+        )
 
     async def _reply(self, chat_id: str, html: str) -> None:
         await self.bot.send_message(chat_id, html, parse_mode=ParseMode.HTML)

@@ -108,8 +108,11 @@ class Sender:
                 wait = self.backoff.delay(failures)
                 log.error("telegram outbox unavailable (%s); retrying in %.0f s", self.scrub(repr(exc)), wait)
             if wait > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives
+                # just as the event is set, and the sender would outlive shutdown.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     async def deliver_due(self) -> float:
         """Send every chat's next due row once; return how long to wait before looking again (0: now)."""

@@ -211,7 +211,8 @@ class FakeTelegram:
         while not self._updates and time.monotonic() < deadline:
             self._new_update.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_update.wait(), deadline - time.monotonic())
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await self._new_update.wait()
         return list(self._updates)
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -322,9 +323,30 @@ async def test_flatten_needs_the_same_admins_confirmation(api: FakeTelegram, cap
         api.press(int(CHATS[0]), ADMIN, button["callback_data"], message_id)  # a second press does nothing more
         await api.wait_for(lambda: len(api.sent("answerCallbackQuery")) == 2)
     assert flattener.calls == [("acc-1", "telegram user 7")]
+    assert len(api.sent("editMessageText")) == 1
     edit = api.sent("editMessageText")[0].params
     assert edit["text"] == "Flatten acc-1: closed 2 positions, equity 99,100.00"
     assert edit["message_id"] == message_id
+
+
+class BrokenFlatten:
+    async def flatten(self, account: str, requested_by: str) -> str:
+        raise RuntimeError("platform unreachable")
+
+
+async def test_a_failed_flatten_is_reported_in_the_chat(api: FakeTelegram) -> None:
+    store = Store(MEMORY)
+    telegram = notifier(api, store, {"acc-1": ftmo_monitor(store)})
+    telegram.commands.flattener = BrokenFlatten()
+    async with running(telegram):
+        api.command(int(CHATS[0]), ADMIN, "/flatten acc-1")
+        await api.wait_for(lambda: len(api.sent()) == 1)
+        data = api.sent()[0].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        api.press(int(CHATS[0]), ADMIN, data, 500)
+        await api.wait_for(lambda: len(api.sent("editMessageText")) == 1)
+    assert api.sent("editMessageText")[0].params["text"] == (
+        "Flatten acc-1: FAILED (RuntimeError: platform unreachable). Check the account now."
+    )
 
 
 async def test_an_expired_confirmation_does_nothing(api: FakeTelegram) -> None:
@@ -437,3 +459,21 @@ async def test_riskmon_run_answers_status_over_telegram(api: FakeTelegram, tmp_p
     assert "FTMO 100k (sim)" in status and "Basic (sim)" in status
     assert TOKEN not in (out + err).decode()
     assert "telegram: connected as @riskmon_test_bot" in err.decode()
+
+
+async def test_a_hanging_telegram_never_slows_monitoring(api: FakeTelegram) -> None:
+    store = Store(MEMORY)
+    monitor = ftmo_monitor(store)
+    telegram = notifier(api, store, {"acc-1": monitor})
+    api.slow("sendMessage", 3.0, times=10)
+    async with running(telegram):
+        await api.wait_for(lambda: api.sent("getMe") != [])
+        start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+        slowest = 0.0
+        for n in range(200):
+            equity = "94000" if n % 2 else "99000"  # breached, recovered, breached, ...
+            began = time.perf_counter()
+            monitor.process(snap((start + timedelta(seconds=n)).isoformat(), "100000", equity))
+            slowest = max(slowest, time.perf_counter() - began)
+    assert slowest < 0.05
+    assert telegram.outbox.counts()["pending"] >= 2 * 199 - 2
