@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 DEFAULT_POLICY = AlertPolicy()
 DEFAULT_BACKOFF = Backoff()
+KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
 
 
 class TelegramNotifier:
@@ -137,6 +138,7 @@ class TelegramNotifier:
 
     async def _run_once(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
+        self._prune()
         try:
             await self._start_bot()
             if self.daily_summary:
@@ -150,6 +152,13 @@ class TelegramNotifier:
                 scheduler.shutdown(wait=False)
             with contextlib.suppress(Exception):
                 await self.bot.shutdown()
+
+    def _prune(self) -> None:
+        cutoff = self.clock.now() - KEEP_HISTORY
+        with self.store.transaction():
+            messages, alerts = self.outbox.prune(cutoff), self.journal.prune(cutoff.date())
+        if messages or alerts:
+            log.info("telegram: forgot %d old message(s) and %d old alert record(s)", messages, alerts)
 
     async def _start_bot(self) -> None:
         """getMe until it works; alerts wait in the outbox meanwhile (monitoring is not affected)."""

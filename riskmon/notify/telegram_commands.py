@@ -209,4 +209,4 @@ class Commands:
         )
 
     async def _reply(self, chat_id: str, html: str) -> None:
-        await self.bot.send_message(chat_id, html, parse_mode=ParseMode.HTML)
+        await self.bot.send_message(chat_id, fmt.fit(html), parse_mode=ParseMode.HTML)

@@ -134,6 +134,25 @@ def _alert_counts(alerts: Sequence[DayAlert]) -> str:
 
 # -- command replies ------------------------------------------------------------------------------
 
+MAX_MESSAGE = 4096  # Telegram's limit, in characters after entity parsing; the HTML source is longer
+
+
+def fit(html: str, limit: int = MAX_MESSAGE) -> str:
+    """Cut a reply at a line boundary (every line closes its own tags) so Telegram accepts it."""
+    if len(html) <= limit:
+        return html
+    lines = html.split("\n")
+    kept: list[str] = []
+    size = 0
+    for number, line in enumerate(lines):
+        tail = f"… {len(lines) - number} more line(s)"
+        if size + len(line) + 1 + len(tail) > limit:
+            return "\n".join([*kept, tail])
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
+
+
 HELP_HTML = "\n".join(
     [
         "<b>riskmon commands</b>",

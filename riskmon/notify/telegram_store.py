@@ -162,6 +162,12 @@ class Outbox:
             (epoch(when), error, row_id),
         )
 
+    def prune(self, before: datetime) -> int:
+        """Forget delivered, refused and merged rows created before ``before``; pending rows always stay."""
+        return self.store.db.execute(
+            "DELETE FROM telegram_outbox WHERE state != 'pending' AND created_at < ?", (epoch(before),)
+        ).rowcount
+
     def counts(self) -> dict[str, int]:
         rows = self.store.db.execute("SELECT state, COUNT(*) FROM telegram_outbox GROUP BY state").fetchall()
         return {state: count for state, count in rows}
@@ -187,6 +193,11 @@ class Journal:
             (account, day.isoformat()),
         ).fetchall()
         return [DayAlert(rule, Severity(severity), AlertStatus(status)) for rule, severity, status in rows]
+
+    def prune(self, before: date) -> int:
+        return self.store.db.execute(
+            "DELETE FROM telegram_alert_log WHERE trading_day < ?", (before.isoformat(),)
+        ).rowcount
 
     def mute(self, account: str, until: datetime) -> None:
         self.store.db.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from riskmon.models import AlertEvent, AlertStatus, Severity
-from riskmon.notify.telegram_format import DayAlert, DayFigures, alert_html, num, share, summary_html
+from riskmon.notify.telegram_format import DayAlert, DayFigures, alert_html, fit, num, share, summary_html
 from tests.builders import D, ts
 
 
@@ -90,3 +90,9 @@ def test_daily_summary() -> None:
 def test_daily_summary_without_data() -> None:
     text = summary_html("a", date(2026, 3, 2), ts("2026-03-02 23:00"), None, [], "a")
     assert "No account data was seen during this trading day.\nAlerts of the day: none" in text
+
+
+def test_long_replies_are_cut_at_a_line() -> None:
+    html = "\n".join(f"<b>line {n}</b>" for n in range(10))
+    assert fit(html, 1000) == html
+    assert fit(html, 60) == "<b>line 0</b>\n<b>line 1</b>\n<b>line 2</b>\n… 7 more line(s)"
