@@ -55,13 +55,18 @@ def _next_step(event: AlertEvent) -> str:
     return "For information; nothing to do."
 
 
+def _change(severity: Severity) -> str:
+    """An ESCALATED event only says the severity moved; nothing is above critical, so that one went up."""
+    return "escalated" if severity is Severity.CRITICAL else "severity changed"
+
+
 def alert_html(event: AlertEvent) -> str:
     """One alert message: who, which rule, how bad, the figures, what was done and what comes next."""
     who = escape(event.label or event.account)
     if event.status is AlertStatus.RESOLVED:
         head = f"{RESOLVED_ICON} <b>RESOLVED · {escape(rule_name(event.rule))}</b> — {who}"
     else:
-        status = "" if event.status is AlertStatus.FIRING else f" ({escape(event.status.value)})"
+        status = "" if event.status is AlertStatus.FIRING else f" ({_change(event.severity)})"
         head = (
             f"{_ICON[event.severity]} <b>{escape(event.severity.value.upper())}{status} · "
             f"{escape(rule_name(event.rule))}</b> — {who}"

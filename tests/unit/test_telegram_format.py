@@ -40,11 +40,11 @@ def test_critical_firing_shows_figures_action_and_next_step() -> None:
     )
 
 
-def test_warning_escalation_and_resolution() -> None:
+def test_severity_change_and_resolution() -> None:
     warning = alert_html(
         event(severity=Severity.WARNING, status=AlertStatus.ESCALATED, room_left=D("1000"), used=D("0.8"), label="")
     )
-    assert warning.splitlines()[0] == "🟠 <b>WARNING (escalated) · daily loss</b> — acc-1"
+    assert warning.splitlines()[0] == "🟠 <b>WARNING (severity changed) · daily loss</b> — acc-1"
     assert "Room left before the floor: <b>1,000.00</b>\n" in warning
     assert "Next: No action taken yet. You are alerted again if it turns critical, and when it recovers." in warning
     resolved = alert_html(event(status=AlertStatus.RESOLVED, room_left=None, used=None, message="ok <now>"))
@@ -58,7 +58,9 @@ def test_warning_escalation_and_resolution() -> None:
 
 
 def test_critical_without_action_asks_to_act() -> None:
-    assert "Next: Act now: reduce or close positions." in alert_html(event())
+    text = alert_html(event(status=AlertStatus.ESCALATED))
+    assert text.startswith("🔴 <b>CRITICAL (escalated) · daily loss</b>")
+    assert "Next: Act now: reduce or close positions." in text
 
 
 def test_numbers() -> None:
