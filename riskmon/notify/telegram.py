@@ -138,7 +138,7 @@ class TelegramNotifier:
 
     async def _run_once(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        self._prune()
+        self._tidy()
         try:
             await self._start_bot()
             if self.daily_summary:
@@ -153,10 +153,13 @@ class TelegramNotifier:
             with contextlib.suppress(Exception):
                 await self.bot.shutdown()
 
-    def _prune(self) -> None:
+    def _tidy(self) -> None:
         cutoff = self.clock.now() - KEEP_HISTORY
         with self.store.transaction():
+            orphans = self.outbox.refuse_other_chats(self.chat_ids)
             messages, alerts = self.outbox.prune(cutoff), self.journal.prune(cutoff.date())
+        if orphans:
+            log.warning("telegram: %d queued message(s) for chats no longer configured will not be sent", orphans)
         if messages or alerts:
             log.info("telegram: forgot %d old message(s) and %d old alert record(s)", messages, alerts)
 

@@ -162,6 +162,15 @@ class Outbox:
             (epoch(when), error, row_id),
         )
 
+    def refuse_other_chats(self, chat_ids: Sequence[str]) -> int:
+        """Pending rows for chats no longer configured are not sent (the chat was removed on purpose)."""
+        marks = ", ".join("?" for _ in chat_ids)
+        return self.store.db.execute(
+            f"UPDATE telegram_outbox SET state = 'failed', last_error = 'chat no longer in TELEGRAM_CHAT_ID' "
+            f"WHERE state = 'pending' AND chat_id NOT IN ({marks})",
+            tuple(chat_ids),
+        ).rowcount
+
     def prune(self, before: datetime) -> int:
         """Forget delivered, refused and merged rows created before ``before``; pending rows always stay."""
         return self.store.db.execute(

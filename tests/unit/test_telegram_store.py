@@ -55,6 +55,13 @@ def test_pruning_keeps_pending_rows() -> None:
     assert outbox.counts() == {"pending": 1}
 
 
+def test_rows_for_removed_chats_are_refused() -> None:
+    outbox = Outbox(Store(MEMORY))
+    outbox.enqueue(["1", "2"], "a", NOW, "firing")
+    assert outbox.refuse_other_chats(["1"]) == 1
+    assert [r.chat_id for r in outbox.heads(NOW)] == ["1"]
+
+
 def test_alert_log_and_mutes() -> None:
     store = Store(MEMORY)
     journal = Journal(store)
