@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -151,7 +152,10 @@ class Sender:
             )
             return
         attempts = row.attempts + 1
-        wait = self.backoff.delay(attempts) if verdict.wait_s is None else min(verdict.wait_s, self.backoff.maximum)
+        if verdict.wait_s is None:
+            wait = self.backoff.delay(attempts)
+        else:  # Telegram's retry_after as given; "forever" (a rejected token) at the longest backoff
+            wait = self.backoff.maximum if math.isinf(verdict.wait_s) else verdict.wait_s
         now = self.clock.now()
         self.outbox.retry_at(row.id, now + timedelta(seconds=wait), verdict.reason)
         log.warning(

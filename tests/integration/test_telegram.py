@@ -170,6 +170,12 @@ async def test_a_429_storm_delays_but_loses_nothing_and_keeps_the_order(api: Fak
         queue(telegram, *(alert(n) for n in range(5)))
         await api.wait_for(lambda: telegram.outbox.counts() == {"sent": 10}, within_s=10)
     assert asyncio.get_running_loop().time() - started >= 1.0
+    sends = [c for c in api.calls if c.method == "sendMessage"]
+    for n, refused in enumerate(sends):
+        if refused.status == 429:  # the same message is not tried again before retry_after
+            retry = next(c for c in sends[n + 1 :] if c.params["chat_id"] == refused.params["chat_id"])
+            assert retry.params["text"] == refused.params["text"]
+            assert retry.at - refused.at >= 0.99
     for chat in CHATS:
         assert [t.split("\n")[1] for t in texts(api, chat)] == [f"alert {n}" for n in range(5)]
     assert len(api.sent()) == 10
