@@ -13,32 +13,33 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from riskmon import logs
+from riskmon.app import build_app
 from riskmon.config import AppConfig, Settings, load_config
-from riskmon.enforce import Enforcer
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import read_entries
 from riskmon.enforce.manual import flatten_once
 from riskmon.errors import ConfigError, PlatformUnavailable, RiskmonError
-from riskmon.exporter import Exporter, build_exporter
-from riskmon.metrics import Metrics
+from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
-from riskmon.notify.console import ConsoleAlerts, account_table
+from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms, serve
 from riskmon.store import MEMORY, Store, default_db_path
+
+if TYPE_CHECKING:
+    pass
 
 app = typer.Typer(
     help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
@@ -114,19 +115,9 @@ def run(
         console = Console()
         store = Store(app_config.settings.riskmon_db or default_db_path())
         recorder = Recorder(record) if record else None
-        platforms = build_platforms(app_config)
-        traders = {account: p.trader for p in platforms for account in p.accounts}
-        service: Service  # the enforcer's events go through the service's observers, like every alert
-        enforcer = Enforcer(store, app_config.enforcement(), traders.__getitem__, on_event=lambda e: service.publish(e))
-        # The recorder goes first: every alert printed has its snapshot on disk already.
-        observers: list[Any] = [_Recording(recorder)] if recorder else []
-        observers += [ConsoleAlerts(console), enforcer]
-        metrics = Metrics(app_config.profiles, CollectorRegistry())
-        observers.append(metrics)
-        service = Service(app_config, store, platforms, observers, components=[enforcer], annotators=[enforcer])
-        exporter = build_exporter(service, metrics, app_config.settings)
+        app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
         try:
-            asyncio.run(_serve(service, exporter, console, table and console.is_terminal))
+            asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal))
         finally:
             store.close()
             if recorder:

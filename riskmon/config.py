@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     emergency_leverage_threshold: Annotated[Decimal, Field(gt=0)] = Decimal("3.0")
     target_leverage: Annotated[Decimal, Field(gt=0)] = Decimal("1.4")
 
+    # --- telegram ---
+    telegram_cooldown_s: Annotated[float, Field(ge=0)] = 120.0  # a recovery is announced once it held this long
+    telegram_quiet_hours: str | None = None  # e.g. "22:00-07:00": non-critical messages wait until the end
+    telegram_quiet_tz: str = "UTC"  # zone of TELEGRAM_QUIET_HOURS
+    telegram_daily_summary: bool = True  # a summary at each account's trading-day end
+    telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
+
     @field_validator("platform", "preset", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:

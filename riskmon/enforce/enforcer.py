@@ -78,6 +78,7 @@ class Enforcer:
         trader_for: Callable[[str], Trader],
         clock: Clock | None = None,
         on_event: EventSink | None = None,
+        on_outcome: Callable[[str, Outcome], None] | None = None,
         retry_initial_s: float = 2.0,
         retry_max_s: float = 30.0,
         refused_retry_s: float = 30.0,
@@ -87,6 +88,7 @@ class Enforcer:
         self.trader_for = trader_for
         self.clock = clock or SystemClock()
         self.on_event = on_event
+        self.on_outcome = on_outcome  # each broker answer, e.g. for the enforcement-actions metric
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.refused_retry_s = refused_retry_s
@@ -324,6 +326,8 @@ class Enforcer:
             return ActionResult(Outcome.TIMEOUT, f"trader raised {type(exc).__name__}: {exc}")
 
     def _answer(self, lane: _Lane, action: Action, result: ActionResult) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(lane.account, result.outcome)
         now = self.clock.now()
         intent = action.intent
         if result.outcome in TO_VERIFY:

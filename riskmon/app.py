@@ -1,0 +1,65 @@
+"""What `riskmon run` is made of, put together in one place.
+
+The service supervises feeds and monitors; around it sit the observers (console, recorder, metrics,
+Telegram, enforcer) and the components that run beside it (enforcer lanes, Telegram sender and
+poller). The metrics exporter wraps the whole run so a taken port fails start-up in one clear line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+
+from riskmon.config import AppConfig
+from riskmon.enforce import Enforcer
+from riskmon.exporter import Exporter, build_exporter
+from riskmon.metrics import Metrics
+from riskmon.monitor import Observer
+from riskmon.notify.console import ConsoleAlerts
+from riskmon.service import Component, Service, build_platforms
+from riskmon.store import Store
+
+
+@dataclass
+class App:
+    service: Service
+    exporter: Exporter | None
+    enforcer: Enforcer
+
+
+def build_app(config: AppConfig, store: Store, console: Console, first: Observer | None = None) -> App:
+    """Everything wired; ``first`` (the recorder) sees each evaluation before anyone reports on it."""
+    settings = config.settings
+    platforms = build_platforms(config)
+    traders = {account: p.trader for p in platforms for account in p.accounts}
+    service: Service  # alerts raised outside the engine (enforcement) go to the same observers
+    metrics = Metrics(
+        config.profiles, CollectorRegistry(), channels=["telegram"] if settings.telegram_bot_token else []
+    )
+    enforcer = Enforcer(
+        store,
+        config.enforcement(),
+        traders.__getitem__,
+        on_event=lambda event: service.publish(event),
+        on_outcome=metrics.record_enforcement,
+    )
+    observers: list[Any] = [first] if first is not None else []
+    observers += [ConsoleAlerts(console), metrics, enforcer]
+    components: list[Component] = [enforcer]
+    from riskmon.notify.telegram import build_telegram  # python-telegram-bot only when it is used
+
+    telegram = build_telegram(
+        settings,
+        store,
+        lambda: service.monitors,
+        flattener=enforcer,
+        on_failure=lambda: metrics.record_notification_failure("telegram"),
+    )
+    if telegram is not None:
+        observers.append(telegram)
+        components.append(telegram)
+    service = Service(config, store, platforms, observers, components=components, annotators=[enforcer])
+    return App(service, build_exporter(service, metrics, settings), enforcer)

@@ -1,0 +1,242 @@
+"""Telegram alerting and commands, assembled: an ``Observer`` that only writes to the outbox, and
+``run()`` for the service to start (bot start-up, outbox sender, command polling, daily summaries).
+
+Telegram being slow or down never delays monitoring: ``observe`` is a few SQLite inserts; every
+network call happens in ``run``'s tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram.constants import ParseMode
+from telegram.error import InvalidToken
+from telegram.ext import ExtBot
+
+from riskmon.clock import Clock, SystemClock
+from riskmon.config import Settings
+from riskmon.errors import ConfigError
+from riskmon.models import AlertEvent, AlertStatus
+from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
+from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
+from riskmon.notify.telegram_format import alert_html, summary_html
+from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
+from riskmon.notify.telegram_sender import Backoff, Sender
+from riskmon.notify.telegram_store import Journal, Outbox
+from riskmon.notify.telegram_summary import DailySummaries, DayBook
+from riskmon.store import Store
+
+log = logging.getLogger(__name__)
+
+Monitors = Callable[[], Mapping[str, AccountMonitor]]
+DEFAULT_POLICY = AlertPolicy()
+DEFAULT_BACKOFF = Backoff()
+KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
+
+
+class TelegramNotifier:
+    def __init__(
+        self,
+        bot: ExtBot[int],
+        store: Store,
+        monitors: Monitors,
+        access: Access,
+        clock: Clock,
+        scrub: Scrubber,
+        policy: AlertPolicy = DEFAULT_POLICY,
+        flattener: FlattenHandler | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        poll_timeout_s: int = 25,
+        confirm_s: int = 60,
+        daily_summary: bool = True,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
+        self.bot = bot
+        self.store = store
+        self.monitors = monitors
+        self.chat_ids: Sequence[str] = sorted(access.chat_ids)
+        self.clock = clock
+        self.scrub = scrub
+        self.policy = policy
+        self.backoff = backoff
+        self.daily_summary = daily_summary
+        self.outbox = Outbox(store)
+        self.journal = Journal(store)
+        self.days = DayBook()
+        self.sender = Sender(self.outbox, self._send, clock, scrub, backoff, on_failure=on_failure)
+        self.commands = Commands(bot, monitors, self.journal, access, clock, flattener, confirm_s)
+        self.poller = Poller(bot, self.commands.handle, scrub, poll_timeout_s)
+        self.summaries = DailySummaries(self.queue_summary, clock)
+
+    # -- observer: called by each AccountMonitor, must stay fast ---------------------------------------
+
+    def observe(self, evaluation: Evaluation) -> None:
+        self.days.observe(evaluation)
+        if evaluation.events:
+            day = evaluation.state.trading_day or evaluation.profile.calendar.day_of(evaluation.snapshot.ts)
+            self._queue(evaluation.events, day)
+
+    def notify(self, events: Sequence[AlertEvent]) -> None:
+        """Alerts raised outside an evaluation (stale data, enforcement), dated by their account's calendar."""
+        monitors = self.monitors()
+        for event in events:
+            monitor = monitors.get(event.account)
+            if monitor is not None:
+                self._queue((event,), monitor.profile.calendar.day_of(event.ts))
+
+    def _queue(self, events: Sequence[AlertEvent], day: date) -> None:
+        now = self.clock.now()
+        with self.store.transaction():
+            self.journal.record(events, day)
+            for event in events:
+                self._queue_alert(event, now)
+        self.sender.wake()
+
+    def _queue_alert(self, event: AlertEvent, now: datetime) -> None:
+        who = event.label or event.account
+        if event.status is not AlertStatus.RESOLVED:
+            held = self.outbox.cancel_held_recovery(event.account, event.rule, now)
+            if held is event.severity:
+                log.info(
+                    "telegram: %s %s flapped back to %s; recovery and repeat not sent", who, event.rule, held.value
+                )
+                return
+        delivery = self.policy.deliver(event, now, self.journal.muted_until(event.account, now))
+        if delivery.release_at is None:
+            log.info("telegram: %s %s %s not sent (%s)", who, event.rule, event.status.value, delivery.reason)
+            return
+        self.outbox.enqueue(self.chat_ids, alert_html(event), now, event.status.value, delivery.release_at, event)
+
+    def queue_summary(self, monitor: AccountMonitor, day: date, ended: datetime) -> None:
+        profile = monitor.profile
+        text = summary_html(
+            profile.name,
+            day,
+            ended,
+            self.days.figures(profile.account, day),
+            self.journal.alerts_of(profile.account, day),
+            profile.account,
+        )
+        now = self.clock.now()
+        with self.store.transaction():
+            self.outbox.enqueue(self.chat_ids, text, now, "summary", self.policy.hold_quiet(now, urgent=False))
+        self.sender.wake()
+        log.info("telegram: daily summary of %s for %s queued", profile.name, day.isoformat())
+
+    # -- background work, started by the service -------------------------------------------------------
+
+    async def _send(self, chat_id: str, html: str) -> int:
+        message = await self.bot.send_message(chat_id, html, parse_mode=ParseMode.HTML)
+        return message.message_id
+
+    async def run(self) -> None:
+        """Runs until cancelled; an unexpected failure restarts Telegram's tasks, never the monitors."""
+        failures = 0
+        while True:
+            try:
+                await self._run_once()
+            except Exception as exc:
+                failures += 1
+                delay = self.backoff.delay(failures)
+                log.error("telegram stopped (%s); restarting in %.1f s", self.scrub(repr(exc)), delay)
+                await asyncio.sleep(delay)
+
+    async def _run_once(self) -> None:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        self._tidy()
+        try:
+            await self._start_bot()
+            if self.daily_summary:
+                scheduler.start()
+                self.summaries.start(scheduler, self.monitors().values())
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.sender.run(), name="telegram:sender")
+                group.create_task(self.poller.run(), name="telegram:poller")
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            with contextlib.suppress(Exception):
+                await self.bot.shutdown()
+
+    async def aclose(self) -> None:
+        """Shutdown: deliver what is due now (the service bounds how long); the rest stays queued on disk."""
+        try:
+            await self.bot.initialize()
+            while await self.sender.deliver_due() == 0.0:
+                pass
+        except Exception as exc:
+            log.warning(
+                "telegram: outbox not flushed at shutdown (%s); it is sent on the next start", self.scrub(repr(exc))
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await self.bot.shutdown()
+
+    def _tidy(self) -> None:
+        cutoff = self.clock.now() - KEEP_HISTORY
+        with self.store.transaction():
+            orphans = self.outbox.refuse_other_chats(self.chat_ids)
+            messages, alerts = self.outbox.prune(cutoff), self.journal.prune(cutoff.date())
+        if orphans:
+            log.warning("telegram: %d queued message(s) for chats no longer configured will not be sent", orphans)
+        if messages or alerts:
+            log.info("telegram: forgot %d old message(s) and %d old alert record(s)", messages, alerts)
+
+    async def _start_bot(self) -> None:
+        """getMe until it works; alerts wait in the outbox meanwhile (monitoring is not affected)."""
+        failures = 0
+        while True:
+            try:
+                await self.bot.initialize()
+            except Exception as exc:
+                failures += 1
+                delay = self.backoff.maximum if isinstance(exc, InvalidToken) else self.backoff.delay(failures)
+                log.warning(
+                    "telegram: cannot reach the Bot API (%s); alerts are queued; retrying in %.1f s",
+                    self.scrub(f"{type(exc).__name__}: {exc}"),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            log.info("telegram: connected as @%s; alerts go to %d chat(s)", self.bot.username, len(self.chat_ids))
+            return
+
+
+def build_telegram(
+    settings: Settings,
+    store: Store,
+    monitors: Monitors,
+    clock: Clock | None = None,
+    flattener: FlattenHandler | None = None,
+    on_failure: Callable[[], None] | None = None,
+) -> TelegramNotifier | None:
+    """The Telegram notifier the settings describe, or None when no bot token is configured."""
+    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+        return None
+    if not settings.telegram_chat_ids:
+        raise ConfigError("TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set")
+    token = settings.telegram_bot_token.get_secret_value()
+    quiet = (
+        QuietHours.parse(settings.telegram_quiet_hours, settings.telegram_quiet_tz)
+        if settings.telegram_quiet_hours
+        else None
+    )
+    return TelegramNotifier(
+        make_bot(token, settings.telegram_api_base_url),
+        store,
+        monitors,
+        Access(frozenset(settings.telegram_chat_ids), frozenset(settings.telegram_admin_id_list)),
+        clock or SystemClock(),
+        Scrubber(token),
+        policy=AlertPolicy(timedelta(seconds=settings.telegram_cooldown_s), quiet),
+        flattener=flattener,
+        confirm_s=settings.telegram_flatten_confirm_s,
+        daily_summary=settings.telegram_daily_summary,
+        on_failure=on_failure,
+    )

@@ -1,0 +1,212 @@
+"""Bot commands: read-only views of the monitors' last evaluations, mutes, and a confirmed /flatten.
+
+Only chats listed in TELEGRAM_CHAT_ID are answered; /flatten and its confirmation also need a user in
+TELEGRAM_ADMIN_IDS, and the confirmation must come from the admin who asked, within ``confirm_s``.
+Anything else is logged and ignored: no reply, no data.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from typing import Protocol
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.ext import ExtBot
+
+from riskmon.clock import Clock
+from riskmon.monitor import AccountMonitor
+from riskmon.notify import telegram_format as fmt
+from riskmon.notify.telegram_store import Journal
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PREFIX = "flatten:"
+MAX_MUTE_MINUTES = 24 * 60
+
+Monitors = Callable[[], Mapping[str, AccountMonitor]]
+
+
+class FlattenHandler(Protocol):
+    """What /flatten calls once confirmed (the enforcer). Returns a one-line outcome for the chat."""
+
+    async def flatten(self, account: str, requested_by: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    chat_ids: frozenset[str]
+    admin_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    account: str
+    user_id: str
+    chat_id: str
+    expires: datetime
+
+
+class Commands:
+    def __init__(
+        self,
+        bot: ExtBot[int],
+        monitors: Monitors,
+        journal: Journal,
+        access: Access,
+        clock: Clock,
+        flattener: FlattenHandler | None = None,
+        confirm_s: int = 60,
+    ) -> None:
+        self.bot = bot
+        self.monitors = monitors
+        self.journal = journal
+        self.access = access
+        self.clock = clock
+        self.flattener = flattener
+        self.confirm_s = confirm_s
+        self._pending: dict[str, _Pending] = {}
+
+    async def handle(self, update: Update) -> None:
+        if update.callback_query is not None:
+            await self._confirm(update.callback_query)
+        elif update.message is not None and update.message.text and update.message.text.startswith("/"):
+            await self._command(update.message)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def _command(self, message: Message) -> None:
+        chat_id = str(message.chat.id)
+        user_id = str(message.from_user.id) if message.from_user else ""
+        words = (message.text or "").split()
+        name, args = words[0][1:].split("@", 1)[0].lower(), words[1:]
+        if chat_id not in self.access.chat_ids:
+            log.warning("telegram: ignored /%s from user %s in chat %s (chat not allowed)", name, user_id, chat_id)
+            return
+        if name == "flatten" and user_id not in self.access.admin_ids:
+            log.warning("telegram: ignored /flatten from user %s in chat %s (not an admin)", user_id, chat_id)
+            return
+        if name == "flatten":
+            await self._ask_flatten(chat_id, user_id, args)
+            return
+        await self._reply(chat_id, self._answer(name, args))
+
+    def _answer(self, name: str, args: list[str]) -> str:
+        monitors = self.monitors()
+        match name:
+            case "status":
+                return fmt.status_html(monitors.values())
+            case "accounts":
+                return fmt.accounts_html(monitors.values())
+            case "positions" | "limits":
+                monitor = self._account(args)
+                if monitor is None:
+                    return f"Usage: /{name} &lt;account&gt; (one of: {self._names()})"
+                if monitor.last is None:
+                    return f"{escape(monitor.profile.name)}: waiting for data"
+                return fmt.positions_html(monitor.last) if name == "positions" else fmt.limits_html(monitor.last)
+            case "mute":
+                return self._mute(args)
+            case "unmute":
+                return self._unmute(args)
+            case _:
+                return fmt.HELP_HTML
+
+    def _mute(self, args: list[str]) -> str:
+        monitor = self._account(args[:1])
+        if monitor is None or len(args) != 2 or not args[1].isdigit() or not 0 < int(args[1]) <= MAX_MUTE_MINUTES:
+            return f"Usage: /mute &lt;account&gt; &lt;minutes, 1-{MAX_MUTE_MINUTES}&gt; (accounts: {self._names()})"
+        until = self.clock.now() + timedelta(minutes=int(args[1]))
+        self.journal.mute(monitor.profile.account, until)
+        return f"🔕 {escape(monitor.profile.name)}: warnings muted until {until:%H:%M} UTC. Critical alerts still come."
+
+    def _unmute(self, args: list[str]) -> str:
+        if not args:
+            count = self.journal.unmute()
+            return f"🔔 {count} mute(s) ended."
+        monitor = self._account(args)
+        if monitor is None:
+            return f"Usage: /unmute [account] (accounts: {self._names()})"
+        self.journal.unmute(monitor.profile.account)
+        return f"🔔 {escape(monitor.profile.name)}: alerts on."
+
+    def _account(self, args: list[str]) -> AccountMonitor | None:
+        if not args:
+            return None
+        wanted = args[0].lower()
+        for monitor in self.monitors().values():
+            if wanted in (monitor.profile.account.lower(), monitor.profile.label.lower()):
+                return monitor
+        return None
+
+    def _names(self) -> str:
+        return ", ".join(escape(a) for a in self.monitors()) or "none"
+
+    # -- flatten --------------------------------------------------------------------------------
+
+    async def _ask_flatten(self, chat_id: str, user_id: str, args: list[str]) -> None:
+        monitor = self._account(args)
+        if monitor is None:
+            await self._reply(chat_id, f"Usage: /flatten &lt;account&gt; (one of: {self._names()})")
+            return
+        if self.flattener is None:
+            await self._reply(chat_id, "Flatten is not available: no enforcer is configured.")
+            return
+        now = self.clock.now()
+        self._pending = {k: p for k, p in self._pending.items() if p.expires > now}
+        nonce = secrets.token_hex(8)
+        self._pending[nonce] = _Pending(
+            monitor.profile.account, user_id, chat_id, now + timedelta(seconds=self.confirm_s)
+        )
+        positions = len(monitor.last.snapshot.positions) if monitor.last else 0
+        button = InlineKeyboardButton("Confirm flatten", callback_data=CALLBACK_PREFIX + nonce)
+        await self.bot.send_message(
+            chat_id,
+            fmt.flatten_prompt_html(monitor.profile.name, positions, self.confirm_s),
+            parse_mode=ParseMode.HTML,
+            reply_markup=InlineKeyboardMarkup([[button]]),
+        )
+        log.info(
+            "telegram: flatten of %s requested by user %s; waiting for confirmation", monitor.profile.name, user_id
+        )
+
+    async def _confirm(self, query: CallbackQuery) -> None:
+        user_id = str(query.from_user.id)
+        chat_id = str(query.message.chat.id) if query.message is not None else ""
+        nonce = (query.data or "").removeprefix(CALLBACK_PREFIX)
+        if chat_id not in self.access.chat_ids or user_id not in self.access.admin_ids or query.message is None:
+            log.warning(
+                "telegram: ignored a flatten confirmation from user %s in chat %s (not allowed)", user_id, chat_id
+            )
+            return
+        pending = self._pending.get(nonce)
+        if pending is not None and (pending.user_id != user_id or pending.chat_id != chat_id):
+            log.warning("telegram: ignored user %s confirming the flatten user %s asked for", user_id, pending.user_id)
+            return
+        self._pending.pop(nonce, None)
+        if pending is None or self.flattener is None:  # already used, or asked before a restart
+            await query.answer("This confirmation is no longer valid; send /flatten again.")
+            return
+        message_id = query.message.message_id
+        if pending.expires <= self.clock.now():
+            await query.answer("This confirmation has expired; send /flatten again.")
+            await self.bot.edit_message_text("Flatten not confirmed in time; nothing was done.", chat_id, message_id)
+            return
+        await query.answer("Flattening…")
+        log.warning("telegram: user %s confirmed flatten of %s", user_id, pending.account)
+        try:
+            outcome = await self.flattener.flatten(pending.account, f"telegram user {user_id}")
+        except Exception as exc:
+            log.error("telegram: flatten of %s failed (%s: %s)", pending.account, type(exc).__name__, exc)
+            outcome = f"FAILED ({type(exc).__name__}: {exc}). Check the account now."
+        await self.bot.edit_message_text(
+            f"Flatten {escape(pending.account)}: {escape(outcome)}", chat_id, message_id, parse_mode=ParseMode.HTML
+        )
+
+    async def _reply(self, chat_id: str, html: str) -> None:
+        await self.bot.send_message(chat_id, fmt.fit(html), parse_mode=ParseMode.HTML)

@@ -1,0 +1,248 @@
+"""Pure Telegram renderings (HTML parse mode): alerts, the daily summary and command replies.
+
+Every value that comes from outside (labels, rule messages, symbols, actions) is escaped; the only
+markup is the handful of tags written here. The figures are the engine's (``AlertEvent``,
+``RuleResult``, the last ``Evaluation``): nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from html import escape
+
+from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity
+from riskmon.monitor import AccountMonitor, Evaluation
+
+_ICON = {Severity.OK: "🟢", Severity.INFO: "🔵", Severity.WARNING: "🟠", Severity.CRITICAL: "🔴"}
+RESOLVED_ICON = "✅"
+
+
+def num(value: Decimal) -> str:
+    """A figure with thousands separators and two decimals; a true minus sign for negatives."""
+    if not value.is_finite():
+        return "∞" if value > 0 else "−∞"
+    text = f"{value:,.2f}"
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def share(value: Decimal) -> str:
+    """A share of a limit (0.8) as a percentage ("80.0%")."""
+    if not value.is_finite():
+        return "over the limit (no allowance)"
+    return f"{value * 100:.1f}%"
+
+
+def rule_name(rule: str) -> str:
+    return rule.replace("_", " ")
+
+
+def _when(ts: datetime) -> str:
+    return f"{ts:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _next_step(event: AlertEvent) -> str:
+    if event.status is AlertStatus.RESOLVED:
+        return "Back within the limit; nothing to do. Monitoring continues."
+    if event.severity is Severity.CRITICAL:
+        if event.action:
+            return "riskmon has acted (above). Check the account; you get a message when it is back within the limit."
+        return "Act now: reduce or close positions. You get a message when it is back within the limit."
+    if event.severity is Severity.WARNING:
+        return "No action taken yet. You are alerted again if it turns critical, and when it recovers."
+    return "For information; nothing to do."
+
+
+def _change(severity: Severity) -> str:
+    """An ESCALATED event only says the severity moved; nothing is above critical, so that one went up."""
+    return "escalated" if severity is Severity.CRITICAL else "severity changed"
+
+
+def alert_html(event: AlertEvent) -> str:
+    """One alert message: who, which rule, how bad, the figures, what was done and what comes next."""
+    who = escape(event.label or event.account)
+    if event.status is AlertStatus.RESOLVED:
+        head = f"{RESOLVED_ICON} <b>RESOLVED · {escape(rule_name(event.rule))}</b> — {who}"
+    else:
+        status = "" if event.status is AlertStatus.FIRING else f" ({_change(event.severity)})"
+        head = (
+            f"{_ICON[event.severity]} <b>{escape(event.severity.value.upper())}{status} · "
+            f"{escape(rule_name(event.rule))}</b> — {who}"
+        )
+    lines = [head, escape(event.message), f"Observed {num(event.observed)} vs limit {num(event.limit)}"]
+    if event.room_left is not None:
+        below = " (below the floor)" if event.room_left < 0 else ""
+        lines.append(f"Room left before the floor: <b>{num(event.room_left)}</b>{below}")
+    if event.used is not None:
+        lines.append(f"Limit used: {share(event.used)}")
+    if event.action:
+        lines.append(f"Action: {escape(event.action)}")
+    lines.append(f"Next: {escape(_next_step(event))}")
+    lines.append(f"<i>{_when(event.ts)} · {escape(event.account)}</i>")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """What the daily summary reports for one account and trading day (taken from evaluations)."""
+
+    start_equity: Decimal
+    end_equity: Decimal
+    end_balance: Decimal
+    worst_used: Decimal | None  # highest share of the daily loss limit used that day
+    worst_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DayAlert:
+    rule: str
+    severity: Severity
+    status: AlertStatus
+
+
+def summary_html(
+    name: str, day: date, ended: datetime, figures: DayFigures | None, alerts: Sequence[DayAlert], account: str
+) -> str:
+    lines = [f"📊 <b>Daily summary</b> — {escape(name)}", f"Trading day {day.isoformat()} (ended {_when(ended)})"]
+    if figures is None:
+        lines.append("No account data was seen during this trading day.")
+    else:
+        pnl = figures.end_equity - figures.start_equity
+        sign = "+" if pnl > 0 else ""
+        lines.append(
+            f"P&amp;L of the day: <b>{sign}{num(pnl)}</b> "
+            f"(equity {num(figures.start_equity)} → {num(figures.end_equity)}; balance {num(figures.end_balance)})"
+        )
+        if figures.worst_used is None:
+            lines.append("Worst daily loss used: no daily loss rule")
+        else:
+            at = f" at {figures.worst_at:%H:%M} UTC" if figures.worst_at is not None else ""
+            lines.append(f"Worst daily loss used: {share(max(figures.worst_used, Decimal(0)))}{at}")
+    lines.append(f"Alerts of the day: {_alert_counts(alerts)}")
+    lines.append(f"<i>{escape(account)}</i>")
+    return "\n".join(lines)
+
+
+def _alert_counts(alerts: Sequence[DayAlert]) -> str:
+    raised = [a for a in alerts if a.status is not AlertStatus.RESOLVED]
+    if not raised:
+        return "none"
+    critical = sum(1 for a in raised if a.severity is Severity.CRITICAL)
+    by_rule: dict[str, int] = {}
+    for alert in raised:
+        by_rule[alert.rule] = by_rule.get(alert.rule, 0) + 1
+    rules = ", ".join(f"{escape(rule_name(rule))} ×{count}" for rule, count in sorted(by_rule.items()))
+    return f"{len(raised)} ({critical} critical): {rules}"
+
+
+# -- command replies ------------------------------------------------------------------------------
+
+MAX_MESSAGE = 4096  # Telegram's limit, in characters after entity parsing; the HTML source is longer
+
+
+def fit(html: str, limit: int = MAX_MESSAGE) -> str:
+    """Cut a reply at a line boundary (every line closes its own tags) so Telegram accepts it."""
+    if len(html) <= limit:
+        return html
+    lines = html.split("\n")
+    kept: list[str] = []
+    size = 0
+    for number, line in enumerate(lines):
+        tail = f"… {len(lines) - number} more line(s)"
+        if size + len(line) + 1 + len(tail) > limit:
+            return "\n".join([*kept, tail])
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
+
+
+HELP_HTML = "\n".join(
+    [
+        "<b>riskmon commands</b>",
+        "/status — every account: equity, daily loss used, room left",
+        "/accounts — configured accounts",
+        "/positions &lt;account&gt; — open positions",
+        "/limits &lt;account&gt; — every rule with its figures",
+        "/mute &lt;account&gt; &lt;minutes&gt; — hold back warnings (critical alerts still come)",
+        "/unmute [account] — end mutes",
+        "/flatten &lt;account&gt; — close everything (admins; asks to confirm)",
+        "/help — this list",
+    ]
+)
+
+
+def _worst(results: Iterable[RuleResult]) -> RuleResult | None:
+    failing = [r for r in results if r.failing]
+    return max(failing, key=lambda r: r.severity.rank) if failing else None
+
+
+def status_html(monitors: Iterable[AccountMonitor]) -> str:
+    lines = ["<b>Status</b>"]
+    for monitor in monitors:
+        name = escape(monitor.profile.name)
+        ev = monitor.last
+        if ev is None:
+            lines.append(f"⏳ {name}: waiting for data")
+            continue
+        worst = _worst(ev.results)
+        icon = _ICON[worst.severity] if worst else _ICON[Severity.OK]
+        state = f"{escape(worst.severity.value.upper())} {escape(rule_name(worst.rule))}" if worst else "OK"
+        line = f"{icon} <b>{name}</b>: {state} · equity {num(ev.snapshot.equity)}"
+        daily = ev.result("daily_loss")
+        if daily is not None and daily.used is not None:
+            line += f" · daily loss used {share(daily.used)}"
+        if daily is not None and daily.room_left is not None:
+            line += f" · room left {num(daily.room_left)}"
+        lines.append(line)
+    if len(lines) == 1:
+        lines.append("No accounts configured.")
+    return "\n".join(lines)
+
+
+def accounts_html(monitors: Iterable[AccountMonitor]) -> str:
+    lines = ["<b>Accounts</b>"]
+    for monitor in monitors:
+        profile = monitor.profile
+        label = f" ({escape(profile.label)})" if profile.label else ""
+        lines.append(
+            f"• <code>{escape(profile.account)}</code>{label} · {escape(profile.platform)} · "
+            f"day resets {escape(profile.calendar.describe())}"
+        )
+    return "\n".join(lines)
+
+
+def positions_html(ev: Evaluation) -> str:
+    snap = ev.snapshot
+    lines = [f"<b>Positions</b> — {escape(ev.profile.name)} ({_when(snap.ts)})"]
+    for p in snap.positions:
+        price = f" @ {escape(str(p.open_price))}" if p.open_price is not None else ""
+        stop = f" SL {escape(str(p.stop_loss))}" if p.stop_loss is not None else " no SL"
+        lines.append(
+            f"• {escape(p.symbol)} {escape(p.side.value)} {escape(str(p.volume))} lots{price}{stop} · "
+            f"P&amp;L {num(p.net_pnl)}"
+        )
+    if not snap.positions:
+        lines.append("No open positions.")
+    lines.append(f"Equity {num(snap.equity)} · balance {num(snap.balance)} · floating {num(snap.floating_pnl)}")
+    return "\n".join(lines)
+
+
+def limits_html(ev: Evaluation) -> str:
+    lines = [f"<b>Limits</b> — {escape(ev.profile.name)} ({_when(ev.snapshot.ts)})"]
+    for r in ev.results:
+        line = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: {num(r.observed)} of {num(r.limit)}"
+        if r.used is not None:
+            line += f" ({share(r.used)} used)"
+        if r.room_left is not None:
+            line += f" · room left {num(r.room_left)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def flatten_prompt_html(name: str, positions: int, seconds: int) -> str:
+    return (
+        f"⚠️ Flatten <b>{escape(name)}</b>: close every open position ({positions} now)?\n"
+        f"Press the button within {seconds} s to confirm."
+    )

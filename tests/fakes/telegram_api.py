@@ -1,0 +1,230 @@
+"""A fake Telegram Bot API on real HTTP/1.1 over loopback, for python-telegram-bot's httpx client.
+
+Serves getMe, sendMessage, getUpdates (long polling, offsets confirm), answerCallbackQuery and
+editMessageText under ``/bot<token>/<method>``; records every request; tests enqueue updates (commands,
+button presses) and script faults: 429 with ``retry_after``, 5xx, slow responses, unknown or blocked chats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT_ID = 4242
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float
+    status: int = 200
+
+
+@dataclass
+class Fault:
+    method: str
+    status: int
+    description: str
+    retry_after: int | None = None
+    delay_s: float = 0.0
+
+
+@dataclass
+class FakeTelegram:
+    token: str
+    calls: list[Call] = field(default_factory=list)
+    unknown_chats: set[str] = field(default_factory=set)
+    blocked_chats: set[str] = field(default_factory=set)
+    _faults: deque[Fault] = field(default_factory=deque)
+    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
+    _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _server: asyncio.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    port: int = 0
+
+    # -- test controls --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail(self, method: str, status: int, description: str = "", retry_after: int | None = None, times: int = 1):
+        for _ in range(times):
+            self._faults.append(Fault(method, status, description or f"error {status}", retry_after))
+
+    def slow(self, method: str, delay_s: float, times: int = 1) -> None:
+        for _ in range(times):
+            self._faults.append(Fault(method, 200, "", None, delay_s))
+
+    def command(self, chat_id: int, user_id: int, text: str) -> None:
+        self._push(
+            {
+                "message": {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private"},
+                    "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                    "text": text,
+                    "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
+                }
+            }
+        )
+
+    def press(self, chat_id: int, user_id: int, data: str, message_id: int) -> None:
+        self._push(
+            {
+                "callback_query": {
+                    "id": f"cbq{message_id}-{user_id}",
+                    "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                    "chat_instance": "1",
+                    "data": data,
+                    "message": {
+                        "message_id": message_id,
+                        "date": int(time.time()),
+                        "chat": {"id": chat_id, "type": "private"},
+                        "text": "prompt",
+                    },
+                }
+            }
+        )
+
+    def sent(self, method: str = "sendMessage") -> list[Call]:
+        """Requests of ``method`` that were answered with success."""
+        return [c for c in self.calls if c.method == method and c.status == 200]
+
+    async def wait_for(self, predicate: Any, within_s: float = 5.0) -> None:
+        deadline = time.monotonic() + within_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {within_s} s; calls: {self.summary()}")
+            await asyncio.sleep(0.02)
+
+    def summary(self) -> list[tuple[str, int]]:
+        return [(c.method, c.status) for c in self.calls]
+
+    # -- server ---------------------------------------------------------------------------------
+
+    async def start(self) -> FakeTelegram:
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    def _push(self, body: dict[str, Any]) -> None:
+        self._updates.append({"update_id": next(self._update_ids), **body})
+        self._new_update.set()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    return
+                _, path, _ = request_line.decode().split(" ", 2)
+                headers: dict[str, str] = {}
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                status, payload = await self._dispatch(path, headers.get("content-type", ""), body)
+                data = json.dumps(payload).encode()
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                    f"Connection: keep-alive\r\n\r\n".encode()
+                    + data
+                )
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _dispatch(self, path: str, content_type: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        prefix = f"/bot{self.token}/"
+        if not path.startswith(prefix):
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        method = path[len(prefix) :]
+        params = _params(content_type, body)
+        call = Call(method, params, time.monotonic())
+        self.calls.append(call)
+        fault = next((f for f in self._faults if f.method == method), None)
+        if fault is not None:
+            self._faults.remove(fault)
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            else:
+                call.status = fault.status
+                error: dict[str, Any] = {"ok": False, "error_code": fault.status, "description": fault.description}
+                if fault.retry_after is not None:
+                    error["parameters"] = {"retry_after": fault.retry_after}
+                return fault.status, error
+        chat = str(params.get("chat_id", ""))
+        if chat in self.unknown_chats:
+            call.status = 400
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+        if chat in self.blocked_chats:
+            call.status = 403
+            return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+        return 200, {"ok": True, "result": await self._result(method, params)}
+
+    async def _result(self, method: str, params: dict[str, Any]) -> Any:
+        match method:
+            case "getMe":
+                return {"id": BOT_ID, "is_bot": True, "first_name": "riskmon", "username": "riskmon_test_bot"}
+            case "sendMessage" | "editMessageText":
+                message_id = int(params.get("message_id") or next(self._message_ids))
+                return {
+                    "message_id": message_id,
+                    "date": int(time.time()),
+                    "chat": {"id": int(params["chat_id"]), "type": "private"},
+                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "riskmon"},
+                    "text": params.get("text", ""),
+                }
+            case "getUpdates":
+                return await self._get_updates(params)
+            case _:
+                return True
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        while not self._updates and time.monotonic() < deadline:
+            self._new_update.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await self._new_update.wait()
+        return list(self._updates)
+
+
+def _params(content_type: str, body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
+    if content_type.startswith("application/json"):
+        return dict(json.loads(body))
+    params: dict[str, Any] = {}
+    for key, value in parse_qsl(body.decode()):
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
