@@ -1,11 +1,11 @@
 """cTrader Open API platform (JSON over WebSocket): one session, many accounts.
 
-    session = CTraderSession(client_id=..., client_secret=SecretStr(...), tokens=TokenStore(path).load(),
-                             accounts=["1234567"], url=endpoint_url(DEMO_HOST), token_store=TokenStore(path))
-    feed = CTraderFeed(session, calendar=TradingCalendar.of("Europe/Prague"), mode="stream")
-    trader = CTraderTrader(session)            # shares the feed's connection
-    async for snap in feed.snapshots(): ...
-    await session.close()
+session = CTraderSession(client_id=..., client_secret=SecretStr(...), tokens=TokenStore(path).load(),
+                         accounts=["1234567"], url=endpoint_url(DEMO_HOST), token_store=TokenStore(path))
+feed = CTraderFeed(session, calendar=TradingCalendar.of("Europe/Prague"), mode="stream")
+trader = CTraderTrader(session)            # shares the feed's connection
+async for snap in feed.snapshots(): ...
+await session.close()
 """
 
 from .feed import CTraderFeed, snapshot_once

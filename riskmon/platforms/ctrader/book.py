@@ -74,9 +74,9 @@ class AccountBook:
     ) -> None:
         """Replace the state with the server's; P&L is the server's until the next tick revalues it."""
         self.info = info
-        self._server_pnl = dict(server_pnl)
         for pid in list(self.positions):
             self._remove_position(pid)
+        self._server_pnl = dict(server_pnl)
         for position in positions:
             self._put_position(position, use_server=True)
         self.orders = {o.id: o for o in orders if o.is_pending}

@@ -180,7 +180,8 @@ class CTraderFeed:
         if pt == PT.EXECUTION_EVENT:
             book.apply_execution(payload, self._clock.now())
             if book.missing_symbols() or book.price_symbols() - self._subscribed[account]:
-                self._spawn(self._complete_locked(account, book))
+                self._spawn(self._complete_locked(account, book))  # snapshots once lots can be told
+                return
         elif pt == PT.TRADER_UPDATED_EVENT:
             book.apply_trader(sub(payload, "trader"), self._clock.now())
         elif pt == PT.MARGIN_CHANGED_EVENT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -13,6 +14,10 @@ from riskmon.errors import PlatformUnavailable
 LIVE_HOST = "live.ctraderapi.com"
 DEMO_HOST = "demo.ctraderapi.com"
 JSON_PORT = 5036
+
+# websockets logs frame contents at DEBUG; frames carry tokens, so this logger never goes below INFO.
+WIRE_LOG = logging.getLogger("riskmon.platforms.ctrader.wire")
+WIRE_LOG.setLevel(logging.INFO)
 
 
 class Connection(Protocol):
@@ -52,7 +57,9 @@ class WebSocketConnection:
 
 async def websocket_connect(url: str) -> Connection:
     try:
-        ws = await connect(url, ping_interval=None, max_size=16 * 1024 * 1024, open_timeout=10)
+        ws = await connect(
+            url, logger=WIRE_LOG, ping_interval=None, max_size=16 * 1024 * 1024, open_timeout=10
+        )
     except (OSError, TimeoutError, WebSocketException) as exc:
         raise PlatformUnavailable(f"cannot connect to {url}: {exc}") from None
     return WebSocketConnection(ws)

@@ -18,7 +18,9 @@ def cents(x: Decimal) -> Decimal:
 async def test_equity_from_ticks_matches_server_across_currencies(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
-    await server.open_position(CTID, "EURGBP", "BUY", lots="1.5", price="0.85500", swap="-3.20", commission="-7.5")
+    await server.open_position(
+        CTID, "EURGBP", "BUY", lots="1.5", price="0.85500", swap="-3.20", commission="-7.5"
+    )
     await server.open_position(CTID, "USDJPY", "SELL", lots="0.7", price="151.250", margin="140")
     await server.open_position(CTID, "EURUSD", "SELL", lots="0.3", price="1.09000")
     run = running()
@@ -43,3 +45,61 @@ async def test_equity_from_ticks_matches_server_across_currencies(
     assert snap.margin == Decimal("140.00")
     assert snap.leverage == Decimal(100)
     assert snap.balance == Decimal("10000.00")
+
+
+async def test_events_apply_at_once(server: FakeCTraderServer, running: Callable[..., Running]) -> None:
+    run = running()
+    snap = await next_snapshot(run.snaps)
+    assert snap.positions == ()
+    pid = await server.open_position(CTID, "EURGBP", "SELL", lots="2", price="0.86100")
+    snap = await next_snapshot(run.snaps, lambda s: len(s.positions) == 1)
+    assert snap.positions[0].id == str(pid) and snap.positions[0].volume == Decimal(2)
+    # the new symbol and its conversion symbol get subscribed: ticks now move equity
+    await server.set_price("GBPUSD", bid="1.30000", ask="1.30020")
+    await server.set_price("EURGBP", bid="0.85000", ask="0.85010")
+    expected = server.equity(CTID)
+    snap = await next_snapshot(run.snaps, lambda s: s.equity == expected)
+    await server.deposit(CTID, "250.50")
+    snap = await next_snapshot(run.snaps, lambda s: s.balance == Decimal("10250.50"))
+    assert snap.equity == server.equity(CTID)
+    await server.set_margin(pid, "333.33")
+    snap = await next_snapshot(run.snaps, lambda s: s.margin == Decimal("333.33"))
+
+
+async def test_partial_and_full_close_update_balance_and_realized(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    from riskmon.platforms.ctrader import CTraderTrader
+
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09000", commission="-6")
+    run = running()
+    await next_snapshot(run.snaps, lambda s: len(s.positions) == 1)
+    trader = CTraderTrader(run.session)
+    result = await trader.close_position(str(CTID), str(pid), Decimal("0.4"))
+    assert result.ok and result.closed_volume == Decimal("0.4")
+    snap = await next_snapshot(run.snaps, lambda s: s.positions and s.positions[0].volume == Decimal("0.6"))
+    # 0.4 lot × (1.10000 - 1.09000) = 400 USD gross, 40 % of the commission
+    assert snap.realized_today == Decimal("400.00") + Decimal("-2.40")
+    assert snap.balance == server.balance(CTID) == Decimal("10397.60")
+    assert snap.equity == server.equity(CTID)
+    result = await trader.close_position(str(CTID), str(pid))
+    assert result.ok and result.closed_volume == Decimal("0.6")
+    snap = await next_snapshot(run.snaps, lambda s: not s.positions)
+    assert snap.balance == snap.equity == server.equity(CTID) == Decimal("10994.00")
+    assert snap.realized_today == Decimal("994.00")
+
+
+async def test_reconcile_corrects_drift(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: object
+) -> None:
+    import logging
+
+    await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09000")
+    run = running(reconcile_interval=0.1)
+    await next_snapshot(run.snaps, lambda s: len(s.positions) == 1)
+    # the server's price moves without a SpotEvent reaching us (a missed tick)
+    server.symbol("EURUSD").bid = Decimal("1.12000")
+    with caplog.at_level(logging.INFO, logger="riskmon.platforms.ctrader"):  # type: ignore[attr-defined]
+        snap = await next_snapshot(run.snaps, lambda s: s.equity == server.equity(CTID))
+    assert snap.equity == Decimal("13000.00")
+    assert any("drift 2000.00 USD corrected" in r.getMessage() for r in caplog.records)  # type: ignore[attr-defined]

@@ -1,0 +1,158 @@
+"""Faults the session survives: drops, silence, invalidated tokens, malformed frames, expired tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from riskmon.errors import AuthenticationError
+from riskmon.platforms.ctrader import TokenStore
+from tests.fakes.ctrader_server import FakeCTraderServer
+
+from .conftest import CTID, Running, make_session, next_snapshot
+
+
+async def test_reconnect_after_drop_resumes_with_all_positions(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    await server.open_position(CTID, "USDJPY", "SELL", lots="0.5", price="150.5")
+    run = running()
+    await next_snapshot(run.snaps, lambda s: len(s.positions) == 2)
+    await server.drop_connections()
+    # while we are away a position opens; after the reconnect it is there and prices flow again
+    pid = await server.open_position(CTID, "EURGBP", "BUY", lots="0.2", price="0.855")
+    snap = await next_snapshot(run.snaps, lambda s: len(s.positions) == 3)
+    assert server.connections_opened == 2 and run.session.reconnects == 1
+    assert str(pid) in {p.id for p in snap.positions}
+    await server.set_price("EURGBP", bid="0.87000", ask="0.87010")
+    snap = await next_snapshot(run.snaps, lambda s: s.equity == server.equity(CTID))
+    assert len(snap.positions) == 3
+    assert any("reconnecting" in r.getMessage() for r in caplog.records)
+
+
+async def test_silence_counts_as_a_dead_connection(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    run = running()
+    await next_snapshot(run.snaps)
+    server.go_silent()
+    await server.set_price("EURUSD", bid="1.11")  # not delivered: the old connection is silent
+    snap = await next_snapshot(run.snaps, lambda s: s.equity == Decimal("12000.00"), within=5)
+    assert server.connections_opened == 2
+    assert any("no message from cTrader for 0.6 s" in r.getMessage() for r in caplog.records)
+    assert snap.positions[0].price == Decimal("1.11")
+
+
+async def test_heartbeats_keep_an_idle_link_and_answer_the_server(server: FakeCTraderServer) -> None:
+    import asyncio
+
+    session = make_session(server)
+    await session.start()
+    await asyncio.sleep(0.5)  # heartbeat_interval is 0.2 s in FAST timings
+    assert server.heartbeats_received >= 2
+    before = server.heartbeats_received
+    await server.send_raw(json.dumps({"payloadType": 51}))
+    await asyncio.sleep(0.05)
+    assert server.heartbeats_received > before
+    await session.close()
+
+
+async def test_token_invalidated_reauthorises_and_snapshots_continue(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    run = running()
+    await next_snapshot(run.snaps)
+    assert server.account_auths == 1
+    await server.invalidate_token([CTID])
+    # spots resume only after re-auth and re-subscription (the server dropped our subscriptions)
+    for bid in ("1.10100", "1.10200", "1.10300"):
+        await server.set_price("EURUSD", bid=bid)
+    snap = await next_snapshot(run.snaps, lambda s: s.positions[0].price == Decimal("1.103"))
+    assert server.account_auths == 2 and server.connections_opened == 1
+    await server.set_price("EURUSD", bid="1.12")
+    snap = await next_snapshot(run.snaps, lambda s: s.positions[0].price == Decimal("1.12"))
+    assert snap.equity == server.equity(CTID)
+    assert any("token invalidated for 1001; re-authorising" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json at all",
+        json.dumps({"payload": {}}),  # no payloadType
+        json.dumps({"payloadType": "spot", "payload": {}}),
+        json.dumps(
+            {"payloadType": 2131, "payload": {"ctidTraderAccountId": CTID, "symbolId": "x", "bid": 1}}
+        ),
+        json.dumps(
+            {"payloadType": 2131, "payload": {"ctidTraderAccountId": CTID, "symbolId": 1, "bid": [1]}}
+        ),
+        json.dumps({"payloadType": 2126, "payload": {"ctidTraderAccountId": CTID, "executionType": "??"}}),
+        json.dumps([1, 2, 3]),
+    ],
+)
+async def test_malformed_frame_is_counted_and_skipped(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: pytest.LogCaptureFixture, frame: str
+) -> None:
+    await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    run = running()
+    await next_snapshot(run.snaps)
+    await server.send_raw(frame)
+    await server.set_price("EURUSD", bid="1.11")
+    snap = await next_snapshot(run.snaps, lambda s: s.positions[0].price == Decimal("1.11"))
+    assert snap.equity == server.equity(CTID)
+    assert run.session.malformed_frames == 1 and run.session.connected
+    (line,) = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert "\n" not in line
+
+
+async def test_expired_token_is_refreshed_in_band_persisted_and_never_logged(
+    server: FakeCTraderServer,
+    running: Callable[..., Running],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = TokenStore(tmp_path / "tokens" / "ctrader.json")
+    stale_access = server.access_token
+    session = make_session(server, token_store=store)  # holds the token about to expire
+    server.expire_access_token()
+    run = running(session)
+    snap = await next_snapshot(run.snaps)
+    assert snap.balance == Decimal("10000.00")
+    saved = json.loads(store.path.read_text())
+    assert saved == {"accessToken": server.access_token, "refreshToken": server.refresh_token}
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    loaded = store.load()
+    assert loaded.access.get_secret_value() == server.access_token
+    secrets = {stale_access, server.access_token, server.refresh_token, "refresh-0", server.client_secret}
+    text = caplog.text + repr(loaded) + str(loaded)
+    assert not [s for s in secrets if s in text]
+    assert "access token refreshed and saved" in caplog.text
+
+
+async def test_refused_refresh_token_is_fatal(server: FakeCTraderServer) -> None:
+    session = make_session(server, refresh_token="wrong")
+    server.expire_access_token()
+    with pytest.raises(AuthenticationError, match="refresh token"):
+        await session.start()
+    await session.close()
+
+
+async def test_wrong_client_secret_is_fatal(server: FakeCTraderServer) -> None:
+    session = make_session(server)
+    session._client_secret = SecretStr("nope")
+    with pytest.raises(AuthenticationError, match="CH_CLIENT_AUTH_FAILURE"):
+        await session.start()
+    await session.close()
