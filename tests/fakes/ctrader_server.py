@@ -67,7 +67,7 @@ class FakeSymbol:
     quote: str
     bid: Decimal
     ask: Decimal
-    lot_size: int = 10_000_000  # cents of a unit: 100,000 units
+    lot_size: int = 10_000_000  # cents of a unit: 100,000 units; min and step volume are 0.01 lot
     digits: int = 5
 
 
@@ -504,8 +504,8 @@ class FakeCTraderServer:
                 "digits": s.digits,
                 "pipPosition": s.digits - 1,
                 "lotSize": self._i64(s.lot_size),
-                "minVolume": self._i64(100),
-                "stepVolume": self._i64(100),
+                "minVolume": self._i64(s.lot_size // 100),
+                "stepVolume": self._i64(s.lot_size // 100),
             }
             for s in found
         ]

@@ -18,6 +18,7 @@ from .parsing import (
     SymbolSpec,
     TraderInfo,
     UnrealizedPnl,
+    VolumeRules,
     ctrader_deal_realized,
     ctrader_light_symbol,
     ctrader_order,
@@ -25,6 +26,7 @@ from .parsing import (
     ctrader_symbol_spec,
     ctrader_trader_to_info,
     ctrader_unrealized_pnl,
+    ctrader_volume_rules,
 )
 from .session import CTraderSession
 
@@ -96,11 +98,11 @@ async def fetch_symbol_specs(
     return [ctrader_symbol_spec(s, light[req_int(s, "symbolId")]) for s in found]
 
 
-async def fetch_lot_size(session: CTraderSession, ctid: int, symbol_id: int) -> int:
+async def fetch_volume_rules(session: CTraderSession, ctid: int, symbol_id: int) -> VolumeRules:
     res = await session.request(PT.SYMBOL_BY_ID_REQ, {"ctidTraderAccountId": ctid, "symbolId": [symbol_id]})
     for symbol in items(res.payload, "symbol"):
         if req_int(symbol, "symbolId") == symbol_id:
-            return req_int(symbol, "lotSize")
+            return ctrader_volume_rules(symbol)
     raise ProtocolError(f"SymbolByIdRes lacks symbol {symbol_id}")
 
 

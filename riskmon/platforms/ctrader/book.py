@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from riskmon.clock import TradingCalendar
-from riskmon.models import ZERO, AccountSnapshot, Position
+from riskmon.models import ZERO, AccountSnapshot, Order, Position
 
 from .codec import EXECUTION_TYPE, Payload, req_enum, req_int, sub
 from .equity import ConversionStep, Quote, close_price, conversion_rate, gross_pnl, notional
@@ -56,6 +56,7 @@ class AccountBook:
         self.ts: datetime | None = None
         self._server_pnl: dict[int, UnrealizedPnl] = {}
         self._views: dict[int, Position] = {}
+        self._order_views: dict[int, Order] = {}
         self._net: dict[int, Decimal] = {}
         self._net_total = ZERO
         self._margin_total = ZERO
@@ -79,7 +80,10 @@ class AccountBook:
         self._server_pnl = dict(server_pnl)
         for position in positions:
             self._put_position(position, use_server=True)
-        self.orders = {o.id: o for o in orders if o.is_pending}
+        self.orders.clear()
+        self._order_views.clear()
+        for order in orders:
+            self._put_order(order)
         self.realized_today, self.day, self.ts = realized_today, day, ts
 
     def add_symbol(self, spec: SymbolSpec, steps: tuple[ConversionStep, ...]) -> None:
@@ -87,6 +91,8 @@ class AccountBook:
         self.steps[spec.quote_asset_id] = steps
         for pid in [p.id for p in self.positions.values() if p.symbol_id == spec.id]:
             self._put_position(self.positions[pid], use_server=True)
+        for order in [o for o in self.orders.values() if o.symbol_id == spec.id]:
+            self._put_order(order)
 
     def missing_symbols(self) -> set[int]:
         held = {p.symbol_id for p in self.positions.values()} | {o.symbol_id for o in self.orders.values()}
@@ -122,11 +128,7 @@ class AccountBook:
             else:
                 self._remove_position(position.id)
         if "order" in event:
-            order = ctrader_order(sub(event, "order"))
-            if order.is_pending:
-                self.orders[order.id] = order
-            else:
-                self.orders.pop(order.id, None)
+            self._put_order(ctrader_order(sub(event, "order")))
         if "deal" in event:
             deal = sub(event, "deal")
             self._roll_day(ts)
@@ -167,9 +169,7 @@ class AccountBook:
             currency=self.currency,
             margin=self._margin_total,
             positions=tuple(self._views.values()),
-            orders=tuple(
-                ctrader_order_to_order(o, self.symbols.get(o.symbol_id)) for o in self.orders.values()
-            ),
+            orders=tuple(self._order_views.values()),
             received_at=received_at,
             realized_today=self.realized_today,
             leverage=self.info.leverage,
@@ -183,6 +183,14 @@ class AccountBook:
         day = self.calendar.day_of(now)
         if self.day is not None and day > self.day:
             self.day, self.realized_today = day, ZERO
+
+    def _put_order(self, order: OrderState) -> None:
+        if order.is_pending:
+            self.orders[order.id] = order
+            self._order_views[order.id] = ctrader_order_to_order(order, self.symbols.get(order.symbol_id))
+        else:
+            self.orders.pop(order.id, None)
+            self._order_views.pop(order.id, None)
 
     def _chain(self, position: PositionState) -> tuple[int, ...]:
         spec = self.symbols.get(position.symbol_id)

@@ -97,7 +97,7 @@ class CTraderFeed:
         interval = self._reconcile_interval if self._stream else self._poll_interval
         while True:
             await asyncio.sleep(interval)
-            for account in list(self.books):
+            for account in self._session.accounts:  # also those whose first load failed
                 if not self._session.connected:
                     break
                 try:

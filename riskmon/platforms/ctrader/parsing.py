@@ -65,6 +65,15 @@ class SymbolSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class VolumeRules:
+    lot_size: int  # cents of a unit
+    step: int  # cents of a unit
+
+    def round_down(self, volume: int) -> int:
+        return volume - volume % self.step if self.step > 0 else volume
+
+
+@dataclass(frozen=True, slots=True)
 class LightSymbol:
     id: int
     name: str
@@ -190,6 +199,10 @@ def ctrader_symbol_spec(full: Payload, light: LightSymbol) -> SymbolSpec:
         base_asset_id=light.base_asset_id,
         quote_asset_id=light.quote_asset_id,
     )
+
+
+def ctrader_volume_rules(symbol: Payload) -> VolumeRules:
+    return VolumeRules(lot_size=req_int(symbol, "lotSize"), step=opt_int(symbol, "stepVolume", 0) or 0)
 
 
 def ctrader_position(payload: Payload) -> PositionState:

@@ -48,6 +48,9 @@ EVENT_TYPES = frozenset(
     }
 )
 
+# What a frame with the right shape but wrong values raises while being parsed: counted, skipped.
+DATA_ERRORS = (ProtocolError, ArithmeticError, ValueError, LookupError, TypeError)
+
 Listener = Callable[[Message], None]
 ReadyHook = Callable[[str], Coroutine[Any, Any, None]]
 
@@ -69,7 +72,7 @@ class Backoff:
     jitter: float = 0.2  # ± fraction of the delay
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.maximum, self.initial * self.factor**attempt)
+        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
         return base * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
@@ -172,6 +175,7 @@ class CTraderSession:
         """Connect and authorise (retrying connection failures); raise if credentials are refused."""
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="ctrader-session")
+            self._runner.add_done_callback(self._runner_done)
         await self._ready.wait()
         if self._fatal is not None:
             raise self._fatal
@@ -205,7 +209,7 @@ class CTraderSession:
             except AuthenticationError as exc:
                 self._fail(exc)
                 return
-            except (PlatformUnavailable, ProtocolError, CTraderApiError, TimeoutError) as exc:
+            except (PlatformUnavailable, ProtocolError, CTraderApiError, TimeoutError, OSError) as exc:
                 delay = self.timings.backoff.delay(self._attempt, self._rng)
                 self._attempt += 1
                 self.reconnects += 1
@@ -235,6 +239,10 @@ class CTraderSession:
             await asyncio.gather(reader, heart, return_exceptions=True)
             self._fail_pending(PlatformUnavailable("cTrader connection closed"))
             await conn.close()
+
+    def _runner_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and self._fatal is None:
+            self._fail(PlatformUnavailable(f"cTrader session failed: {task.exception()!r}"))
 
     def _fail(self, exc: Exception) -> None:
         log.error("cTrader session stopped: %s", exc)
@@ -271,19 +279,19 @@ class CTraderSession:
 
     def _count_malformed(self, exc: Exception) -> None:
         self.malformed_frames += 1
-        log.warning("skipped malformed cTrader frame #%d: %s", self.malformed_frames, exc)
+        log.warning(
+            "skipped malformed cTrader frame #%d: %s: %s", self.malformed_frames, type(exc).__name__, exc
+        )
 
     def _dispatch(self, msg: Message) -> None:
-        if msg.client_msg_id is not None:
-            pending = self._pending.get(msg.client_msg_id)
-            if pending is not None:
-                try:
-                    pending.offer(msg)
-                except ProtocolError as exc:
-                    self._count_malformed(exc)
-        if msg.payload_type not in EVENT_TYPES:
-            return
         try:
+            pending = None if msg.client_msg_id is None else self._pending.get(msg.client_msg_id)
+            if pending is not None:
+                pending.offer(msg)
+            elif msg.payload_type in ERROR_TYPES:
+                log.warning("cTrader error with no request waiting: %s %s", *ctrader_error(msg.payload))
+            if msg.payload_type not in EVENT_TYPES:
+                return
             if msg.payload_type == PT.ACCOUNTS_TOKEN_INVALIDATED_EVENT:
                 ids = msg.payload.get("ctidTraderAccountIds", [])
                 self._reauthorise([as_int(i, "ctidTraderAccountIds") for i in ids], "token invalidated")
@@ -293,7 +301,7 @@ class CTraderSession:
                 )
             for listener in self._listeners:
                 listener(msg)
-        except ProtocolError as exc:
+        except DATA_ERRORS as exc:
             self._count_malformed(exc)
 
     async def _heartbeat_loop(self, conn: Connection) -> None:
@@ -317,21 +325,21 @@ class CTraderSession:
         until: Callable[[Message], bool] | None = None,
         within: float | None = None,
     ) -> Message:
-        async with self._limiter:
-            if payload_type in HISTORY_TYPES:
-                await self._history_limiter.acquire()
-            conn = self._conn
-            if conn is None:
-                raise PlatformUnavailable("not connected to cTrader")
-            msg_id = f"cm_{next(self._ids)}"
-            pending = _Pending(asyncio.get_running_loop().create_future(), until)
-            self._pending[msg_id] = pending
-            try:
-                await self._send(conn, Message(payload_type, payload, msg_id))
-                async with asyncio.timeout(within or self.timings.request_timeout):
-                    return await pending.future
-            finally:
-                del self._pending[msg_id]
+        if payload_type in HISTORY_TYPES:
+            await self._history_limiter.acquire()
+        await self._limiter.acquire()
+        conn = self._conn
+        if conn is None:
+            raise PlatformUnavailable("not connected to cTrader")
+        msg_id = f"cm_{next(self._ids)}"
+        pending = _Pending(asyncio.get_running_loop().create_future(), until)
+        self._pending[msg_id] = pending
+        try:
+            await self._send(conn, Message(payload_type, payload, msg_id))
+            async with asyncio.timeout(within or self.timings.request_timeout):
+                return await pending.future
+        finally:
+            del self._pending[msg_id]
 
     # ---- authorisation --------------------------------------------------------------------------
     async def _authenticate(self) -> None:

@@ -99,10 +99,11 @@ class CTraderTrader:
             return ActionResult(
                 Outcome.NOT_FOUND, f"position {position_id} is not open", "POSITION_NOT_FOUND"
             )
-        lot_size = await api.fetch_lot_size(session, ctid, position.symbol_id)
-        volume = (
-            position.volume if lots is None else min(position.volume, ctrader_lots_to_volume(lots, lot_size))
-        )
+        rules = await api.fetch_volume_rules(session, ctid, position.symbol_id)
+        lot_size = rules.lot_size
+        volume = position.volume
+        if lots is not None:  # a partial close: whole volume steps only, never more than is open
+            volume = min(volume, rules.round_down(ctrader_lots_to_volume(lots, lot_size)))
         if volume <= 0:
             return ActionResult(
                 Outcome.REJECTED, f"{lots} lots is less than one volume step", "TRADING_BAD_VOLUME"

@@ -106,3 +106,14 @@ async def test_no_connection(server: FakeCTraderServer) -> None:
     session = make_session(server)  # never started
     result = await CTraderTrader(session).close_position(ACCOUNT, "1")
     assert result.outcome is Outcome.NO_CONNECTION
+
+
+async def test_partial_close_rounds_down_to_whole_volume_steps(
+    server: FakeCTraderServer, trader: CTraderTrader
+) -> None:
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    result = await trader.close_position(ACCOUNT, str(pid), Decimal("0.3337"))  # step is 0.01 lot
+    assert result.ok and result.closed_volume == Decimal("0.33")
+    assert server.close_requests[-1].volume == 3_300_000
+    tiny = await trader.close_position(ACCOUNT, str(pid), Decimal("0.001"))
+    assert (tiny.outcome, tiny.code) == (Outcome.REJECTED, "TRADING_BAD_VOLUME")
