@@ -12,7 +12,9 @@ Control API (all money in Decimal account currency, prices in Decimal, volumes i
     await server.deposit(1001, "500")                   # ExecutionEvent DEPOSIT_WITHDRAW
     server.equity(1001), server.unrealized(1001)        # the server's own figures (cTrader's definition)
 
-Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``expire_access_token()``,
+Account events: ``set_margin(pid, m)`` (2141), ``set_leverage(ctid, n)`` (2123), ``charge_swap(pid, x)``.
+Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``disconnect_account(ctid)``,
+``end_application_session()``, ``expire_access_token()``,
 ``fail_next(payload_type, code, carrier)``, ``send_raw(text)``, ``market_closed``, ``response_delay``.
 Records: ``close_requests`` / ``cancel_requests`` (with monotonic receive times), ``requests`` (types),
 ``connections_opened``, ``account_auths``, ``heartbeats_received``.
@@ -47,6 +49,7 @@ EXEC = {
     "ORDER_FILLED": 3,
     "ORDER_CANCELLED": 5,
     "ORDER_REJECTED": 7,
+    "SWAP": 9,
     "DEPOSIT_WITHDRAW": 10,
 }
 ORDER_TYPES = {"MARKET": 1, "LIMIT": 2, "STOP": 3}
@@ -336,6 +339,18 @@ class FakeCTraderServer:
         }
         await self._to_account(position.ctid, (2141, payload))
 
+    async def set_leverage(self, ctid: int, leverage: int) -> None:
+        """Change the account's leverage: TraderUpdatedEvent (2123)."""
+        self.accounts[ctid].leverage_in_cents = leverage * 100
+        payload = {"ctidTraderAccountId": self._i64(ctid), "trader": self._trader_payload(ctid)}
+        await self._to_account(ctid, (2123, payload))
+
+    async def charge_swap(self, pid: int, amount: Any) -> None:
+        """Add (signed) swap to an open position: ExecutionEvent SWAP with the position."""
+        position = self.positions[pid]
+        position.swap += self._raw(D(amount), self.accounts[position.ctid].money_digits)
+        await self._to_account(position.ctid, self._execution(position.ctid, "SWAP", position=position))
+
     # ---- the server's own figures ---------------------------------------------------------------
     def unrealized(self, ctid: int) -> dict[int, tuple[Decimal, Decimal]]:
         """position id → (gross, net) in the deposit currency."""
@@ -383,6 +398,20 @@ class FakeCTraderServer:
                     conn.spots.pop(ctid, None)
                 payload = {"ctidTraderAccountIds": [self._i64(c) for c in ended], "reason": "token revoked"}
                 await self._send(conn, 2147, payload)
+
+    async def disconnect_account(self, ctid: int) -> None:
+        """AccountDisconnectEvent (2164): the account's session ends; the connection stays."""
+        for conn in list(self._conns):
+            if ctid in conn.accounts:
+                conn.accounts.discard(ctid)
+                conn.spots.pop(ctid, None)
+                await self._send(conn, 2164, {"ctidTraderAccountId": self._i64(ctid)})
+
+    async def end_application_session(self, reason: str = "maintenance") -> None:
+        """ClientDisconnectEvent (2148), then close: every account session on the connection ends."""
+        for conn in list(self._conns):
+            await self._send(conn, 2148, {"reason": reason})
+            await conn.ws.close()
 
     def expire_access_token(self) -> None:
         """The access token stops working; the refresh token still gets a new pair."""
@@ -518,8 +547,12 @@ class FakeCTraderServer:
         await self._send(conn, 2119, {"ctidTraderAccountId": self._i64(ctid), "symbol": chain}, mid)
 
     async def _trader(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
+        trader = self._trader_payload(ctid)
+        await self._send(conn, 2122, {"ctidTraderAccountId": self._i64(ctid), "trader": trader}, mid)
+
+    def _trader_payload(self, ctid: int) -> dict[str, Any]:
         a = self.accounts[ctid]
-        trader = {
+        return {
             "ctidTraderAccountId": self._i64(ctid),
             "balance": self._i64(a.balance),
             "depositAssetId": self._i64(self.assets[a.currency]),
@@ -529,7 +562,6 @@ class FakeCTraderServer:
             "accessRights": self._enum("FULL_ACCESS", 0),
             "accountType": self._enum("HEDGED", 0),
         }
-        await self._send(conn, 2122, {"ctidTraderAccountId": self._i64(ctid), "trader": trader}, mid)
 
     async def _reconcile(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         positions = [self._position(x) for x in self.positions.values() if x.ctid == ctid]

@@ -33,9 +33,13 @@ def build_server(**options: object) -> FakeCTraderServer:
     return server
 
 
+NUMERIC = {"enum_names": False, "int64_as_strings": False}  # the other encoding the decoder must take
+
+
 @pytest.fixture
-async def server() -> AsyncGenerator[FakeCTraderServer, None]:
-    async with build_server() as srv:
+async def server(request: pytest.FixtureRequest) -> AsyncGenerator[FakeCTraderServer, None]:
+    """Enums as names and int64 as strings by default; parametrize indirectly with NUMERIC for numbers."""
+    async with build_server(**getattr(request, "param", {})) as srv:
         yield srv
 
 

@@ -86,6 +86,55 @@ async def test_token_invalidated_reauthorises_and_snapshots_continue(
     assert any("token invalidated for 1001; re-authorising" in r.getMessage() for r in caplog.records)
 
 
+async def test_account_disconnect_reauthorises_that_account(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    run = running()
+    await next_snapshot(run.snaps)
+    await server.disconnect_account(CTID)
+    for bid in ("1.10100", "1.10200"):
+        await server.set_price("EURUSD", bid=bid)
+    await next_snapshot(run.snaps, lambda s: s.positions[0].price == Decimal("1.102"))
+    assert server.account_auths == 2 and server.connections_opened == 1
+
+
+async def test_client_disconnect_event_reconnects(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    run = running()
+    await next_snapshot(run.snaps)
+    await server.end_application_session("server restart")
+    await server.deposit(CTID, "1")  # not seen until the new connection reconciles
+    snap = await next_snapshot(run.snaps, lambda s: s.balance == Decimal("10001.00"))
+    assert server.connections_opened == 2 and snap.equity == server.equity(CTID)
+    assert "ended the application session: server restart" in caplog.text
+
+
+async def test_history_requests_are_rate_limited(server: FakeCTraderServer) -> None:
+    import asyncio
+    import time
+    from datetime import UTC, datetime
+
+    from riskmon.platforms.ctrader import CTraderSession, Tokens
+    from riskmon.platforms.ctrader.api import fetch_realized
+
+    session = CTraderSession(
+        client_id=server.client_id,
+        client_secret=SecretStr(server.client_secret),
+        tokens=Tokens(SecretStr(server.access_token), SecretStr(server.refresh_token)),
+        accounts=[str(CTID)],
+        url=server.url,
+        history_rate_limit=20,
+    )
+    await session.start()
+    began = time.monotonic()
+    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    await asyncio.gather(*(fetch_realized(session, CTID, since, until) for _ in range(30)))
+    assert time.monotonic() - began >= 0.4  # 20 at once, then 20 per second
+    await session.close()
+
+
 @pytest.mark.parametrize(
     "frame",
     [

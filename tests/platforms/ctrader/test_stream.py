@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+import pytest
+
 from riskmon.models import Side
 from tests.fakes.ctrader_server import FakeCTraderServer
 
-from .conftest import CTID, Running, next_snapshot
+from .conftest import CTID, NUMERIC, Running, next_snapshot
 
 
 def cents(x: Decimal) -> Decimal:
     return x.quantize(Decimal("0.01"))
 
 
+@pytest.mark.parametrize("server", [{}, NUMERIC], ids=["names-and-strings", "numbers"], indirect=True)
 async def test_equity_from_ticks_matches_server_across_currencies(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
@@ -103,3 +106,16 @@ async def test_reconcile_corrects_drift(
         snap = await next_snapshot(run.snaps, lambda s: s.equity == server.equity(CTID))
     assert snap.equity == Decimal("13000.00")
     assert any("drift 2000.00 USD corrected" in r.getMessage() for r in caplog.records)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("server", [{}, NUMERIC], ids=["names-and-strings", "numbers"], indirect=True)
+async def test_swap_and_leverage_updates(server: FakeCTraderServer, running: Callable[..., Running]) -> None:
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    run = running()
+    await next_snapshot(run.snaps)
+    await server.charge_swap(pid, "-12.34")
+    snap = await next_snapshot(run.snaps, lambda s: s.positions[0].swap == Decimal("-12.34"))
+    assert snap.equity == server.equity(CTID) == Decimal("10987.66")
+    await server.set_leverage(CTID, 30)
+    snap = await next_snapshot(run.snaps, lambda s: s.leverage == Decimal(30))
+    assert snap.equity == server.equity(CTID)
