@@ -17,6 +17,7 @@ Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``
 ``end_application_session()``, ``expire_access_token()``,
 ``fail_next(payload_type, code, carrier)``, ``send_raw(text)``, ``market_closed``, ``response_delay``.
 Records: ``close_requests`` / ``cancel_requests`` (with monotonic receive times), ``requests`` (types),
+``await received(payload_type)``,
 ``connections_opened``, ``account_auths``, ``heartbeats_received``.
 
 Valuation (shared definition with the client, computed here independently by graph search): a BUY closes
@@ -32,7 +33,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -157,6 +158,7 @@ class FakeCTraderServer:
         self.close_requests: list[Received] = []
         self.cancel_requests: list[Received] = []
         self.requests: list[int] = []
+        self._seen: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self.connections_opened = 0
         self.account_auths = 0
         self.heartbeats_received = 0
@@ -377,6 +379,10 @@ class FakeCTraderServer:
         raw = sum(p.used_margin for p in self.positions.values() if p.ctid == ctid)
         return Decimal(raw).scaleb(-acc.money_digits)
 
+    async def received(self, payload_type: int) -> None:
+        """Wait until a request of this type has arrived (it is answered after ``response_delay``)."""
+        await self._seen[payload_type].wait()
+
     # ---- faults ---------------------------------------------------------------------------------
     async def drop_connections(self) -> None:
         """Cut every connection abruptly (no close frame), as a network failure would."""
@@ -451,6 +457,7 @@ class FakeCTraderServer:
 
     async def _answer(self, conn: _Conn, pt: int, p: dict[str, Any], mid: str | None) -> None:
         self.requests.append(pt)
+        self._seen[pt].set()
         failures = self._failures.get(pt)
         if failures:
             code, carrier = failures.popleft()

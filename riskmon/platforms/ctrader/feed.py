@@ -36,6 +36,7 @@ from .transport import DEMO_HOST, JSON_PORT, Connector, endpoint_url, websocket_
 log = logging.getLogger(__name__)
 
 Mode = Literal["stream", "poll"]
+LOAD_ATTEMPTS = 3
 RECOVERABLE = (PlatformUnavailable, CTraderApiError, TimeoutError, ProtocolError)
 
 
@@ -65,6 +66,7 @@ class CTraderFeed:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: asyncio.Queue[str | Exception] = asyncio.Queue()
         self._queued: set[str] = set()
+        self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
         self._tasks: set[asyncio.Task[None]] = set()
         session.add_listener(self._on_message)
         session.add_ready_hook(self._on_ready)
@@ -109,23 +111,28 @@ class CTraderFeed:
         session = self._session
         async with self._locks[account]:
             ctid = session.ctid(account)
-            now = self._clock.now()
-            day = self._calendar.day_of(now)
-            info = await api.fetch_trader(session, ctid)
-            positions, orders = await api.fetch_open(session, ctid)
-            pnl = await api.fetch_unrealized(session, ctid)
-            book = self.books.get(account)
+            for _ in range(LOAD_ATTEMPTS):  # an execution landing mid-load could be undone by it: reload
+                executions = self._executions[account]
+                now = self._clock.now()
+                day = self._calendar.day_of(now)
+                info = await api.fetch_trader(session, ctid)
+                positions, orders = await api.fetch_open(session, ctid)
+                pnl = await api.fetch_unrealized(session, ctid)
+                book = self.books.get(account)
+                if book is not None and not with_deals and book.day == day:
+                    realized = book.realized_today
+                else:
+                    realized = await api.fetch_realized(session, ctid, self._calendar.start_of(day), now)
+                if self._executions[account] == executions:
+                    break
             if book is None:
                 assets = await api.fetch_asset_names(session, ctid)
                 currency = assets.get(info.deposit_asset_id, str(info.deposit_asset_id))
-                book = AccountBook(account, info, currency, self._calendar)
-            if with_deals or book.day != day:
-                realized = await api.fetch_realized(session, ctid, self._calendar.start_of(day), now)
+                book = self.books[account] = AccountBook(account, info, currency, self._calendar)
+                before = None
             else:
-                realized = book.realized_today
-            before = book.equity if account in self.books else None
+                before = book.equity
             book.load(info, positions, orders, pnl, realized, day, now)
-            self.books[account] = book
             await self._complete(account, book, ctid)
         if self._stream and before is not None and before != book.equity:
             log.info(
@@ -162,10 +169,14 @@ class CTraderFeed:
     def _on_message(self, msg: Message) -> None:
         payload = msg.payload
         account = self._session.account_of(opt_int(payload, "ctidTraderAccountId", -1) or -1)
-        book = self.books.get(account) if account is not None else None
-        if book is None or account is None:
+        if account is None:
             return
         pt = msg.payload_type
+        if pt == PT.EXECUTION_EVENT:
+            self._executions[account] += 1
+        book = self.books.get(account)
+        if book is None:
+            return
         if pt == PT.SPOT_EVENT:
             bid, ask, stamp = opt_int(payload, "bid"), opt_int(payload, "ask"), opt_int(payload, "timestamp")
             changed = book.apply_spot(

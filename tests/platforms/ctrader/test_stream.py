@@ -119,3 +119,19 @@ async def test_swap_and_leverage_updates(server: FakeCTraderServer, running: Cal
     await server.set_leverage(CTID, 30)
     snap = await next_snapshot(run.snaps, lambda s: s.leverage == Decimal(30))
     assert snap.equity == server.equity(CTID)
+
+
+async def test_execution_during_a_load_is_not_undone_by_it(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    import asyncio
+
+    server.response_delay = 0.05
+    run = running()
+    first = asyncio.create_task(next_snapshot(run.snaps))
+    await server.received(2124)  # the reconcile has been asked for …
+    await asyncio.sleep(0.08)  # … and answered, without the position about to open
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    snap = await first
+    assert [p.id for p in snap.positions] == [str(pid)]
+    server.response_delay = 0
