@@ -2,10 +2,10 @@
 
 A CLI is a thin wrapper::
 
-    print(authorization_url(client_id, redirect_uri))
-    tokens = await exchange_code(client_id, client_secret, code, redirect_uri)
-    TokenStore(path).save(tokens)
-    for ref in await list_accounts(client_id, client_secret, tokens, url=endpoint_url(host)): ...
+    print(authorization_url(client_id, redirect_uri))          # the user approves, comes back with ?code=
+    refs = await complete_login(client_id, client_secret, code, redirect_uri,
+                                store=TokenStore(path), url=endpoint_url(host))
+    for ref in refs: print(ref.ctid, ref.trader_login, "live" if ref.is_live else "demo")
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from riskmon.errors import AuthenticationError, PlatformUnavailable
 
 from .parsing import AccountRef
 from .session import CTraderSession
-from .tokens import Tokens
+from .tokens import Tokens, TokenStore
 from .transport import Connector, websocket_connect
 
 TOKEN_BASE_URL = "https://openapi.ctrader.com"
@@ -104,3 +104,23 @@ async def list_accounts(
         return list(session.account_refs)
     finally:
         await session.close()
+
+
+async def complete_login(
+    client_id: str,
+    client_secret: SecretStr,
+    code: str,
+    redirect_uri: str,
+    *,
+    store: TokenStore,
+    url: str,
+    base_url: str = TOKEN_BASE_URL,
+    transport: httpx.AsyncBaseTransport | None = None,
+    connect: Connector = websocket_connect,
+) -> list[AccountRef]:
+    """Exchange the code, save the tokens (0600), and list the accounts they open."""
+    tokens = await exchange_code(
+        client_id, client_secret, code, redirect_uri, base_url=base_url, transport=transport
+    )
+    store.save(tokens)
+    return await list_accounts(client_id, client_secret, tokens, url=url, connect=connect)

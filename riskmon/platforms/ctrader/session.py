@@ -222,6 +222,7 @@ class CTraderSession:
         self._conn = conn
         self._last_sent = time.monotonic()
         reader = asyncio.create_task(self._read_loop(conn))
+        reader.add_done_callback(self._reader_done)  # waiting requests fail at once, not at their timeout
         heart = asyncio.create_task(self._heartbeat_loop(conn))
         try:
             await self._authenticate()
@@ -237,8 +238,18 @@ class CTraderSession:
             for task in (reader, heart):
                 task.cancel()
             await asyncio.gather(reader, heart, return_exceptions=True)
-            self._fail_pending(PlatformUnavailable("cTrader connection closed"))
             await conn.close()
+
+    def _reader_done(self, reader: asyncio.Task[None]) -> None:
+        error = None if reader.cancelled() else reader.exception()
+        reason = (
+            error
+            if isinstance(error, PlatformUnavailable)
+            else PlatformUnavailable("cTrader connection closed")
+        )
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(reason)
 
     def _runner_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None and self._fatal is None:
@@ -250,11 +261,6 @@ class CTraderSession:
         self._ready.set()
         for hook in self._fatal_hooks:
             hook(exc)
-
-    def _fail_pending(self, exc: Exception) -> None:
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(exc)
 
     async def _read_loop(self, conn: Connection) -> None:
         silence = self.timings.silence_timeout

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
@@ -13,8 +14,14 @@ import pytest
 from pydantic import SecretStr
 
 from riskmon.errors import AuthenticationError, PlatformUnavailable
-from riskmon.platforms.ctrader import Tokens
-from riskmon.platforms.ctrader.login import authorization_url, exchange_code, list_accounts, refresh
+from riskmon.platforms.ctrader import Tokens, TokenStore
+from riskmon.platforms.ctrader.login import (
+    authorization_url,
+    complete_login,
+    exchange_code,
+    list_accounts,
+    refresh,
+)
 from tests.fakes.ctrader_server import FakeCTraderServer
 
 from .conftest import CTID, LOGIN
@@ -100,3 +107,20 @@ async def test_list_accounts(server: FakeCTraderServer) -> None:
     tokens = Tokens(SecretStr(server.access_token), SecretStr(server.refresh_token))
     refs = await list_accounts(server.client_id, SecretStr(server.client_secret), tokens, url=server.url)
     assert [(r.ctid, r.trader_login, r.is_live) for r in refs] == [(CTID, LOGIN, False), (2002, 8002, True)]
+
+
+async def test_complete_login_saves_tokens_and_lists_accounts(token_url: str, tmp_path: Path) -> None:
+    async with FakeCTraderServer(client_id="app", client_secret="s3cret", access_token="acc-1") as server:
+        server.add_account(ctid=CTID, login=LOGIN)
+        store = TokenStore(tmp_path / "ctrader.json")
+        refs = await complete_login(
+            "app",
+            SecretStr("s3cret"),
+            "good-code",
+            "http://cb",
+            store=store,
+            url=server.url,
+            base_url=token_url,
+        )
+    assert [(r.ctid, r.trader_login) for r in refs] == [(CTID, LOGIN)]
+    assert store.load().refresh.get_secret_value() == "ref-1"
