@@ -135,3 +135,24 @@ async def test_execution_during_a_load_is_not_undone_by_it(
     snap = await first
     assert [p.id for p in snap.positions] == [str(pid)]
     server.response_delay = 0
+
+
+async def test_realized_today_restarts_at_the_trading_day_boundary(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    from datetime import UTC, datetime
+
+    from riskmon.clock import ManualClock
+    from riskmon.platforms.ctrader import CTraderTrader
+
+    clock = ManualClock(datetime(2026, 11, 20, 23, 50, tzinfo=UTC))
+    server.clock = clock
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.09")
+    run = running(clock=clock)
+    await next_snapshot(run.snaps)
+    assert (await CTraderTrader(run.session).close_position(str(CTID), str(pid), Decimal("0.5"))).ok
+    snap = await next_snapshot(run.snaps, lambda s: s.realized_today == Decimal("500.00"))
+    clock.advance(15 * 60)  # 00:05 the next day (UTC calendar)
+    await server.set_price("EURUSD", bid="1.10500")
+    snap = await next_snapshot(run.snaps, lambda s: s.positions[0].price == Decimal("1.105"))
+    assert snap.realized_today == 0 and snap.balance == Decimal("10500.00")
