@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from riskmon.clock import TradingCalendar
 from riskmon.models import AccountSnapshot
-from riskmon.platforms.ctrader import Backoff, CTraderFeed, CTraderSession, Timings, Tokens, TokenStore
+from riskmon.platforms.ctrader import Backoff, CTraderFeed, CTraderSession, Timings, Tokens
 from tests.fakes.ctrader_server import FakeCTraderServer
 
 CTID, LOGIN = 1001, 7001
@@ -47,18 +48,18 @@ def make_session(
     server: FakeCTraderServer,
     accounts: Sequence[str] = (str(CTID),),
     *,
-    token_store: TokenStore | None = None,
-    timings: Timings = FAST,
+    client_secret: str | None = None,
     refresh_token: str | None = None,
+    **options: Any,
 ) -> CTraderSession:
+    """A session on the fake server with its current credentials (override one to make it wrong)."""
     return CTraderSession(
         client_id=server.client_id,
-        client_secret=SecretStr(server.client_secret),
+        client_secret=SecretStr(client_secret or server.client_secret),
         tokens=Tokens(SecretStr(server.access_token), SecretStr(refresh_token or server.refresh_token)),
         accounts=accounts,
         url=server.url,
-        token_store=token_store,
-        timings=timings,
+        **{"timings": FAST, **options},
     )
 
 

@@ -11,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from riskmon.errors import AuthenticationError
 from riskmon.platforms.ctrader import TokenStore
@@ -116,17 +115,9 @@ async def test_history_requests_are_rate_limited(server: FakeCTraderServer) -> N
     import time
     from datetime import UTC, datetime
 
-    from riskmon.platforms.ctrader import CTraderSession, Tokens
     from riskmon.platforms.ctrader.api import fetch_realized
 
-    session = CTraderSession(
-        client_id=server.client_id,
-        client_secret=SecretStr(server.client_secret),
-        tokens=Tokens(SecretStr(server.access_token), SecretStr(server.refresh_token)),
-        accounts=[str(CTID)],
-        url=server.url,
-        history_rate_limit=20,
-    )
+    session = make_session(server, history_rate_limit=20)
     await session.start()
     began = time.monotonic()
     since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
@@ -200,8 +191,7 @@ async def test_refused_refresh_token_is_fatal(server: FakeCTraderServer) -> None
 
 
 async def test_wrong_client_secret_is_fatal(server: FakeCTraderServer) -> None:
-    session = make_session(server)
-    session._client_secret = SecretStr("nope")
+    session = make_session(server, client_secret="nope")
     with pytest.raises(AuthenticationError, match="CH_CLIENT_AUTH_FAILURE"):
         await session.start()
     await session.close()
