@@ -35,6 +35,7 @@ class TokenEndpoint(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         TokenEndpoint.seen.append(query)
         ok_client = query.get("client_id") == "app" and query.get("client_secret") == "s3cret"
+        body: dict[str, object]
         if url.path != "/apps/token" or not ok_client:
             body = {"errorCode": "ACCESS_DENIED", "description": "bad client"}
         elif query.get("grant_type") == "authorization_code" and query.get("code") == "good-code":

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pydantic import SecretStr
 
 from riskmon.clock import ManualClock
+from riskmon.models import AccountSnapshot
 from riskmon.platforms.ctrader import Tokens, snapshot_once
 from tests.fakes.ctrader_server import FakeCTraderServer
 
@@ -58,7 +59,7 @@ async def test_account_configured_by_trader_login(
 ) -> None:
     server.add_account(ctid=2002, login=8002, currency="EUR", balance="5000")
     run = running(make_session(server, accounts=[str(LOGIN), "2002"]))
-    seen = {}
+    seen: dict[str, AccountSnapshot] = {}
     while len(seen) < 2:
         snap = await next_snapshot(run.snaps)
         seen[snap.account] = snap

@@ -80,7 +80,9 @@ async def test_partial_and_full_close_update_balance_and_realized(
     trader = CTraderTrader(run.session)
     result = await trader.close_position(str(CTID), str(pid), Decimal("0.4"))
     assert result.ok and result.closed_volume == Decimal("0.4")
-    snap = await next_snapshot(run.snaps, lambda s: s.positions and s.positions[0].volume == Decimal("0.6"))
+    snap = await next_snapshot(
+        run.snaps, lambda s: bool(s.positions) and s.positions[0].volume == Decimal("0.6")
+    )
     # 0.4 lot × (1.10000 - 1.09000) = 400 USD gross, 40 % of the commission
     assert snap.realized_today == Decimal("400.00") + Decimal("-2.40")
     assert snap.balance == server.balance(CTID) == Decimal("10397.60")
