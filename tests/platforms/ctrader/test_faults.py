@@ -195,3 +195,37 @@ async def test_wrong_client_secret_is_fatal(server: FakeCTraderServer) -> None:
     with pytest.raises(AuthenticationError, match="CH_CLIENT_AUTH_FAILURE"):
         await session.start()
     await session.close()
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    import random
+
+    from riskmon.platforms.ctrader import Backoff
+
+    backoff, rng = Backoff(initial=1, maximum=8, factor=2, jitter=0.25), random.Random(7)
+    delays = [backoff.delay(attempt, rng) for attempt in range(6)]
+    for attempt, delay in enumerate(delays):
+        base = min(8, 2**attempt)
+        assert 0.75 * base <= delay <= 1.25 * base
+    assert backoff.delay(10_000, rng) <= 10  # no overflow, still capped
+
+
+async def test_unreachable_server_is_retried_until_it_answers(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    from riskmon.errors import PlatformUnavailable
+    from riskmon.platforms.ctrader.transport import Connection, websocket_connect
+
+    failures = 3
+
+    async def flaky_connect(url: str) -> Connection:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise PlatformUnavailable(f"cannot connect to {url}: refused")
+        return await websocket_connect(url)
+
+    run = running(make_session(server, connect=flaky_connect))
+    snap = await next_snapshot(run.snaps)
+    assert snap.balance == Decimal("10000.00") and run.session.reconnects == 3
+    assert caplog.text.count("cannot connect to") == 3
