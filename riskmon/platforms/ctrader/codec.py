@@ -150,7 +150,12 @@ def req_int(payload: Payload, key: str) -> int:
     return as_int(payload.get(key), key)
 
 
-def opt_int(payload: Payload, key: str, default: int | None = None) -> int | None:
+def opt_int(payload: Payload, key: str) -> int | None:
+    value = payload.get(key)
+    return None if value is None else as_int(value, key)
+
+
+def int_or(payload: Payload, key: str, default: int) -> int:
     value = payload.get(key)
     return default if value is None else as_int(value, key)
 

@@ -168,7 +168,8 @@ class CTraderFeed:
     # ---- events (called synchronously by the session's reader) ---------------------------------
     def _on_message(self, msg: Message) -> None:
         payload = msg.payload
-        account = self._session.account_of(opt_int(payload, "ctidTraderAccountId", -1) or -1)
+        ctid = opt_int(payload, "ctidTraderAccountId")
+        account = None if ctid is None else self._session.account_of(ctid)
         if account is None:
             return
         pt = msg.payload_type

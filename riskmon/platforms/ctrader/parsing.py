@@ -19,6 +19,8 @@ from .codec import (
     POSITION_STATUS,
     TRADE_SIDE,
     Payload,
+    as_int,
+    int_or,
     items,
     opt_float,
     opt_int,
@@ -149,9 +151,8 @@ def ctrader_side(payload: Payload, key: str = "tradeSide") -> Side:
 
 
 def money_digits(payload: Payload) -> int:
-    digits = opt_int(payload, "moneyDigits", DEFAULT_MONEY_DIGITS)
-    assert digits is not None
-    return digits
+    value = payload.get("moneyDigits")
+    return DEFAULT_MONEY_DIGITS if value is None else as_int(value, "moneyDigits")
 
 
 def ctrader_account_list(payload: Payload) -> list[AccountRef]:
@@ -202,7 +203,7 @@ def ctrader_symbol_spec(full: Payload, light: LightSymbol) -> SymbolSpec:
 
 
 def ctrader_volume_rules(symbol: Payload) -> VolumeRules:
-    return VolumeRules(lot_size=req_int(symbol, "lotSize"), step=opt_int(symbol, "stepVolume", 0) or 0)
+    return VolumeRules(lot_size=req_int(symbol, "lotSize"), step=int_or(symbol, "stepVolume", 0))
 
 
 def ctrader_position(payload: Payload) -> PositionState:
@@ -216,9 +217,9 @@ def ctrader_position(payload: Payload) -> PositionState:
         side=ctrader_side(trade),
         volume=req_int(trade, "volume"),
         entry_price=ctrader_price(opt_float(payload, "price")),
-        swap=ctrader_money(opt_int(payload, "swap", 0) or 0, digits),
-        commission=ctrader_money(opt_int(payload, "commission", 0) or 0, digits),
-        used_margin=ctrader_money(opt_int(payload, "usedMargin", 0) or 0, digits),
+        swap=ctrader_money(int_or(payload, "swap", 0), digits),
+        commission=ctrader_money(int_or(payload, "commission", 0), digits),
+        used_margin=ctrader_money(int_or(payload, "usedMargin", 0), digits),
         stop_loss=ctrader_price(opt_float(payload, "stopLoss")),
         opened_at=None if opened is None else ctrader_timestamp(opened),
         is_open=status is None or req_enum(payload, "positionStatus", POSITION_STATUS) == OPEN_STATUS,
@@ -258,20 +259,16 @@ def ctrader_unrealized_pnl(payload: Payload) -> dict[int, UnrealizedPnl]:
 def ctrader_deal_realized(deal: Payload) -> Decimal:
     """Money a deal moved into the balance: a closing deal's gross + swap + commission (+ conversion
     fee), or an opening deal's own commission. Commission and fees arrive signed (negative = charge)."""
-    detail = deal.get("closePositionDetail")
-    if detail is None:
-        return ctrader_money(opt_int(deal, "commission", 0) or 0, money_digits(deal))
+    if "closePositionDetail" not in deal:
+        return ctrader_money(int_or(deal, "commission", 0), money_digits(deal))
     detail = sub(deal, "closePositionDetail")
-    raw = sum(
-        opt_int(detail, key, 0) or 0 for key in ("grossProfit", "swap", "commission", "pnlConversionFee")
-    )
+    raw = sum(int_or(detail, key, 0) for key in ("grossProfit", "swap", "commission", "pnlConversionFee"))
     return ctrader_money(raw, money_digits(detail))
 
 
 def ctrader_deal_balance(deal: Payload) -> Decimal | None:
     """The balance after a closing deal, when the deal says it."""
-    detail = deal.get("closePositionDetail")
-    if detail is None:
+    if "closePositionDetail" not in deal:
         return None
     detail = sub(deal, "closePositionDetail")
     balance = opt_int(detail, "balance")

@@ -14,7 +14,7 @@ from riskmon.errors import PlatformUnavailable, ProtocolError
 from riskmon.platforms.base import ActionResult, Outcome
 
 from . import api
-from .codec import EXECUTION_TYPE, PT, Message, opt_int, opt_str, req_enum, sub
+from .codec import EXECUTION_TYPE, PT, Message, int_or, opt_str, req_enum, sub
 from .parsing import ctrader_lots_to_volume, ctrader_volume_to_lots
 from .session import CTraderApiError, CTraderSession
 
@@ -115,9 +115,8 @@ class CTraderTrader:
             within=self._timeout,
         )
         kind = req_enum(msg.payload, "executionType", EXECUTION_TYPE)
-        executed = opt_int(sub(msg.payload, "order"), "executedVolume", 0) or 0
-        deal = sub(msg.payload, "deal")
-        executed = opt_int(deal, "filledVolume", executed) or executed
+        executed = int_or(sub(msg.payload, "order"), "executedVolume", 0)
+        executed = int_or(sub(msg.payload, "deal"), "filledVolume", executed)
         if kind == FILLED or (kind == CANCELLED and executed > 0):
             closed = ctrader_volume_to_lots(executed or volume, lot_size)
             note = "" if kind == FILLED else " (partially filled)"
