@@ -36,6 +36,10 @@ from .transport import Connection, Connector, websocket_connect
 log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = frozenset({"OA_AUTH_TOKEN_EXPIRED", "CH_ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_EXPIRED"})
+# Refusals no retry can fix; any other error during authorisation is retried through a reconnect.
+FATAL_AUTH_ERRORS = frozenset(
+    {"CH_CLIENT_AUTH_FAILURE", "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_AUTHORIZED"}
+)
 EVENT_TYPES = frozenset(
     {
         PT.SPOT_EVENT,
@@ -355,7 +359,11 @@ class CTraderSession:
                 PT.APPLICATION_AUTH_REQ, {"clientId": self._client_id, "clientSecret": secret}
             )
         except CTraderApiError as exc:
-            raise AuthenticationError(f"cTrader refused the application credentials: {exc.code}") from None
+            if exc.code in FATAL_AUTH_ERRORS:
+                raise AuthenticationError(
+                    f"cTrader refused the application credentials: {exc.code}"
+                ) from None
+            raise
         res = await self._with_token(
             lambda token: self._request(PT.GET_ACCOUNT_LIST_REQ, {"accessToken": token})
         )
@@ -382,8 +390,10 @@ class CTraderSession:
                 )
             )
         except CTraderApiError as exc:
-            if exc.code != "ALREADY_LOGGED_IN":
+            if exc.code in FATAL_AUTH_ERRORS:
                 raise AuthenticationError(f"cTrader refused account {ctid}: {exc.code}") from None
+            if exc.code != "ALREADY_LOGGED_IN":
+                raise
 
     async def _with_token(self, call: Callable[[str], Awaitable[Message]]) -> Message:
         tokens = self._tokens
@@ -433,8 +443,10 @@ class CTraderSession:
             if self._runner is not None:
                 self._runner.cancel()
             return
-        except (PlatformUnavailable, CTraderApiError, TimeoutError) as exc:
-            log.warning("cTrader re-authorisation failed (%s); waiting for reconnect", exc)
+        except (PlatformUnavailable, CTraderApiError, TimeoutError, ProtocolError) as exc:
+            log.warning("cTrader re-authorisation failed (%s); reconnecting", exc or type(exc).__name__)
+            if self._conn is not None:
+                await self._conn.close()  # the reader ends and the reconnect re-authorises everything
             return
         for account in accounts:
             self._account_ready(account)

@@ -229,3 +229,25 @@ async def test_unreachable_server_is_retried_until_it_answers(
     snap = await next_snapshot(run.snaps)
     assert snap.balance == Decimal("10000.00") and run.session.reconnects == 3
     assert caplog.text.count("cannot connect to") == 3
+
+
+async def test_failed_reauthorisation_falls_back_to_a_reconnect(
+    server: FakeCTraderServer, running: Callable[..., Running], caplog: pytest.LogCaptureFixture
+) -> None:
+    run = running()
+    await next_snapshot(run.snaps)
+    server.fail_next(2102, "CANT_ROUTE_REQUEST")  # the re-auth after the event is refused once
+    await server.invalidate_token([CTID])
+    await server.deposit(CTID, "5")  # seen only once the account is authorised again
+    snap = await next_snapshot(run.snaps, lambda s: s.balance == Decimal("10005.00"))
+    assert server.connections_opened == 2 and snap.equity == server.equity(CTID)
+    assert "re-authorisation failed (cTrader error CANT_ROUTE_REQUEST" in caplog.text
+
+
+async def test_transient_refusal_at_login_is_retried(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    server.fail_next(2100, "SERVER_IS_UNDER_MAINTENANCE", "common")
+    run = running()
+    snap = await next_snapshot(run.snaps)
+    assert snap.balance == Decimal("10000.00") and server.connections_opened == 2
