@@ -1,8 +1,9 @@
 """One account's live state, updated in place by protocol events; snapshots are read from it.
 
 A tick revalues only the positions that hold the ticked symbol or convert through it (``_watchers``);
-running totals of net P&L and used margin are adjusted by differences, so a tick costs
-O(positions affected), whatever the size of the account.
+running totals of net P&L and used margin are adjusted by differences, and the ``Position`` objects of
+revalued positions are rebuilt only when a snapshot is taken. A tick costs O(positions affected) in
+arithmetic and allocates nothing per position, whatever the size of the account.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from riskmon.clock import TradingCalendar
 from riskmon.models import ZERO, AccountSnapshot, Order, Position
@@ -40,6 +42,13 @@ PLATFORM = "ctrader"
 DEPOSIT_WITHDRAW = EXECUTION_TYPE["DEPOSIT_WITHDRAW"]
 
 
+class Valuation(NamedTuple):
+    price: Decimal | None  # the closing side of the book
+    gross: Decimal
+    notional: Decimal | None
+    net: Decimal  # gross + swap + commission: what equity counts
+
+
 class AccountBook:
     def __init__(self, account: str, info: TraderInfo, currency: str, calendar: TradingCalendar) -> None:
         self.account = account
@@ -55,9 +64,10 @@ class AccountBook:
         self.day: date | None = None
         self.ts: datetime | None = None
         self._server_pnl: dict[int, UnrealizedPnl] = {}
+        self._values: dict[int, Valuation] = {}
         self._views: dict[int, Position] = {}
+        self._stale: set[int] = set()  # positions revalued since their view was built
         self._order_views: dict[int, Order] = {}
-        self._net: dict[int, Decimal] = {}
         self._net_total = ZERO
         self._margin_total = ZERO
         self._watchers: defaultdict[int, set[int]] = defaultdict(set)
@@ -168,7 +178,7 @@ class AccountBook:
             platform=PLATFORM,
             currency=self.currency,
             margin=self._margin_total,
-            positions=tuple(self._views.values()),
+            positions=self._positions(),
             orders=tuple(self._order_views.values()),
             received_at=received_at,
             realized_today=self.realized_today,
@@ -216,8 +226,10 @@ class AccountBook:
         self._margin_total -= position.used_margin
         for sid in self._chain(position):
             self._watchers[sid].discard(pid)
-        self._net_total -= self._net.pop(pid, ZERO)
+        value = self._values.pop(pid, None)
+        self._net_total -= ZERO if value is None else value.net
         self._views.pop(pid, None)
+        self._stale.discard(pid)
         self._server_pnl.pop(pid, None)
 
     def _revalue(self, pid: int, *, use_server: bool) -> None:
@@ -235,8 +247,20 @@ class AccountBook:
             if position.entry_price is not None and not (use_server and server is not None):
                 gross = gross_pnl(position.side, position.volume, position.entry_price, price, rate, digits)
         net = server.net if use_server and server is not None else gross + position.swap + position.commission
-        self._net_total += net - self._net.get(pid, ZERO)
-        self._net[pid] = net
-        self._views[pid] = ctrader_position_to_position(
-            position, spec, price=price, unrealized=gross, notional=exposure
-        )
+        old = self._values.get(pid)
+        self._net_total += net - (ZERO if old is None else old.net)
+        self._values[pid] = Valuation(price, gross, exposure, net)
+        self._stale.add(pid)
+
+    def _positions(self) -> tuple[Position, ...]:
+        for pid in self._stale:
+            position, value = self.positions[pid], self._values[pid]
+            self._views[pid] = ctrader_position_to_position(
+                position,
+                self.symbols.get(position.symbol_id),
+                price=value.price,
+                unrealized=value.gross,
+                notional=value.notional,
+            )
+        self._stale.clear()
+        return tuple(self._views.values())
