@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Coroutine, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncGenerator, Sequence
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -30,6 +30,7 @@ from .book import AccountBook
 from .codec import PT, Message, opt_int, req_int, sub
 from .parsing import LightSymbol, ctrader_spot_price, ctrader_timestamp
 from .session import CTraderApiError, CTraderSession, Timings
+from .tasks import BackgroundTasks
 from .tokens import Tokens, TokenStore
 from .transport import DEMO_HOST, JSON_PORT, Connector, endpoint_url, websocket_connect
 
@@ -67,7 +68,7 @@ class CTraderFeed:
         self._dirty: asyncio.Queue[str | Exception] = asyncio.Queue()
         self._queued: set[str] = set()
         self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("symbol set-up")
         session.add_listener(self._on_message)
         session.add_ready_hook(self._on_ready)
         session.add_fatal_hook(self._dirty.put_nowait)
@@ -87,8 +88,8 @@ class CTraderFeed:
                 self._queued.discard(item)
                 yield self.books[item].snapshot(self._clock.now())
         finally:
-            for task in (refresher, *self._tasks):
-                task.cancel()
+            refresher.cancel()
+            await self._tasks.cancel()
 
     # ---- loading -------------------------------------------------------------------------------
     async def _on_ready(self, account: str) -> None:
@@ -192,7 +193,7 @@ class CTraderFeed:
         if pt == PT.EXECUTION_EVENT:
             book.apply_execution(payload, self._clock.now())
             if book.missing_symbols() or book.price_symbols() - self._subscribed[account]:
-                self._spawn(self._complete_locked(account, book))  # snapshots once lots can be told
+                self._tasks.spawn(self._complete_locked(account, book))  # snapshots once lots can be told
                 return
         elif pt == PT.TRADER_UPDATED_EVENT:
             book.apply_trader(sub(payload, "trader"), self._clock.now())
@@ -207,16 +208,6 @@ class CTraderFeed:
         if account not in self._queued:
             self._queued.add(account)
             self._dirty.put_nowait(account)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("cTrader symbol setup failed: %s", task.exception())
 
 
 async def snapshot_once(

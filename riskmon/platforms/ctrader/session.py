@@ -30,6 +30,7 @@ from riskmon.errors import AuthenticationError, PlatformError, PlatformUnavailab
 
 from .codec import ERROR_TYPES, HISTORY_TYPES, PT, Message, Payload, as_int, decode, encode
 from .parsing import AccountRef, ctrader_account_list, ctrader_error
+from .tasks import BackgroundTasks
 from .tokens import Tokens, TokenStore
 from .transport import Connection, Connector, websocket_connect
 
@@ -136,7 +137,7 @@ class CTraderSession:
         self._listeners: list[Listener] = []
         self._ready_hooks: list[ReadyHook] = []
         self._fatal_hooks: list[Callable[[Exception], None]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("session task")
         self._conn: Connection | None = None
         self._connected = False
         self._ready = asyncio.Event()
@@ -185,11 +186,11 @@ class CTraderSession:
             raise self._fatal
 
     async def close(self) -> None:
-        tasks = [t for t in (self._runner, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._runner = None
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
+        await self._tasks.cancel()
 
     async def request(
         self,
@@ -433,7 +434,7 @@ class CTraderSession:
         accounts = [a for a in (self._account_of.get(c) for c in ctids) if a is not None]
         if accounts:
             log.warning("cTrader %s for %s; re-authorising", reason, ", ".join(accounts))
-            self._spawn(self._reauthorise_accounts(accounts))
+            self._tasks.spawn(self._reauthorise_accounts(accounts))
 
     async def _reauthorise_accounts(self, accounts: Sequence[str]) -> None:
         try:
@@ -453,14 +454,4 @@ class CTraderSession:
 
     def _account_ready(self, account: str) -> None:
         for hook in self._ready_hooks:
-            self._spawn(hook(account))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("cTrader background task failed: %r", task.exception())
+            self._tasks.spawn(hook(account))

@@ -52,17 +52,28 @@ async def test_silence_counts_as_a_dead_connection(
     assert snap.positions[0].price == Decimal("1.11")
 
 
-async def test_heartbeats_keep_an_idle_link_and_answer_the_server(server: FakeCTraderServer) -> None:
+async def test_heartbeats_keep_an_idle_link(server: FakeCTraderServer) -> None:
     import asyncio
 
-    session = make_session(server)
+    session = make_session(server)  # heartbeat_interval 0.2 s
     await session.start()
-    await asyncio.sleep(0.5)  # heartbeat_interval is 0.2 s in FAST timings
+    await asyncio.sleep(0.5)
     assert server.heartbeats_received >= 2
-    before = server.heartbeats_received
+    await session.close()
+
+
+async def test_server_heartbeats_are_answered(server: FakeCTraderServer) -> None:
+    import asyncio
+    from dataclasses import replace
+
+    from .conftest import FAST
+
+    session = make_session(server, timings=replace(FAST, heartbeat_interval=60))  # never idle-driven here
+    await session.start()
     await server.send_raw(json.dumps({"payloadType": 51}))
-    await asyncio.sleep(0.05)
-    assert server.heartbeats_received > before
+    await server.send_raw(json.dumps({"payloadType": 51, "payload": {}}))
+    await asyncio.sleep(0.1)
+    assert server.heartbeats_received == 2
     await session.close()
 
 
