@@ -68,7 +68,7 @@ class CTraderFeed:
         self._dirty: asyncio.Queue[str | Exception] = asyncio.Queue()
         self._queued: set[str] = set()
         self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
-        self._tasks = BackgroundTasks("symbol set-up")
+        self._tasks = BackgroundTasks("feed task")
         session.add_listener(self._on_message)
         session.add_ready_hook(self._on_ready)
         session.add_fatal_hook(self._dirty.put_nowait)
@@ -79,7 +79,7 @@ class CTraderFeed:
 
     async def snapshots(self) -> AsyncGenerator[AccountSnapshot, None]:
         await self._session.start()
-        refresher = asyncio.create_task(self._refresh_loop(), name="ctrader-refresh")
+        self._tasks.spawn(self._refresh_loop())
         try:
             while True:
                 item = await self._dirty.get()
@@ -88,7 +88,6 @@ class CTraderFeed:
                 self._queued.discard(item)
                 yield self.books[item].snapshot(self._clock.now())
         finally:
-            refresher.cancel()
             await self._tasks.cancel()
 
     # ---- loading -------------------------------------------------------------------------------
