@@ -32,7 +32,7 @@ from .codec import ERROR_TYPES, HISTORY_TYPES, PT, Message, Payload, as_int, dec
 from .parsing import AccountRef, ctrader_account_list, ctrader_error
 from .tasks import BackgroundTasks
 from .tokens import Tokens, TokenStore
-from .transport import Connection, Connector, websocket_connect
+from .transport import DEMO_HOST, LIVE_HOST, Connection, Connector, websocket_connect
 
 log = logging.getLogger(__name__)
 
@@ -380,6 +380,12 @@ class CTraderSession:
             ref = by_ctid.get(number) or by_login.get(number)
             if ref is None:
                 raise AuthenticationError(f"cTrader account {account} is not visible to this access token")
+            right_host = LIVE_HOST if ref.is_live else DEMO_HOST
+            if (LIVE_HOST in self._url or DEMO_HOST in self._url) and right_host not in self._url:
+                kind = "live" if ref.is_live else "demo"
+                raise AuthenticationError(
+                    f"cTrader account {account} is a {kind} account: connect to {right_host}"
+                )
             self._ctid[account] = ref.ctid
             self._account_of[ref.ctid] = account
 

@@ -58,8 +58,7 @@ def make_session(
         client_secret=SecretStr(client_secret or server.client_secret),
         tokens=Tokens(SecretStr(server.access_token), SecretStr(refresh_token or server.refresh_token)),
         accounts=accounts,
-        url=server.url,
-        **{"timings": FAST, **options},
+        **{"url": server.url, "timings": FAST, **options},
     )
 
 

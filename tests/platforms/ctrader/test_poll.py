@@ -93,3 +93,19 @@ async def test_unknown_account_is_an_authentication_error(server: FakeCTraderSer
     with pytest.raises(AuthenticationError, match="999"):
         await session.start()
     await session.close()
+
+
+async def test_demo_account_on_the_live_host_is_refused_clearly(server: FakeCTraderServer) -> None:
+    import pytest
+
+    from riskmon.errors import AuthenticationError
+    from riskmon.platforms.ctrader import LIVE_HOST, endpoint_url
+    from riskmon.platforms.ctrader.transport import Connection, websocket_connect
+
+    async def to_fake(url: str) -> Connection:  # the live address, answered by the fake on loopback
+        return await websocket_connect(server.url)
+
+    session = make_session(server, url=endpoint_url(LIVE_HOST), connect=to_fake)
+    with pytest.raises(AuthenticationError, match="demo account: connect to demo.ctraderapi.com"):
+        await session.start()
+    await session.close()
