@@ -106,6 +106,6 @@ async def test_demo_account_on_the_live_host_is_refused_clearly(server: FakeCTra
         return await websocket_connect(server.url)
 
     session = make_session(server, url=endpoint_url(LIVE_HOST), connect=to_fake)
-    with pytest.raises(AuthenticationError, match="demo account: connect to demo.ctraderapi.com"):
+    with pytest.raises(AuthenticationError, match=r"demo account: connect to demo\.ctraderapi\.com"):
         await session.start()
     await session.close()
