@@ -13,6 +13,9 @@ Control API (all money in Decimal account currency, prices in Decimal, volumes i
     server.equity(1001), server.unrealized(1001)        # the server's own figures (cTrader's definition)
 
 Account events: ``set_margin(pid, m)`` (2141), ``set_leverage(ctid, n)`` (2123), ``charge_swap(pid, x)``.
+The real proxy sends heartbeats; pass ``heartbeat_interval`` (seconds) so a client with a silence
+timeout sees an idle link as alive (default: none, for tests that want full control of the wire).
+
 Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``disconnect_account(ctid)``,
 ``end_application_session()``, ``expire_access_token()``,
 ``fail_next(payload_type, code, carrier)``, ``send_raw(text)``, ``market_closed``, ``response_delay``.

@@ -24,8 +24,9 @@ FAST = Timings(
 CALENDAR = TradingCalendar.of("UTC")
 
 
-def build_server(**options: object) -> FakeCTraderServer:
-    server = FakeCTraderServer(**options)  # type: ignore[arg-type]
+def build_server(**options: Any) -> FakeCTraderServer:
+    """Heartbeats every 0.2 s, as the real proxy sends them, so an idle test never looks silent."""
+    server = FakeCTraderServer(**{"heartbeat_interval": 0.2, **options})
     server.add_symbol("EURUSD", "EUR", "USD", bid="1.10000", ask="1.10010")
     server.add_symbol("GBPUSD", "GBP", "USD", bid="1.25000", ask="1.25020")
     server.add_symbol("EURGBP", "EUR", "GBP", bid="0.86000", ask="0.86012")

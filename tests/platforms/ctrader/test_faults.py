@@ -73,7 +73,7 @@ async def test_server_heartbeats_are_answered(server: FakeCTraderServer) -> None
     await server.send_raw(json.dumps({"payloadType": 51}))
     await server.send_raw(json.dumps({"payloadType": 51, "payload": {}}))
     await asyncio.sleep(0.1)
-    assert server.heartbeats_received == 2
+    assert server.heartbeats_received >= 2  # ours are only answers: our idle interval is 60 s
     await session.close()
 
 
