@@ -9,19 +9,23 @@ Control API (all money in Decimal account currency, prices in Decimal, volumes i
     pid = await server.open_position(1001, "EURUSD", "BUY", lots="1", price="1.09")
     oid = server.add_order(1001, "EURUSD", "SELL", lots="0.5", kind="LIMIT", price="1.2")
     await server.set_price("EURUSD", bid="1.1010")      # SpotEvent to every subscribed account
+    await server.send_spot(1001, "EURUSD", bid=..., ask=...)  # one tick to one account (benchmarks)
     await server.deposit(1001, "500")                   # ExecutionEvent DEPOSIT_WITHDRAW
+    server.add_deal(1001, when=ts, gross="120")         # history for DealList (realized today)
     server.equity(1001), server.unrealized(1001)        # the server's own figures (cTrader's definition)
+    server.balance(1001), server.margin(1001)
 
 Account events: ``set_margin(pid, m)`` (2141), ``set_leverage(ctid, n)`` (2123), ``charge_swap(pid, x)``.
-The real proxy sends heartbeats; pass ``heartbeat_interval`` (seconds) so a client with a silence
-timeout sees an idle link as alive (default: none, for tests that want full control of the wire).
+Timestamps come from ``clock`` (a riskmon Clock; ManualClock in tests). The real proxy sends heartbeats;
+pass ``heartbeat_interval`` (seconds) so a client with a silence timeout sees an idle link as alive
+(default: none, for tests that want full control of the wire).
 
 Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``disconnect_account(ctid)``,
-``end_application_session()``, ``expire_access_token()``,
-``fail_next(payload_type, code, carrier)``, ``send_raw(text)``, ``market_closed``, ``response_delay``.
-Records: ``close_requests`` / ``cancel_requests`` (with monotonic receive times), ``requests`` (types),
-``await received(payload_type)``,
-``connections_opened``, ``account_auths``, ``heartbeats_received``.
+``end_application_session()``, ``expire_access_token()``, ``fail_next(payload_type, code, carrier)``,
+``send_raw(text)``, ``market_closed`` (set of symbol names), ``response_delay`` (seconds).
+Records: ``close_requests`` / ``cancel_requests`` (``Received`` with a monotonic receive time),
+``requests`` (payload types, in order), ``await received(payload_type)``, ``connections_opened``,
+``account_auths``, ``heartbeats_received``.
 
 Valuation (shared definition with the client, computed here independently by graph search): a BUY closes
 at the bid, a SELL at the ask; quote → deposit along the shortest symbol path, multiplying by the bid when
