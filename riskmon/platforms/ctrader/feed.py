@@ -1,0 +1,251 @@
+"""CTraderFeed: AccountSnapshots for every account on one Open API session, streamed or polled.
+
+stream (default): after a reconcile, prices arrive as SpotEvents; each tick revalues the positions it
+    touches and the account is queued for a snapshot. Executions, trader and margin updates apply at
+    once. Every ``reconcile_interval`` the book is checked against the server's own figures (2187) and
+    the drift corrected is logged.
+poll: every ``poll_interval`` the server's figures (2121 + 2124 + 2187 + 2133) make the snapshot.
+
+Snapshots are built when the consumer takes them: a consumer slower than the ticks gets each account's
+latest state rather than a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncGenerator, Sequence
+from typing import Literal
+
+from pydantic import SecretStr
+
+from riskmon.clock import Clock, SystemClock, TradingCalendar
+from riskmon.errors import PlatformUnavailable, ProtocolError
+from riskmon.models import AccountSnapshot
+
+from . import api
+from .book import AccountBook
+from .codec import PT, Message, opt_int, req_int, sub
+from .parsing import LightSymbol, ctrader_spot_price, ctrader_timestamp
+from .session import CTraderApiError, CTraderSession, Timings
+from .tasks import BackgroundTasks
+from .tokens import Tokens, TokenStore
+from .transport import DEMO_HOST, JSON_PORT, Connector, endpoint_url, websocket_connect
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["stream", "poll"]
+LOAD_ATTEMPTS = 3
+RECOVERABLE = (PlatformUnavailable, CTraderApiError, TimeoutError, ProtocolError)
+
+
+class CTraderFeed:
+    """Implements ``riskmon.platforms.base.Feed``. The session may be shared with a CTraderTrader; it
+    is started by ``snapshots()`` and closed by whoever created it."""
+
+    def __init__(
+        self,
+        session: CTraderSession,
+        *,
+        calendar: TradingCalendar,
+        mode: Mode = "stream",
+        poll_interval: float = 2.0,
+        reconcile_interval: float = 60.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._session = session
+        self._calendar = calendar
+        self._stream = mode == "stream"
+        self._poll_interval = poll_interval
+        self._reconcile_interval = reconcile_interval
+        self._clock = clock or SystemClock()
+        self.books: dict[str, AccountBook] = {}
+        self._light: dict[str, dict[int, LightSymbol]] = {}
+        self._subscribed: defaultdict[str, set[int]] = defaultdict(set)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._dirty: asyncio.Queue[str | Exception] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
+        self._tasks = BackgroundTasks("feed task")
+        session.add_listener(self._on_message)
+        session.add_ready_hook(self._on_ready)
+        session.add_fatal_hook(self._dirty.put_nowait)
+
+    @property
+    def connected(self) -> bool:
+        return self._session.connected
+
+    async def snapshots(self) -> AsyncGenerator[AccountSnapshot, None]:
+        await self._session.start()
+        self._tasks.spawn(self._refresh_loop())
+        try:
+            while True:
+                item = await self._dirty.get()
+                if isinstance(item, Exception):
+                    raise item
+                self._queued.discard(item)
+                yield self.books[item].snapshot(self._clock.now())
+        finally:
+            await self._tasks.cancel()
+
+    # ---- loading -------------------------------------------------------------------------------
+    async def _on_ready(self, account: str) -> None:
+        self._subscribed[account].clear()  # a new account session starts with no subscriptions
+        await self._refresh(account, with_deals=True)
+
+    async def _refresh_loop(self) -> None:
+        interval = self._reconcile_interval if self._stream else self._poll_interval
+        while True:
+            await asyncio.sleep(interval)
+            for account in self._session.accounts:  # also those whose first load failed
+                if not self._session.connected:
+                    break
+                try:
+                    await self._refresh(account, with_deals=not self._stream)
+                except RECOVERABLE as exc:
+                    log.warning("cTrader refresh of %s failed: %s", account, exc)
+
+    async def _refresh(self, account: str, *, with_deals: bool) -> None:
+        session = self._session
+        async with self._locks[account]:
+            ctid = session.ctid(account)
+            for _ in range(LOAD_ATTEMPTS):  # an execution landing mid-load could be undone by it: reload
+                executions = self._executions[account]
+                now = self._clock.now()
+                day = self._calendar.day_of(now)
+                info = await api.fetch_trader(session, ctid)
+                positions, orders = await api.fetch_open(session, ctid)
+                pnl = await api.fetch_unrealized(session, ctid)
+                book = self.books.get(account)
+                if book is not None and not with_deals and book.day == day:
+                    realized = book.realized_today
+                else:
+                    realized = await api.fetch_realized(session, ctid, self._calendar.start_of(day), now)
+                if self._executions[account] == executions:
+                    break
+            if book is None:
+                assets = await api.fetch_asset_names(session, ctid)
+                currency = assets.get(info.deposit_asset_id, str(info.deposit_asset_id))
+                book = self.books[account] = AccountBook(account, info, currency, self._calendar)
+                before = None
+            else:
+                before = book.equity
+            book.load(info, positions, orders, pnl, realized, day, now)
+            await self._complete(account, book, ctid)
+        if self._stream and before is not None and before != book.equity:
+            log.info(
+                "cTrader %s reconciled: equity %s → %s (drift %s %s corrected)",
+                account, before, book.equity, book.equity - before, book.currency,
+            )  # fmt: skip
+        self._mark(account)
+
+    async def _complete(self, account: str, book: AccountBook, ctid: int) -> None:
+        """Learn the specs and conversion chains of symbols the book lacks; subscribe to their prices."""
+        session = self._session
+        missing = book.missing_symbols()
+        if missing:
+            if account not in self._light:
+                self._light[account] = await api.fetch_light_symbols(session, ctid)
+            for spec in await api.fetch_symbol_specs(session, ctid, missing, self._light[account]):
+                steps = book.steps.get(spec.quote_asset_id)
+                if steps is None:
+                    steps = await api.fetch_conversion(
+                        session, ctid, spec.quote_asset_id, book.info.deposit_asset_id
+                    )
+                book.add_symbol(spec, steps)
+        wanted = book.price_symbols() - self._subscribed[account]
+        if wanted:
+            await api.subscribe_spots(session, ctid, wanted)
+            self._subscribed[account] |= wanted
+
+    async def _complete_locked(self, account: str, book: AccountBook) -> None:
+        async with self._locks[account]:
+            await self._complete(account, book, self._session.ctid(account))
+        self._mark(account)
+
+    # ---- events (called synchronously by the session's reader) ---------------------------------
+    def _on_message(self, msg: Message) -> None:
+        payload = msg.payload
+        ctid = opt_int(payload, "ctidTraderAccountId")
+        account = None if ctid is None else self._session.account_of(ctid)
+        if account is None:
+            return
+        pt = msg.payload_type
+        if pt == PT.EXECUTION_EVENT:
+            self._executions[account] += 1
+        book = self.books.get(account)
+        if book is None:
+            return
+        if pt == PT.SPOT_EVENT:
+            bid, ask, stamp = opt_int(payload, "bid"), opt_int(payload, "ask"), opt_int(payload, "timestamp")
+            changed = book.apply_spot(
+                req_int(payload, "symbolId"),
+                None if bid is None else ctrader_spot_price(bid),
+                None if ask is None else ctrader_spot_price(ask),
+                self._clock.now() if stamp is None else ctrader_timestamp(stamp),
+            )
+            if changed and self._stream:
+                self._mark(account)
+            return
+        if pt == PT.EXECUTION_EVENT:
+            book.apply_execution(payload, self._clock.now())
+            if book.missing_symbols() or book.price_symbols() - self._subscribed[account]:
+                self._tasks.spawn(self._complete_locked(account, book))  # snapshots once lots can be told
+                return
+        elif pt == PT.TRADER_UPDATED_EVENT:
+            book.apply_trader(sub(payload, "trader"), self._clock.now())
+        elif pt == PT.MARGIN_CHANGED_EVENT:
+            book.apply_margin(payload, self._clock.now())
+        else:
+            return
+        if self._stream:
+            self._mark(account)
+
+    def _mark(self, account: str) -> None:
+        if account not in self._queued:
+            self._queued.add(account)
+            self._dirty.put_nowait(account)
+
+
+async def snapshot_once(
+    *,
+    client_id: str,
+    client_secret: SecretStr,
+    tokens: Tokens,
+    accounts: Sequence[str],
+    calendar: TradingCalendar,
+    host: str = DEMO_HOST,
+    port: int = JSON_PORT,
+    tls: bool = True,
+    token_store: TokenStore | None = None,
+    clock: Clock | None = None,
+    within: float = 30.0,
+    connect: Connector = websocket_connect,
+) -> list[AccountSnapshot]:
+    """Connect, take one snapshot (server figures) of every account, close. For ``riskmon check``."""
+    session = CTraderSession(
+        client_id=client_id,
+        client_secret=client_secret,
+        tokens=tokens,
+        accounts=accounts,
+        url=endpoint_url(host, port, tls),
+        token_store=token_store,
+        connect=connect,
+        timings=Timings(request_timeout=within),
+    )
+    feed = CTraderFeed(session, calendar=calendar, mode="poll", clock=clock)
+    seen: dict[str, AccountSnapshot] = {}
+    try:
+        async with asyncio.timeout(within), contextlib.aclosing(feed.snapshots()) as snaps:
+            async for snap in snaps:
+                seen[snap.account] = snap
+                if len(seen) == len(session.accounts):
+                    break
+    except TimeoutError:
+        missing = ", ".join(a for a in session.accounts if a not in seen)
+        raise PlatformUnavailable(f"no cTrader snapshot within {within:g} s for {missing}") from None
+    finally:
+        await session.close()
+    return [seen[a] for a in session.accounts]

@@ -1,0 +1,326 @@
+"""cTrader payloads → riskmon values: named pure functions, Decimal money, tz-aware UTC.
+
+Scaling (PROTOCOLS.md A3): money ÷ 10^moneyDigits; volume in cents of a unit (lots = volume ÷ lotSize,
+lotSize also in cents); spot prices ÷ 100000; leverageInCents ÷ 100; timestamps in Unix ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from riskmon.errors import ProtocolError
+from riskmon.models import ZERO, Order, Position, Side
+
+from .codec import (
+    ORDER_STATUS,
+    ORDER_TYPE,
+    POSITION_STATUS,
+    TRADE_SIDE,
+    Payload,
+    as_int,
+    int_or,
+    items,
+    opt_float,
+    opt_int,
+    opt_str,
+    req_enum,
+    req_int,
+    sub,
+)
+
+DEFAULT_MONEY_DIGITS = 2  # when moneyDigits is absent (UNCONFIRMED; the old C# helper divided by 100)
+SPOT_SCALE = Decimal(100000)
+ORDER_KINDS = {2: "limit", 3: "stop", 6: "stop_limit", 1: "market", 5: "market"}
+PENDING_STATUS = ORDER_STATUS["ORDER_STATUS_ACCEPTED"]
+OPEN_STATUS = POSITION_STATUS["POSITION_STATUS_OPEN"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """One entry of the account list a token sees (2150)."""
+
+    ctid: int
+    trader_login: int | None
+    is_live: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TraderInfo:
+    ctid: int
+    balance: Decimal
+    money_digits: int
+    deposit_asset_id: int
+    leverage: Decimal | None
+    trader_login: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolSpec:
+    id: int
+    name: str
+    lot_size: int  # cents of a unit
+    digits: int
+    base_asset_id: int
+    quote_asset_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRules:
+    lot_size: int  # cents of a unit
+    step: int  # cents of a unit
+
+    def round_down(self, volume: int) -> int:
+        return volume - volume % self.step if self.step > 0 else volume
+
+
+@dataclass(frozen=True, slots=True)
+class LightSymbol:
+    id: int
+    name: str
+    base_asset_id: int
+    quote_asset_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    """An open position as the protocol states it, money already scaled."""
+
+    id: int
+    symbol_id: int
+    side: Side
+    volume: int  # cents of a unit
+    entry_price: Decimal | None
+    swap: Decimal
+    commission: Decimal
+    used_margin: Decimal
+    stop_loss: Decimal | None
+    opened_at: datetime | None
+    is_open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    id: int
+    symbol_id: int
+    side: Side
+    volume: int  # cents of a unit
+    kind: str
+    price: Decimal | None
+    is_pending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UnrealizedPnl:
+    gross: Decimal
+    net: Decimal
+
+
+def ctrader_money(raw: int, money_digits: int) -> Decimal:
+    return Decimal(raw).scaleb(-money_digits)
+
+
+def ctrader_timestamp(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def ctrader_spot_price(raw: int) -> Decimal:
+    return Decimal(raw) / SPOT_SCALE
+
+
+def ctrader_price(value: float | None) -> Decimal | None:
+    """Absolute prices travel as doubles: take their shortest decimal repr, never binary noise."""
+    return None if value is None else Decimal(repr(value))
+
+
+def ctrader_volume_to_lots(volume: int, lot_size: int) -> Decimal:
+    return Decimal(volume) / Decimal(lot_size)
+
+
+def ctrader_lots_to_volume(lots: Decimal, lot_size: int) -> int:
+    return int((lots * lot_size).to_integral_value())
+
+
+def ctrader_leverage(leverage_in_cents: int | None) -> Decimal | None:
+    return None if leverage_in_cents is None else Decimal(leverage_in_cents) / 100
+
+
+def ctrader_side(payload: Payload, key: str = "tradeSide") -> Side:
+    return Side.BUY if req_enum(payload, key, TRADE_SIDE) == TRADE_SIDE["BUY"] else Side.SELL
+
+
+def money_digits(payload: Payload) -> int:
+    value = payload.get("moneyDigits")
+    return DEFAULT_MONEY_DIGITS if value is None else as_int(value, "moneyDigits")
+
+
+def ctrader_account_list(payload: Payload) -> list[AccountRef]:
+    return [
+        AccountRef(
+            ctid=req_int(item, "ctidTraderAccountId"),
+            trader_login=opt_int(item, "traderLogin"),
+            is_live=bool(item.get("isLive", False)),
+        )
+        for item in items(payload, "ctidTraderAccount")
+    ]
+
+
+def ctrader_trader_to_balance(trader: Payload) -> Decimal:
+    return ctrader_money(req_int(trader, "balance"), money_digits(trader))
+
+
+def ctrader_trader_to_info(trader: Payload) -> TraderInfo:
+    return TraderInfo(
+        ctid=req_int(trader, "ctidTraderAccountId"),
+        balance=ctrader_trader_to_balance(trader),
+        money_digits=money_digits(trader),
+        deposit_asset_id=req_int(trader, "depositAssetId"),
+        leverage=ctrader_leverage(opt_int(trader, "leverageInCents")),
+        trader_login=opt_int(trader, "traderLogin"),
+    )
+
+
+def ctrader_light_symbol(payload: Payload) -> LightSymbol:
+    return LightSymbol(
+        id=req_int(payload, "symbolId"),
+        name=opt_str(payload, "symbolName") or str(req_int(payload, "symbolId")),
+        base_asset_id=req_int(payload, "baseAssetId"),
+        quote_asset_id=req_int(payload, "quoteAssetId"),
+    )
+
+
+def ctrader_symbol_spec(full: Payload, light: LightSymbol) -> SymbolSpec:
+    """Combine ProtoOASymbol (2117: lotSize, digits) with its ProtoOALightSymbol (2115: name, assets)."""
+    return SymbolSpec(
+        id=light.id,
+        name=light.name,
+        lot_size=req_int(full, "lotSize"),
+        digits=req_int(full, "digits"),
+        base_asset_id=light.base_asset_id,
+        quote_asset_id=light.quote_asset_id,
+    )
+
+
+def ctrader_volume_rules(symbol: Payload) -> VolumeRules:
+    return VolumeRules(lot_size=req_int(symbol, "lotSize"), step=int_or(symbol, "stepVolume", 0))
+
+
+def ctrader_position(payload: Payload) -> PositionState:
+    trade = sub(payload, "tradeData")
+    digits = money_digits(payload)
+    opened = opt_int(trade, "openTimestamp")
+    status = payload.get("positionStatus")
+    return PositionState(
+        id=req_int(payload, "positionId"),
+        symbol_id=req_int(trade, "symbolId"),
+        side=ctrader_side(trade),
+        volume=req_int(trade, "volume"),
+        entry_price=ctrader_price(opt_float(payload, "price")),
+        swap=ctrader_money(int_or(payload, "swap", 0), digits),
+        commission=ctrader_money(int_or(payload, "commission", 0), digits),
+        used_margin=ctrader_money(int_or(payload, "usedMargin", 0), digits),
+        stop_loss=ctrader_price(opt_float(payload, "stopLoss")),
+        opened_at=None if opened is None else ctrader_timestamp(opened),
+        is_open=status is None or req_enum(payload, "positionStatus", POSITION_STATUS) == OPEN_STATUS,
+    )
+
+
+def ctrader_order(payload: Payload) -> OrderState:
+    trade = sub(payload, "tradeData")
+    kind = req_enum(payload, "orderType", ORDER_TYPE)
+    status = req_enum(payload, "orderStatus", ORDER_STATUS) if "orderStatus" in payload else PENDING_STATUS
+    price = opt_float(payload, "limitPrice")
+    if price is None:
+        price = opt_float(payload, "stopPrice")
+    return OrderState(
+        id=req_int(payload, "orderId"),
+        symbol_id=req_int(trade, "symbolId"),
+        side=ctrader_side(trade),
+        volume=req_int(trade, "volume"),
+        kind=ORDER_KINDS.get(kind, "other"),
+        price=ctrader_price(price),
+        is_pending=status == PENDING_STATUS and kind not in (1, 4, 5) and not payload.get("closingOrder"),
+    )
+
+
+def ctrader_unrealized_pnl(payload: Payload) -> dict[int, UnrealizedPnl]:
+    """GetPositionUnrealizedPnLRes (2188): per-position gross and net P&L in the deposit currency."""
+    digits = money_digits(payload)
+    return {
+        req_int(item, "positionId"): UnrealizedPnl(
+            gross=ctrader_money(req_int(item, "grossUnrealizedPnL"), digits),
+            net=ctrader_money(req_int(item, "netUnrealizedPnL"), digits),
+        )
+        for item in items(payload, "positionUnrealizedPnL")
+    }
+
+
+def ctrader_deal_realized(deal: Payload) -> Decimal:
+    """Money a deal moved into the balance: a closing deal's gross + swap + commission (+ conversion
+    fee), or an opening deal's own commission. Commission and fees arrive signed (negative = charge)."""
+    if "closePositionDetail" not in deal:
+        return ctrader_money(int_or(deal, "commission", 0), money_digits(deal))
+    detail = sub(deal, "closePositionDetail")
+    raw = sum(int_or(detail, key, 0) for key in ("grossProfit", "swap", "commission", "pnlConversionFee"))
+    return ctrader_money(raw, money_digits(detail))
+
+
+def ctrader_deal_balance(deal: Payload) -> Decimal | None:
+    """The balance after a closing deal, when the deal says it."""
+    if "closePositionDetail" not in deal:
+        return None
+    detail = sub(deal, "closePositionDetail")
+    balance = opt_int(detail, "balance")
+    return None if balance is None else ctrader_money(balance, money_digits(detail))
+
+
+def ctrader_deal_time(deal: Payload) -> datetime:
+    return ctrader_timestamp(req_int(deal, "executionTimestamp"))
+
+
+def ctrader_position_to_position(
+    state: PositionState,
+    symbol: SymbolSpec | None,
+    *,
+    price: Decimal | None = None,
+    unrealized: Decimal = ZERO,
+    notional: Decimal | None = None,
+) -> Position:
+    """A riskmon Position; lots need the symbol's lotSize (unknown symbol → volume left in units)."""
+    if symbol is None:
+        name, lots = str(state.symbol_id), Decimal(state.volume) / 100
+    else:
+        name, lots = symbol.name, ctrader_volume_to_lots(state.volume, symbol.lot_size)
+    return Position(
+        id=str(state.id),
+        symbol=name,
+        side=state.side,
+        volume=lots,
+        open_price=state.entry_price,
+        price=price,
+        notional=notional,
+        unrealized_pnl=unrealized,
+        swap=state.swap,
+        commission=state.commission,
+        stop_loss=state.stop_loss,
+        opened_at=state.opened_at,
+    )
+
+
+def ctrader_order_to_order(state: OrderState, symbol: SymbolSpec | None) -> Order:
+    if symbol is None:
+        name, lots = str(state.symbol_id), Decimal(state.volume) / 100
+    else:
+        name, lots = symbol.name, ctrader_volume_to_lots(state.volume, symbol.lot_size)
+    return Order(
+        id=str(state.id), symbol=name, side=state.side, volume=lots, kind=state.kind, price=state.price
+    )
+
+
+def ctrader_error(payload: Payload) -> tuple[str, str]:
+    """(errorCode name, description) from ErrorRes 50/2142 or OrderErrorEvent 2132."""
+    code = payload.get("errorCode")
+    if not isinstance(code, str | int) or isinstance(code, bool):
+        raise ProtocolError("error without errorCode")
+    return str(code), opt_str(payload, "description") or ""

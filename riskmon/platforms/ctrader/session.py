@@ -1,0 +1,463 @@
+"""One Open API connection serving many accounts: auth, request/response, heartbeats, reconnects.
+
+Lifecycle of a connection::
+
+    connect → ApplicationAuth (2100) → GetAccountListByAccessToken (2149) → AccountAuth (2102) × N
+            → ready hooks per account (the feed reconciles and subscribes) → read until the link dies
+            → backoff with jitter → connect again …
+
+Responses are matched to requests by ``clientMsgId``; events (spots, executions, trader/margin updates)
+go to listeners, called synchronously from the reader. ErrorRes (50/2142) and OrderErrorEvent (2132)
+that answer a request raise ``CTraderApiError``. An expired/invalid access token is refreshed in-band
+(2173) and persisted; tokens are never logged. A malformed frame is counted and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from pydantic import SecretStr
+
+from riskmon.errors import AuthenticationError, PlatformError, PlatformUnavailable, ProtocolError
+
+from .codec import ERROR_TYPES, HISTORY_TYPES, PT, Message, Payload, as_int, decode, encode
+from .parsing import AccountRef, ctrader_account_list, ctrader_error
+from .tasks import BackgroundTasks
+from .tokens import Tokens, TokenStore
+from .transport import DEMO_HOST, LIVE_HOST, Connection, Connector, websocket_connect
+
+log = logging.getLogger(__name__)
+
+TOKEN_ERRORS = frozenset({"OA_AUTH_TOKEN_EXPIRED", "CH_ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_EXPIRED"})
+# Refusals no retry can fix; any other error during authorisation is retried through a reconnect.
+FATAL_AUTH_ERRORS = frozenset(
+    {"CH_CLIENT_AUTH_FAILURE", "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_AUTHORIZED"}
+)
+EVENT_TYPES = frozenset(
+    {
+        PT.SPOT_EVENT,
+        PT.EXECUTION_EVENT,
+        PT.TRADER_UPDATED_EVENT,
+        PT.MARGIN_CHANGED_EVENT,
+        PT.ORDER_ERROR_EVENT,
+        PT.ACCOUNTS_TOKEN_INVALIDATED_EVENT,
+        PT.ACCOUNT_DISCONNECT_EVENT,
+    }
+)
+
+# What a frame with the right shape but wrong values raises while being parsed: counted, skipped.
+DATA_ERRORS = (ProtocolError, ArithmeticError, ValueError, LookupError, TypeError)
+
+Listener = Callable[[Message], None]
+ReadyHook = Callable[[str], Coroutine[Any, Any, None]]
+
+
+class CTraderApiError(PlatformError):
+    """The server refused a request; ``code`` is the protocol's error-code name."""
+
+    def __init__(self, code: str, description: str = "") -> None:
+        self.code = code
+        self.description = description
+        super().__init__(f"cTrader error {code}: {description}" if description else f"cTrader error {code}")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    initial: float = 1.0
+    maximum: float = 60.0
+    factor: float = 2.0
+    jitter: float = 0.2  # ± fraction of the delay
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
+        return base * (1 + rng.uniform(-self.jitter, self.jitter))
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    request_timeout: float = 10.0
+    heartbeat_interval: float = 20.0  # send a heartbeat after this long without sending
+    silence_timeout: float = 45.0  # nothing received for this long → the link is dead
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[Message]
+    until: Callable[[Message], bool] | None
+
+    def offer(self, msg: Message) -> None:
+        if self.future.done():
+            return
+        if msg.payload_type in ERROR_TYPES:
+            self.future.set_exception(CTraderApiError(*ctrader_error(msg.payload)))
+        elif self.until is None or self.until(msg):
+            self.future.set_result(msg)
+
+
+class CTraderSession:
+    """The shared connection. ``accounts`` are ids as configured: ctidTraderAccountId or traderLogin."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: SecretStr,
+        tokens: Tokens,
+        accounts: Sequence[str],
+        url: str,
+        token_store: TokenStore | None = None,
+        connect: Connector = websocket_connect,
+        timings: Timings | None = None,
+        rate_limit: float = 50,
+        history_rate_limit: float = 5,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._tokens = tokens
+        self._token_store = token_store
+        self.accounts = tuple(accounts)
+        self._url = url
+        self._connect = connect
+        self.timings = timings or Timings()
+        self._limiter = AsyncLimiter(rate_limit, 1)
+        self._history_limiter = AsyncLimiter(history_rate_limit, 1)
+        self._rng = rng or random.Random()
+        self._ids = itertools.count(1)
+        self._pending: dict[str, _Pending] = {}
+        self._listeners: list[Listener] = []
+        self._ready_hooks: list[ReadyHook] = []
+        self._fatal_hooks: list[Callable[[Exception], None]] = []
+        self._tasks = BackgroundTasks("session task")
+        self._conn: Connection | None = None
+        self._connected = False
+        self._ready = asyncio.Event()
+        self._fatal: Exception | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._refresh_lock = asyncio.Lock()
+        self._last_sent = time.monotonic()
+        self._attempt = 0
+        self._ctid: dict[str, int] = {}
+        self._account_of: dict[int, str] = {}
+        self.account_refs: list[AccountRef] = []
+        self.malformed_frames = 0
+        self.reconnects = 0
+
+    # ---- public surface -------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def ctid(self, account: str) -> int:
+        try:
+            return self._ctid[account]
+        except KeyError:
+            raise PlatformUnavailable(f"account {account} is not authorised on the cTrader session") from None
+
+    def account_of(self, ctid: int) -> str | None:
+        return self._account_of.get(ctid)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def add_ready_hook(self, hook: ReadyHook) -> None:
+        """``hook(account)`` runs after every (re)authorisation of that account."""
+        self._ready_hooks.append(hook)
+
+    def add_fatal_hook(self, hook: Callable[[Exception], None]) -> None:
+        self._fatal_hooks.append(hook)
+
+    async def start(self) -> None:
+        """Connect and authorise (retrying connection failures); raise if credentials are refused."""
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="ctrader-session")
+            self._runner.add_done_callback(self._runner_done)
+        await self._ready.wait()
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
+        await self._tasks.cancel()
+
+    async def request(
+        self,
+        payload_type: int,
+        payload: Payload,
+        *,
+        until: Callable[[Message], bool] | None = None,
+        within: float | None = None,
+    ) -> Message:
+        """Send one request and wait for its answer (the first message with our clientMsgId for which
+        ``until`` holds). Raises CTraderApiError, TimeoutError or PlatformUnavailable."""
+        if not self._connected:
+            raise PlatformUnavailable("not connected to cTrader")
+        return await self._request(payload_type, payload, until=until, within=within)
+
+    # ---- connection lifecycle -------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._serve(await self._connect(self._url))
+            except AuthenticationError as exc:
+                self._fail(exc)
+                return
+            except (PlatformUnavailable, ProtocolError, CTraderApiError, TimeoutError, OSError) as exc:
+                delay = self.timings.backoff.delay(self._attempt, self._rng)
+                self._attempt += 1
+                self.reconnects += 1
+                log.warning(
+                    "cTrader connection lost (%s); reconnecting in %.2f s", exc or type(exc).__name__, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _serve(self, conn: Connection) -> None:
+        self._conn = conn
+        self._last_sent = time.monotonic()
+        reader = asyncio.create_task(self._read_loop(conn))
+        reader.add_done_callback(self._reader_done)  # waiting requests fail at once, not at their timeout
+        heart = asyncio.create_task(self._heartbeat_loop(conn))
+        try:
+            await self._authenticate()
+            self._attempt = 0
+            self._connected = True
+            self._ready.set()
+            for account in self.accounts:
+                self._account_ready(account)
+            await reader
+        finally:
+            self._connected = False
+            self._conn = None
+            for task in (reader, heart):
+                task.cancel()
+            await asyncio.gather(reader, heart, return_exceptions=True)
+            await conn.close()
+
+    def _reader_done(self, reader: asyncio.Task[None]) -> None:
+        error = None if reader.cancelled() else reader.exception()
+        reason = (
+            error
+            if isinstance(error, PlatformUnavailable)
+            else PlatformUnavailable("cTrader connection closed")
+        )
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(reason)
+
+    def _runner_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and self._fatal is None:
+            self._fail(PlatformUnavailable(f"cTrader session failed: {task.exception()!r}"))
+
+    def _fail(self, exc: Exception) -> None:
+        log.error("cTrader session stopped: %s", exc)
+        self._fatal = exc
+        self._ready.set()
+        for hook in self._fatal_hooks:
+            hook(exc)
+
+    async def _read_loop(self, conn: Connection) -> None:
+        silence = self.timings.silence_timeout
+        while True:
+            try:
+                async with asyncio.timeout(silence):
+                    frame = await conn.recv()
+            except TimeoutError:
+                raise PlatformUnavailable(f"no message from cTrader for {silence:g} s") from None
+            try:
+                msg = decode(frame)
+            except ProtocolError as exc:
+                self._count_malformed(exc)
+                continue
+            if msg.payload_type == PT.HEARTBEAT_EVENT:
+                await self._send(conn, Message(PT.HEARTBEAT_EVENT))
+            elif msg.payload_type == PT.CLIENT_DISCONNECT_EVENT:
+                reason = msg.payload.get("reason", "")
+                raise PlatformUnavailable(f"cTrader ended the application session: {reason}")
+            else:
+                self._dispatch(msg)
+
+    def _count_malformed(self, exc: Exception) -> None:
+        self.malformed_frames += 1
+        log.warning(
+            "skipped malformed cTrader frame #%d: %s: %s", self.malformed_frames, type(exc).__name__, exc
+        )
+
+    def _dispatch(self, msg: Message) -> None:
+        try:
+            pending = None if msg.client_msg_id is None else self._pending.get(msg.client_msg_id)
+            if pending is not None:
+                pending.offer(msg)
+            elif msg.payload_type in ERROR_TYPES:
+                log.warning("cTrader error with no request waiting: %s %s", *ctrader_error(msg.payload))
+            if msg.payload_type not in EVENT_TYPES:
+                return
+            if msg.payload_type == PT.ACCOUNTS_TOKEN_INVALIDATED_EVENT:
+                ids = msg.payload.get("ctidTraderAccountIds", [])
+                self._reauthorise([as_int(i, "ctidTraderAccountIds") for i in ids], "token invalidated")
+            elif msg.payload_type == PT.ACCOUNT_DISCONNECT_EVENT:
+                self._reauthorise(
+                    [as_int(msg.payload.get("ctidTraderAccountId"), "ctid")], "account disconnected"
+                )
+            for listener in self._listeners:
+                listener(msg)
+        except DATA_ERRORS as exc:
+            self._count_malformed(exc)
+
+    async def _heartbeat_loop(self, conn: Connection) -> None:
+        interval = self.timings.heartbeat_interval
+        while True:
+            idle = time.monotonic() - self._last_sent
+            if idle >= interval:
+                await self._send(conn, Message(PT.HEARTBEAT_EVENT))
+                idle = 0.0
+            await asyncio.sleep(interval - idle)
+
+    async def _send(self, conn: Connection, msg: Message) -> None:
+        await conn.send(encode(msg))
+        self._last_sent = time.monotonic()
+
+    async def _request(
+        self,
+        payload_type: int,
+        payload: Payload,
+        *,
+        until: Callable[[Message], bool] | None = None,
+        within: float | None = None,
+    ) -> Message:
+        if payload_type in HISTORY_TYPES:
+            await self._history_limiter.acquire()
+        await self._limiter.acquire()
+        conn = self._conn
+        if conn is None:
+            raise PlatformUnavailable("not connected to cTrader")
+        msg_id = f"cm_{next(self._ids)}"
+        pending = _Pending(asyncio.get_running_loop().create_future(), until)
+        self._pending[msg_id] = pending
+        try:
+            await self._send(conn, Message(payload_type, payload, msg_id))
+            async with asyncio.timeout(within or self.timings.request_timeout):
+                return await pending.future
+        finally:
+            del self._pending[msg_id]
+
+    # ---- authorisation --------------------------------------------------------------------------
+    async def _authenticate(self) -> None:
+        secret = self._client_secret.get_secret_value()
+        try:
+            await self._request(
+                PT.APPLICATION_AUTH_REQ, {"clientId": self._client_id, "clientSecret": secret}
+            )
+        except CTraderApiError as exc:
+            if exc.code in FATAL_AUTH_ERRORS:
+                raise AuthenticationError(
+                    f"cTrader refused the application credentials: {exc.code}"
+                ) from None
+            raise
+        res = await self._with_token(
+            lambda token: self._request(PT.GET_ACCOUNT_LIST_REQ, {"accessToken": token})
+        )
+        self.account_refs = ctrader_account_list(res.payload)
+        self._resolve_accounts()
+        await asyncio.gather(*(self._authorise(self._ctid[a]) for a in self.accounts))
+
+    def _resolve_accounts(self) -> None:
+        by_ctid = {ref.ctid: ref for ref in self.account_refs}
+        by_login = {ref.trader_login: ref for ref in self.account_refs if ref.trader_login is not None}
+        for account in self.accounts:
+            number = int(account) if account.strip().isdigit() else -1
+            ref = by_ctid.get(number) or by_login.get(number)
+            if ref is None:
+                raise AuthenticationError(f"cTrader account {account} is not visible to this access token")
+            right_host = LIVE_HOST if ref.is_live else DEMO_HOST
+            if (LIVE_HOST in self._url or DEMO_HOST in self._url) and right_host not in self._url:
+                kind = "live" if ref.is_live else "demo"
+                raise AuthenticationError(
+                    f"cTrader account {account} is a {kind} account: connect to {right_host}"
+                )
+            self._ctid[account] = ref.ctid
+            self._account_of[ref.ctid] = account
+
+    async def _authorise(self, ctid: int) -> None:
+        try:
+            await self._with_token(
+                lambda token: self._request(
+                    PT.ACCOUNT_AUTH_REQ, {"ctidTraderAccountId": ctid, "accessToken": token}
+                )
+            )
+        except CTraderApiError as exc:
+            if exc.code in FATAL_AUTH_ERRORS:
+                raise AuthenticationError(f"cTrader refused account {ctid}: {exc.code}") from None
+            if exc.code != "ALREADY_LOGGED_IN":
+                raise
+
+    async def _with_token(self, call: Callable[[str], Awaitable[Message]]) -> Message:
+        tokens = self._tokens
+        try:
+            return await call(tokens.access.get_secret_value())
+        except CTraderApiError as exc:
+            if exc.code not in TOKEN_ERRORS:
+                raise
+            log.info("cTrader access token rejected (%s); refreshing it", exc.code)
+        await self._refresh(tokens)
+        try:
+            return await call(self._tokens.access.get_secret_value())
+        except CTraderApiError as exc:
+            if exc.code in TOKEN_ERRORS:
+                raise AuthenticationError(f"cTrader rejects the refreshed access token: {exc.code}") from None
+            raise
+
+    async def _refresh(self, stale: Tokens) -> None:
+        async with self._refresh_lock:
+            if self._tokens is not stale:  # another caller refreshed meanwhile
+                return
+            try:
+                res = await self._request(
+                    PT.REFRESH_TOKEN_REQ, {"refreshToken": stale.refresh.get_secret_value()}
+                )
+            except CTraderApiError as exc:
+                raise AuthenticationError(f"cTrader refused the refresh token: {exc.code}") from None
+            access, refresh = res.payload.get("accessToken"), res.payload.get("refreshToken")
+            if not isinstance(access, str) or not isinstance(refresh, str):
+                raise ProtocolError("RefreshTokenRes without accessToken/refreshToken")
+            self._tokens = Tokens(SecretStr(access), SecretStr(refresh))
+            if self._token_store is not None:
+                self._token_store.save(self._tokens)
+            log.info("cTrader access token refreshed%s", " and saved" if self._token_store else "")
+
+    def _reauthorise(self, ctids: Sequence[int], reason: str) -> None:
+        accounts = [a for a in (self._account_of.get(c) for c in ctids) if a is not None]
+        if accounts:
+            log.warning("cTrader %s for %s; re-authorising", reason, ", ".join(accounts))
+            self._tasks.spawn(self._reauthorise_accounts(accounts))
+
+    async def _reauthorise_accounts(self, accounts: Sequence[str]) -> None:
+        try:
+            await asyncio.gather(*(self._authorise(self._ctid[a]) for a in accounts))
+        except AuthenticationError as exc:
+            self._fail(exc)
+            if self._runner is not None:
+                self._runner.cancel()
+            return
+        except (PlatformUnavailable, CTraderApiError, TimeoutError, ProtocolError) as exc:
+            log.warning("cTrader re-authorisation failed (%s); reconnecting", exc or type(exc).__name__)
+            if self._conn is not None:
+                await self._conn.close()  # the reader ends and the reconnect re-authorises everything
+            return
+        for account in accounts:
+            self._account_ready(account)
+
+    def _account_ready(self, account: str) -> None:
+        for hook in self._ready_hooks:
+            self._tasks.spawn(hook(account))

@@ -1,0 +1,119 @@
+"""Close and cancel outcomes, over the feed's own session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from riskmon.platforms.base import Outcome
+from riskmon.platforms.ctrader import CTraderTrader
+from tests.fakes.ctrader_server import FakeCTraderServer
+
+from .conftest import CTID, LOGIN, Running, make_session, next_snapshot
+
+ACCOUNT = str(CTID)
+
+
+@pytest.fixture
+async def trader(server: FakeCTraderServer, running: Callable[..., Running]) -> CTraderTrader:
+    run = running()
+    await next_snapshot(run.snaps)
+    return CTraderTrader(run.session, timeout=0.5)
+
+
+async def test_full_close_is_done_and_recorded(server: FakeCTraderServer, trader: CTraderTrader) -> None:
+    pid = await server.open_position(CTID, "EURUSD", "SELL", lots="0.35", price="1.1")
+    result = await trader.close_position(ACCOUNT, str(pid))
+    assert result.outcome is Outcome.DONE and result.closed_volume == Decimal("0.35")
+    assert pid not in server.positions
+    (received,) = server.close_requests
+    assert (received.ctid, received.target_id, received.volume) == (CTID, pid, 3_500_000)
+    assert received.received_at > 0
+
+
+async def test_close_by_trader_login_and_oversized_volume_closes_all(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    run = running(make_session(server, accounts=[str(LOGIN)]))
+    await next_snapshot(run.snaps)
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    result = await CTraderTrader(run.session).close_position(str(LOGIN), str(pid), Decimal(5))
+    assert result.ok and result.closed_volume == Decimal(1)
+
+
+async def test_market_closed(server: FakeCTraderServer, trader: CTraderTrader) -> None:
+    pid = await server.open_position(CTID, "USDJPY", "BUY", lots="1", price="150")
+    server.market_closed.add("USDJPY")
+    result = await trader.close_position(ACCOUNT, str(pid))
+    assert (result.outcome, result.code) == (Outcome.MARKET_CLOSED, "MARKET_CLOSED")
+    assert result.outcome.retry_later and pid in server.positions
+
+
+async def test_position_not_found(server: FakeCTraderServer, trader: CTraderTrader) -> None:
+    result = await trader.close_position(ACCOUNT, "424242")
+    assert (result.outcome, result.code) == (Outcome.NOT_FOUND, "POSITION_NOT_FOUND")
+    assert (await trader.close_position(ACCOUNT, "not-a-number")).outcome is Outcome.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("code", "carrier", "outcome"),
+    [
+        ("POSITION_NOT_FOUND", "error_res", Outcome.NOT_FOUND),  # closed by someone else meanwhile
+        ("POSITION_NOT_OPEN", "order_error", Outcome.NOT_FOUND),
+        ("TRADING_DISABLED", "order_error", Outcome.TRADING_DISABLED),
+        ("TRADING_NOT_ALLOWED", "error_res", Outcome.TRADING_DISABLED),
+        ("MARKET_CLOSED", "common", Outcome.MARKET_CLOSED),
+        ("NOT_ENOUGH_MONEY", "execution", Outcome.REJECTED),
+        ("POSITION_LOCKED", "error_res", Outcome.REJECTED),
+    ],
+)
+async def test_close_refusals_map_to_outcomes(
+    server: FakeCTraderServer, trader: CTraderTrader, code: str, carrier: str, outcome: Outcome
+) -> None:
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    server.fail_next(2111, code, carrier)
+    result = await trader.close_position(ACCOUNT, str(pid))
+    assert (result.outcome, result.code) == (outcome, code)
+
+
+async def test_cancel_order(server: FakeCTraderServer, trader: CTraderTrader) -> None:
+    oid = server.add_order(CTID, "EURUSD", "BUY", lots="0.1", price="1.0")
+    assert (await trader.cancel_order(ACCOUNT, str(oid))).outcome is Outcome.DONE
+    assert oid not in server.orders and server.cancel_requests[0].target_id == oid
+    again = await trader.cancel_order(ACCOUNT, str(oid))
+    assert (again.outcome, again.code) == (Outcome.NOT_FOUND, "ORDER_NOT_FOUND")
+
+
+async def test_cancel_rejected(server: FakeCTraderServer, trader: CTraderTrader) -> None:
+    oid = server.add_order(CTID, "EURUSD", "BUY", lots="0.1", price="1.0")
+    server.fail_next(2108, "UNABLE_TO_CANCEL_ORDER", "execution")
+    result = await trader.cancel_order(ACCOUNT, str(oid))
+    assert (result.outcome, result.code) == (Outcome.REJECTED, "UNABLE_TO_CANCEL_ORDER")
+
+
+async def test_timeout(server: FakeCTraderServer, running: Callable[..., Running]) -> None:
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    run = running()
+    await next_snapshot(run.snaps)
+    server.response_delay = 0.3  # slower than the trader waits, quicker than the silence timeout
+    result = await CTraderTrader(run.session, timeout=0.2).close_position(ACCOUNT, str(pid))
+    assert result.outcome is Outcome.TIMEOUT and run.session.connected
+
+
+async def test_no_connection(server: FakeCTraderServer) -> None:
+    session = make_session(server)  # never started
+    result = await CTraderTrader(session).close_position(ACCOUNT, "1")
+    assert result.outcome is Outcome.NO_CONNECTION
+
+
+async def test_partial_close_rounds_down_to_whole_volume_steps(
+    server: FakeCTraderServer, trader: CTraderTrader
+) -> None:
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    result = await trader.close_position(ACCOUNT, str(pid), Decimal("0.3337"))  # step is 0.01 lot
+    assert result.ok and result.closed_volume == Decimal("0.33")
+    assert server.close_requests[-1].volume == 3_300_000
+    tiny = await trader.close_position(ACCOUNT, str(pid), Decimal("0.001"))
+    assert (tiny.outcome, tiny.code) == (Outcome.REJECTED, "TRADING_BAD_VOLUME")
