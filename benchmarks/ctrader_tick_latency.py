@@ -53,10 +53,7 @@ class Result:
         )
 
 
-HEADER = (
-    "| accounts | ticks | coalesced | p50 ms | p99 ms | mean ms | max ms |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|"
-)
+HEADER = "| accounts | ticks | coalesced | p50 ms | p99 ms | mean ms | max ms |\n|---:|---:|---:|---:|---:|---:|---:|"
 
 
 async def measure(

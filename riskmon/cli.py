@@ -36,7 +36,7 @@ from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_t
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms, serve
-from riskmon.store import MEMORY, Store, default_db_path
+from riskmon.store import MEMORY, Store
 
 if TYPE_CHECKING:
     pass
@@ -113,7 +113,7 @@ def run(
     with clear_errors():
         app_config = _load(env_file, config)
         console = Console()
-        store = Store(app_config.settings.riskmon_db or default_db_path())
+        store = Store(app_config.settings.db_path)
         recorder = Recorder(record) if record else None
         app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
         try:
@@ -183,7 +183,10 @@ async def _first_snapshots(platforms: list[Platform], wait_s: float) -> list[Acc
             await stream.aclose()  # type: ignore[attr-defined]
         return [seen[a] for a in platform.accounts]
 
-    results = await asyncio.gather(*(first(p) for p in platforms))
+    try:
+        results = await asyncio.gather(*(first(p) for p in platforms))
+    finally:
+        await asyncio.gather(*(p.close() for p in platforms if p.close is not None), return_exceptions=True)
     return [snap for group in results for snap in group]
 
 
@@ -251,7 +254,7 @@ def flatten(
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
         if not (yes or dry_run):
             typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
-        store = Store(app_config.settings.riskmon_db or default_db_path())
+        store = Store(app_config.settings.db_path)
         try:
             line = asyncio.run(
                 flatten_once(
@@ -283,9 +286,50 @@ def audit(
     """Print the enforcement audit trail: every decision, request, broker answer and verification."""
     with clear_errors():
         settings = _load(env_file, None).settings
-        with closing(open_read_only(settings.riskmon_db or default_db_path())) as db:
+        with closing(open_read_only(settings.db_path)) as db:
             entries = read_entries(db, account, since.replace(tzinfo=UTC) if since else None)
             (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
+
+
+@app.command("ctrader-login")
+def ctrader_login(
+    redirect_uri: Annotated[
+        str, typer.Option(help="The redirect URI registered for your Open API application.")
+    ] = "http://127.0.0.1:8765/callback",
+    code: Annotated[str | None, typer.Option(help="The code from the redirect (asked for when not given).")] = None,
+    env_file: EnvOption = Path(".env"),
+) -> None:
+    """Get cTrader Open API tokens: open the printed URL, approve, paste the code from the redirect.
+
+    The tokens are stored (mode 0600) where `riskmon run` reads them, and the accounts they open are
+    listed: use either the account id or the trader login as ACCOUNT_ID.
+    """
+    from riskmon.platforms.ctrader.configure import token_store
+    from riskmon.platforms.ctrader.login import authorization_url, complete_login
+    from riskmon.platforms.ctrader.transport import endpoint_url
+
+    with clear_errors():
+        settings = _load(env_file, None).settings
+        if settings.ctrader_client_id is None or settings.ctrader_client_secret is None:
+            raise ConfigError("CTRADER_CLIENT_ID", "and CTRADER_CLIENT_SECRET are needed to log in")
+        typer.echo("Open this address, log in and approve riskmon:\n")
+        typer.echo(authorization_url(settings.ctrader_client_id, redirect_uri) + "\n")
+        code = code or typer.prompt("Paste the `code` parameter of the address you were redirected to")
+        store = token_store(settings, settings.db_path)
+        accounts = asyncio.run(
+            complete_login(
+                settings.ctrader_client_id,
+                settings.ctrader_client_secret,
+                code.strip(),
+                redirect_uri,
+                store=store,
+                url=endpoint_url(settings.ctrader_host, settings.ctrader_port, settings.ctrader_tls),
+            )
+        )
+        typer.echo(f"tokens saved to {store.path}")
+        for account in accounts:
+            kind = "live" if account.is_live else "demo"
+            typer.echo(f"  ctidTraderAccountId {account.ctid}  trader login {account.trader_login}  ({kind})")
 
 
 def _describe(book: Rulebook) -> tuple[str, str, str]:

@@ -21,6 +21,7 @@ from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import deep_merge
+from riskmon.store import default_db_path
 
 Platform = Literal["ctrader", "mt5", "sim", "replay"]
 PercentSetting = Annotated[Decimal, Field(gt=0, le=100)]
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     ctrader_tls: bool = True
     ctrader_mode: Literal["poll", "stream"] = "stream"
     ctrader_poll_interval: Annotated[float, Field(gt=0)] = 5.0
+    ctrader_token_file: Path | None = None  # refreshed tokens (default: beside the state database)
 
     mt5_bridge_host: str | None = None
     mt5_bridge_port: Annotated[int, Field(gt=0, lt=65536)] = 18812
@@ -98,6 +100,10 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def db_path(self) -> Path:
+        return self.riskmon_db or default_db_path()
 
     @property
     def telegram_chat_ids(self) -> list[str]:

@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -43,6 +43,7 @@ class Platform:
     trader: Trader
     accounts: tuple[str, ...]
     stale_after: timedelta = STREAM_SILENCE  # no data for this long = riskmon is blind
+    close: Callable[[], Awaitable[None]] | None = None  # releases the connection at shutdown
     failures: int = 0
     last_error: str = ""
 
@@ -69,6 +70,16 @@ def build_platforms(config: AppConfig) -> list[Platform]:
             platforms.append(Platform("sim", feed, SimTrader(market), tuple(accounts), stale))
         elif name == "replay":
             platforms.extend(_replay_platforms(config))
+        elif name == "ctrader":
+            from riskmon.platforms.ctrader.configure import ctrader_platform
+
+            calendars = {a: config.profile(a).calendar for a in accounts}
+            ctrader_feed, ctrader_trader = ctrader_platform(settings, calendars, settings.db_path)
+            stream = settings.ctrader_mode == "stream"
+            stale = STREAM_SILENCE if stream else timedelta(seconds=3 * settings.ctrader_poll_interval)
+            platforms.append(
+                Platform("ctrader", ctrader_feed, ctrader_trader, tuple(accounts), stale, ctrader_feed.close)
+            )
         else:
             raise ConfigError("PLATFORM", f"platform {name!r} is not available in this build")
     if settings.stale_after is not None:

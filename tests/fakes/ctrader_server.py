@@ -274,9 +274,7 @@ class FakeCTraderServer:
         await self._to_account(ctid, self._execution(ctid, "ORDER_FILLED", position=position))
         return pid
 
-    def add_order(
-        self, ctid: int, symbol: str, side: str, *, lots: Any, kind: str = "LIMIT", price: Any
-    ) -> int:
+    def add_order(self, ctid: int, symbol: str, side: str, *, lots: Any, kind: str = "LIMIT", price: Any) -> int:
         sym = self.symbol(symbol)
         oid = next(self._ids)
         self.orders[oid] = FakeOrder(oid, ctid, sym.id, side, int(D(lots) * sym.lot_size), kind, D(price))
@@ -454,9 +452,7 @@ class FakeCTraderServer:
                     continue
                 if self.response_delay:
                     await asyncio.sleep(self.response_delay)
-                await self._answer(
-                    conn, frame["payloadType"], frame.get("payload", {}), frame.get("clientMsgId")
-                )
+                await self._answer(conn, frame["payloadType"], frame.get("payload", {}), frame.get("clientMsgId"))
         except ConnectionClosed:
             pass
         finally:
@@ -488,9 +484,7 @@ class FakeCTraderServer:
                 }
                 for a in self.accounts.values()
             ]
-            return await self._send(
-                conn, 2150, {"accessToken": p["accessToken"], "ctidTraderAccount": refs}, mid
-            )
+            return await self._send(conn, 2150, {"accessToken": p["accessToken"], "ctidTraderAccount": refs}, mid)
         if pt == 2173:
             if p.get("refreshToken") != self.refresh_token:
                 return await self._error(conn, mid, "CH_ACCESS_TOKEN_INVALID")
@@ -608,9 +602,7 @@ class FakeCTraderServer:
     async def _deal_list(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         start, end = int(p.get("fromTimestamp", 0)), int(p.get("toTimestamp", 2147483646000))
         deals = [d for d in self.deals[ctid] if start <= int(d["executionTimestamp"]) <= end]
-        await self._send(
-            conn, 2134, {"ctidTraderAccountId": self._i64(ctid), "deal": deals, "hasMore": False}, mid
-        )
+        await self._send(conn, 2134, {"ctidTraderAccountId": self._i64(ctid), "deal": deals, "hasMore": False}, mid)
 
     async def _subscribe(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         ids = [int(i) for i in p.get("symbolId", [])]
@@ -675,9 +667,7 @@ class FakeCTraderServer:
         self.deals[ctid].append(deal)
         if position.volume == 0:
             del self.positions[pid]
-        filled = dict(
-            order, orderStatus=self._enum("ORDER_STATUS_FILLED", 2), executedVolume=self._i64(volume)
-        )
+        filled = dict(order, orderStatus=self._enum("ORDER_STATUS_FILLED", 2), executedVolume=self._i64(volume))
         event = self._execution(ctid, "ORDER_FILLED", position=position, order=filled, deal=deal)
         await self._to_account(ctid, event, mid)
 
@@ -874,9 +864,7 @@ class FakeCTraderServer:
         raise LookupError(f"no conversion path {start} → {goal}")
 
     # ---- sending --------------------------------------------------------------------------------
-    async def _to_account(
-        self, ctid: int, message: tuple[int, dict[str, Any]], mid: str | None = None
-    ) -> None:
+    async def _to_account(self, ctid: int, message: tuple[int, dict[str, Any]], mid: str | None = None) -> None:
         for conn in list(self._conns):
             if ctid in conn.accounts:
                 await self._send(conn, *message, mid)

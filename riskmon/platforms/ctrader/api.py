@@ -69,9 +69,7 @@ async def fetch_realized(session: CTraderSession, ctid: int, since: datetime, un
             },
         )
         deals = items(res.payload, "deal")
-        total += sum(
-            (ctrader_deal_realized(d) for d in deals if d.get("dealStatus", 2) in FILLED_DEALS), ZERO
-        )
+        total += sum((ctrader_deal_realized(d) for d in deals if d.get("dealStatus", 2) in FILLED_DEALS), ZERO)
         if not res.payload.get("hasMore") or not deals:
             return total
         start = max(req_int(d, "executionTimestamp") for d in deals) + 1
@@ -79,9 +77,7 @@ async def fetch_realized(session: CTraderSession, ctid: int, since: datetime, un
 
 async def fetch_asset_names(session: CTraderSession, ctid: int) -> dict[int, str]:
     res = await session.request(PT.ASSET_LIST_REQ, {"ctidTraderAccountId": ctid})
-    return {
-        req_int(a, "assetId"): str(a.get("name", req_int(a, "assetId"))) for a in items(res.payload, "asset")
-    }
+    return {req_int(a, "assetId"): str(a.get("name", req_int(a, "assetId"))) for a in items(res.payload, "asset")}
 
 
 async def fetch_light_symbols(session: CTraderSession, ctid: int) -> dict[int, LightSymbol]:

@@ -147,10 +147,7 @@ class AccountBook:
             balance = ctrader_deal_balance(deal)
             if balance is not None:
                 self._set_balance(balance)
-        if (
-            req_enum(event, "executionType", EXECUTION_TYPE) == DEPOSIT_WITHDRAW
-            and "depositWithdraw" in event
-        ):
+        if req_enum(event, "executionType", EXECUTION_TYPE) == DEPOSIT_WITHDRAW and "depositWithdraw" in event:
             cash = sub(event, "depositWithdraw")
             self._set_balance(ctrader_money(req_int(cash, "balance"), money_digits(cash)))
 

@@ -37,9 +37,7 @@ class ConversionStep:
     invert: bool  # True: the asset in hand is the symbol's quote → divide by the ask
 
 
-def conversion_steps(
-    from_asset: int, to_asset: int, chain: Sequence[LightSymbol]
-) -> tuple[ConversionStep, ...]:
+def conversion_steps(from_asset: int, to_asset: int, chain: Sequence[LightSymbol]) -> tuple[ConversionStep, ...]:
     """Turn a 2119 chain into ordered steps from ``from_asset`` to ``to_asset``."""
     steps: list[ConversionStep] = []
     asset = from_asset
@@ -81,9 +79,7 @@ def close_price(side: Side, quote: Quote | None) -> Decimal | None:
     return quote.bid if side is Side.BUY else quote.ask
 
 
-def gross_pnl(
-    side: Side, volume: int, entry: Decimal, close: Decimal, rate: Decimal, money_digits: int
-) -> Decimal:
+def gross_pnl(side: Side, volume: int, entry: Decimal, close: Decimal, rate: Decimal, money_digits: int) -> Decimal:
     """P&L in the deposit currency of ``volume`` cents of a unit opened at ``entry``, closed at ``close``."""
     units = Decimal(volume) / 100
     raw = (close - entry) * side.sign * units * rate

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Literal
 
 from pydantic import SecretStr
@@ -49,17 +49,19 @@ class CTraderFeed:
         self,
         session: CTraderSession,
         *,
-        calendar: TradingCalendar,
+        calendar: TradingCalendar | Mapping[str, TradingCalendar],
         mode: Mode = "stream",
         poll_interval: float = 2.0,
         reconcile_interval: float = 60.0,
+        keepalive_interval: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
         self._session = session
-        self._calendar = calendar
+        self._calendars = calendar  # one for all accounts, or each account's own firm calendar
         self._stream = mode == "stream"
         self._poll_interval = poll_interval
         self._reconcile_interval = reconcile_interval
+        self._keepalive_interval = keepalive_interval
         self._clock = clock or SystemClock()
         self.books: dict[str, AccountBook] = {}
         self._light: dict[str, dict[int, LightSymbol]] = {}
@@ -77,9 +79,19 @@ class CTraderFeed:
     def connected(self) -> bool:
         return self._session.connected
 
+    async def close(self) -> None:
+        """Close the connection this feed (and its trader) use."""
+        await self._session.close()
+
+    def _calendar(self, account: str) -> TradingCalendar:
+        calendars = self._calendars
+        return calendars if isinstance(calendars, TradingCalendar) else calendars[account]
+
     async def snapshots(self) -> AsyncGenerator[AccountSnapshot, None]:
         await self._session.start()
         self._tasks.spawn(self._refresh_loop())
+        if self._stream:
+            self._tasks.spawn(self._keepalive_loop())
         try:
             while True:
                 item = await self._dirty.get()
@@ -94,6 +106,15 @@ class CTraderFeed:
     async def _on_ready(self, account: str) -> None:
         self._subscribed[account].clear()  # a new account session starts with no subscriptions
         await self._refresh(account, with_deals=True)
+
+    async def _keepalive_loop(self) -> None:
+        """A quiet market sends no events: while the session is up (heartbeats flowing, books in sync)
+        re-emit every book now and then, so silence means a dead link and not a calm market."""
+        while True:
+            await asyncio.sleep(self._keepalive_interval)
+            if self._session.connected:
+                for account in self.books:
+                    self._mark(account)
 
     async def _refresh_loop(self) -> None:
         interval = self._reconcile_interval if self._stream else self._poll_interval
@@ -114,7 +135,7 @@ class CTraderFeed:
             for _ in range(LOAD_ATTEMPTS):  # an execution landing mid-load could be undone by it: reload
                 executions = self._executions[account]
                 now = self._clock.now()
-                day = self._calendar.day_of(now)
+                day = self._calendar(account).day_of(now)
                 info = await api.fetch_trader(session, ctid)
                 positions, orders = await api.fetch_open(session, ctid)
                 pnl = await api.fetch_unrealized(session, ctid)
@@ -122,13 +143,13 @@ class CTraderFeed:
                 if book is not None and not with_deals and book.day == day:
                     realized = book.realized_today
                 else:
-                    realized = await api.fetch_realized(session, ctid, self._calendar.start_of(day), now)
+                    realized = await api.fetch_realized(session, ctid, self._calendar(account).start_of(day), now)
                 if self._executions[account] == executions:
                     break
             if book is None:
                 assets = await api.fetch_asset_names(session, ctid)
                 currency = assets.get(info.deposit_asset_id, str(info.deposit_asset_id))
-                book = self.books[account] = AccountBook(account, info, currency, self._calendar)
+                book = self.books[account] = AccountBook(account, info, currency, self._calendar(account))
                 before = None
             else:
                 before = book.equity
@@ -151,9 +172,7 @@ class CTraderFeed:
             for spec in await api.fetch_symbol_specs(session, ctid, missing, self._light[account]):
                 steps = book.steps.get(spec.quote_asset_id)
                 if steps is None:
-                    steps = await api.fetch_conversion(
-                        session, ctid, spec.quote_asset_id, book.info.deposit_asset_id
-                    )
+                    steps = await api.fetch_conversion(session, ctid, spec.quote_asset_id, book.info.deposit_asset_id)
                 book.add_symbol(spec, steps)
         wanted = book.price_symbols() - self._subscribed[account]
         if wanted:
@@ -215,7 +234,7 @@ async def snapshot_once(
     client_secret: SecretStr,
     tokens: Tokens,
     accounts: Sequence[str],
-    calendar: TradingCalendar,
+    calendar: TradingCalendar | Mapping[str, TradingCalendar],
     host: str = DEMO_HOST,
     port: int = JSON_PORT,
     tls: bool = True,

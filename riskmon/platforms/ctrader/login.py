@@ -75,9 +75,7 @@ async def _token_request(
     try:
         body: Any = response.json()
     except ValueError:
-        raise AuthenticationError(
-            f"cTrader token endpoint answered HTTP {response.status_code}, not JSON"
-        ) from None
+        raise AuthenticationError(f"cTrader token endpoint answered HTTP {response.status_code}, not JSON") from None
     if not isinstance(body, dict):
         raise AuthenticationError("cTrader token endpoint answered with an unexpected shape")
     access, refresh_token = body.get("accessToken"), body.get("refreshToken")
@@ -119,8 +117,6 @@ async def complete_login(
     connect: Connector = websocket_connect,
 ) -> list[AccountRef]:
     """Exchange the code, save the tokens (0600), and list the accounts they open."""
-    tokens = await exchange_code(
-        client_id, client_secret, code, redirect_uri, base_url=base_url, transport=transport
-    )
+    tokens = await exchange_code(client_id, client_secret, code, redirect_uri, base_url=base_url, transport=transport)
     store.save(tokens)
     return await list_accounts(client_id, client_secret, tokens, url=url, connect=connect)

@@ -313,9 +313,7 @@ def ctrader_order_to_order(state: OrderState, symbol: SymbolSpec | None) -> Orde
         name, lots = str(state.symbol_id), Decimal(state.volume) / 100
     else:
         name, lots = symbol.name, ctrader_volume_to_lots(state.volume, symbol.lot_size)
-    return Order(
-        id=str(state.id), symbol=name, side=state.side, volume=lots, kind=state.kind, price=state.price
-    )
+    return Order(id=str(state.id), symbol=name, side=state.side, volume=lots, kind=state.kind, price=state.price)
 
 
 def ctrader_error(payload: Payload) -> tuple[str, str]:

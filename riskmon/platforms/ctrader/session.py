@@ -38,9 +38,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = frozenset({"OA_AUTH_TOKEN_EXPIRED", "CH_ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_EXPIRED"})
 # Refusals no retry can fix; any other error during authorisation is retried through a reconnect.
-FATAL_AUTH_ERRORS = frozenset(
-    {"CH_CLIENT_AUTH_FAILURE", "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_AUTHORIZED"}
-)
+FATAL_AUTH_ERRORS = frozenset({"CH_CLIENT_AUTH_FAILURE", "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_AUTHORIZED"})
 EVENT_TYPES = frozenset(
     {
         PT.SPOT_EVENT,
@@ -218,9 +216,7 @@ class CTraderSession:
                 delay = self.timings.backoff.delay(self._attempt, self._rng)
                 self._attempt += 1
                 self.reconnects += 1
-                log.warning(
-                    "cTrader connection lost (%s); reconnecting in %.2f s", exc or type(exc).__name__, delay
-                )
+                log.warning("cTrader connection lost (%s); reconnecting in %.2f s", exc or type(exc).__name__, delay)
                 await asyncio.sleep(delay)
 
     async def _serve(self, conn: Connection) -> None:
@@ -247,11 +243,7 @@ class CTraderSession:
 
     def _reader_done(self, reader: asyncio.Task[None]) -> None:
         error = None if reader.cancelled() else reader.exception()
-        reason = (
-            error
-            if isinstance(error, PlatformUnavailable)
-            else PlatformUnavailable("cTrader connection closed")
-        )
+        reason = error if isinstance(error, PlatformUnavailable) else PlatformUnavailable("cTrader connection closed")
         for pending in self._pending.values():
             if not pending.future.done():
                 pending.future.set_exception(reason)
@@ -290,9 +282,7 @@ class CTraderSession:
 
     def _count_malformed(self, exc: Exception) -> None:
         self.malformed_frames += 1
-        log.warning(
-            "skipped malformed cTrader frame #%d: %s: %s", self.malformed_frames, type(exc).__name__, exc
-        )
+        log.warning("skipped malformed cTrader frame #%d: %s: %s", self.malformed_frames, type(exc).__name__, exc)
 
     def _dispatch(self, msg: Message) -> None:
         try:
@@ -307,9 +297,7 @@ class CTraderSession:
                 ids = msg.payload.get("ctidTraderAccountIds", [])
                 self._reauthorise([as_int(i, "ctidTraderAccountIds") for i in ids], "token invalidated")
             elif msg.payload_type == PT.ACCOUNT_DISCONNECT_EVENT:
-                self._reauthorise(
-                    [as_int(msg.payload.get("ctidTraderAccountId"), "ctid")], "account disconnected"
-                )
+                self._reauthorise([as_int(msg.payload.get("ctidTraderAccountId"), "ctid")], "account disconnected")
             for listener in self._listeners:
                 listener(msg)
         except DATA_ERRORS as exc:
@@ -356,18 +344,12 @@ class CTraderSession:
     async def _authenticate(self) -> None:
         secret = self._client_secret.get_secret_value()
         try:
-            await self._request(
-                PT.APPLICATION_AUTH_REQ, {"clientId": self._client_id, "clientSecret": secret}
-            )
+            await self._request(PT.APPLICATION_AUTH_REQ, {"clientId": self._client_id, "clientSecret": secret})
         except CTraderApiError as exc:
             if exc.code in FATAL_AUTH_ERRORS:
-                raise AuthenticationError(
-                    f"cTrader refused the application credentials: {exc.code}"
-                ) from None
+                raise AuthenticationError(f"cTrader refused the application credentials: {exc.code}") from None
             raise
-        res = await self._with_token(
-            lambda token: self._request(PT.GET_ACCOUNT_LIST_REQ, {"accessToken": token})
-        )
+        res = await self._with_token(lambda token: self._request(PT.GET_ACCOUNT_LIST_REQ, {"accessToken": token}))
         self.account_refs = ctrader_account_list(res.payload)
         self._resolve_accounts()
         await asyncio.gather(*(self._authorise(self._ctid[a]) for a in self.accounts))
@@ -383,18 +365,14 @@ class CTraderSession:
             right_host = LIVE_HOST if ref.is_live else DEMO_HOST
             if (LIVE_HOST in self._url or DEMO_HOST in self._url) and right_host not in self._url:
                 kind = "live" if ref.is_live else "demo"
-                raise AuthenticationError(
-                    f"cTrader account {account} is a {kind} account: connect to {right_host}"
-                )
+                raise AuthenticationError(f"cTrader account {account} is a {kind} account: connect to {right_host}")
             self._ctid[account] = ref.ctid
             self._account_of[ref.ctid] = account
 
     async def _authorise(self, ctid: int) -> None:
         try:
             await self._with_token(
-                lambda token: self._request(
-                    PT.ACCOUNT_AUTH_REQ, {"ctidTraderAccountId": ctid, "accessToken": token}
-                )
+                lambda token: self._request(PT.ACCOUNT_AUTH_REQ, {"ctidTraderAccountId": ctid, "accessToken": token})
             )
         except CTraderApiError as exc:
             if exc.code in FATAL_AUTH_ERRORS:
@@ -423,9 +401,7 @@ class CTraderSession:
             if self._tokens is not stale:  # another caller refreshed meanwhile
                 return
             try:
-                res = await self._request(
-                    PT.REFRESH_TOKEN_REQ, {"refreshToken": stale.refresh.get_secret_value()}
-                )
+                res = await self._request(PT.REFRESH_TOKEN_REQ, {"refreshToken": stale.refresh.get_secret_value()})
             except CTraderApiError as exc:
                 raise AuthenticationError(f"cTrader refused the refresh token: {exc.code}") from None
             access, refresh = res.payload.get("accessToken"), res.payload.get("refreshToken")

@@ -32,9 +32,7 @@ class TokenStore:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return Tokens(SecretStr(data["accessToken"]), SecretStr(data["refreshToken"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise AuthenticationError(
-                f"cannot read cTrader tokens from {self.path}: {type(exc).__name__}"
-            ) from None
+            raise AuthenticationError(f"cannot read cTrader tokens from {self.path}: {type(exc).__name__}") from None
 
     def save(self, tokens: Tokens) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -64,13 +64,9 @@ class CTraderTrader:
         self._session = session
         self._timeout = timeout
 
-    async def close_position(
-        self, account: str, position_id: str, volume: Decimal | None = None
-    ) -> ActionResult:
+    async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
         if not position_id.isdigit():
-            return ActionResult(
-                Outcome.NOT_FOUND, f"no cTrader position {position_id!r}", "POSITION_NOT_FOUND"
-            )
+            return ActionResult(Outcome.NOT_FOUND, f"no cTrader position {position_id!r}", "POSITION_NOT_FOUND")
         return await self._guarded(self._close(account, int(position_id), volume))
 
     async def cancel_order(self, account: str, order_id: str) -> ActionResult:
@@ -96,18 +92,14 @@ class CTraderTrader:
         positions, _ = await api.fetch_open(session, ctid)
         position = next((p for p in positions if p.id == position_id), None)
         if position is None:
-            return ActionResult(
-                Outcome.NOT_FOUND, f"position {position_id} is not open", "POSITION_NOT_FOUND"
-            )
+            return ActionResult(Outcome.NOT_FOUND, f"position {position_id} is not open", "POSITION_NOT_FOUND")
         rules = await api.fetch_volume_rules(session, ctid, position.symbol_id)
         lot_size = rules.lot_size
         volume = position.volume
         if lots is not None:  # a partial close: whole volume steps only, never more than is open
             volume = min(volume, rules.round_down(ctrader_lots_to_volume(lots, lot_size)))
         if volume <= 0:
-            return ActionResult(
-                Outcome.REJECTED, f"{lots} lots is less than one volume step", "TRADING_BAD_VOLUME"
-            )
+            return ActionResult(Outcome.REJECTED, f"{lots} lots is less than one volume step", "TRADING_BAD_VOLUME")
         msg = await session.request(
             PT.CLOSE_POSITION_REQ,
             {"ctidTraderAccountId": ctid, "positionId": position_id, "volume": volume},
@@ -120,9 +112,7 @@ class CTraderTrader:
         if kind == FILLED or (kind == CANCELLED and executed > 0):
             closed = ctrader_volume_to_lots(executed or volume, lot_size)
             note = "" if kind == FILLED else " (partially filled)"
-            return ActionResult(
-                Outcome.DONE, f"closed {closed} lots of position {position_id}{note}", "", closed
-            )
+            return ActionResult(Outcome.DONE, f"closed {closed} lots of position {position_id}{note}", "", closed)
         return _refusal(msg, "ORDER_REJECTED")
 
     async def _cancel(self, account: str, order_id: int) -> ActionResult:

@@ -57,9 +57,7 @@ class WebSocketConnection:
 
 async def websocket_connect(url: str) -> Connection:
     try:
-        ws = await connect(
-            url, logger=WIRE_LOG, ping_interval=None, max_size=16 * 1024 * 1024, open_timeout=10
-        )
+        ws = await connect(url, logger=WIRE_LOG, ping_interval=None, max_size=16 * 1024 * 1024, open_timeout=10)
     except (OSError, TimeoutError, WebSocketException) as exc:
         raise PlatformUnavailable(f"cannot connect to {url}: {exc}") from None
     return WebSocketConnection(ws)

@@ -143,12 +143,8 @@ async def test_history_requests_are_rate_limited(server: FakeCTraderServer) -> N
         "not json at all",
         json.dumps({"payload": {}}),  # no payloadType
         json.dumps({"payloadType": "spot", "payload": {}}),
-        json.dumps(
-            {"payloadType": 2131, "payload": {"ctidTraderAccountId": CTID, "symbolId": "x", "bid": 1}}
-        ),
-        json.dumps(
-            {"payloadType": 2131, "payload": {"ctidTraderAccountId": CTID, "symbolId": 1, "bid": [1]}}
-        ),
+        json.dumps({"payloadType": 2131, "payload": {"ctidTraderAccountId": CTID, "symbolId": "x", "bid": 1}}),
+        json.dumps({"payloadType": 2131, "payload": {"ctidTraderAccountId": CTID, "symbolId": 1, "bid": [1]}}),
         json.dumps({"payloadType": 2126, "payload": {"ctidTraderAccountId": CTID, "executionType": "??"}}),
         json.dumps([1, 2, 3]),
     ],

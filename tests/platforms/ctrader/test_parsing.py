@@ -153,9 +153,7 @@ def test_conversion_chain_and_rates() -> None:
     assert conversion_rate((ConversionStep(13, False),), quotes) is None
     # SELL 0.7 lot USDJPY from 151.25, closed at the ask 149.891, in USD: 70,000 × 1.359 / 149.891
     rate = Decimal(1) / Decimal("149.891")
-    assert gross_pnl(Side.SELL, 7_000_000, Decimal("151.25"), Decimal("149.891"), rate, 2) == Decimal(
-        "634.66"
-    )
+    assert gross_pnl(Side.SELL, 7_000_000, Decimal("151.25"), Decimal("149.891"), rate, 2) == Decimal("634.66")
 
 
 def test_quote_keeps_the_side_an_event_omits() -> None:

@@ -18,9 +18,7 @@ from .conftest import CALENDAR, CTID, LOGIN, Running, make_session, next_snapsho
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 
 
-async def test_poll_snapshot_equals_server_figures(
-    server: FakeCTraderServer, running: Callable[..., Running]
-) -> None:
+async def test_poll_snapshot_equals_server_figures(server: FakeCTraderServer, running: Callable[..., Running]) -> None:
     clock = ManualClock(NOW)
     server.clock = clock
     await server.open_position(
@@ -54,9 +52,7 @@ async def test_poll_snapshot_equals_server_figures(
     assert snap.equity > Decimal("10000")
 
 
-async def test_account_configured_by_trader_login(
-    server: FakeCTraderServer, running: Callable[..., Running]
-) -> None:
+async def test_account_configured_by_trader_login(server: FakeCTraderServer, running: Callable[..., Running]) -> None:
     server.add_account(ctid=2002, login=8002, currency="EUR", balance="5000")
     run = running(make_session(server, accounts=[str(LOGIN), "2002"]))
     seen: dict[str, AccountSnapshot] = {}

@@ -21,9 +21,7 @@ def cents(x: Decimal) -> Decimal:
 async def test_equity_from_ticks_matches_server_across_currencies(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
-    await server.open_position(
-        CTID, "EURGBP", "BUY", lots="1.5", price="0.85500", swap="-3.20", commission="-7.5"
-    )
+    await server.open_position(CTID, "EURGBP", "BUY", lots="1.5", price="0.85500", swap="-3.20", commission="-7.5")
     await server.open_position(CTID, "USDJPY", "SELL", lots="0.7", price="151.250", margin="140")
     await server.open_position(CTID, "EURUSD", "SELL", lots="0.3", price="1.09000")
     run = running()
@@ -80,9 +78,7 @@ async def test_partial_and_full_close_update_balance_and_realized(
     trader = CTraderTrader(run.session)
     result = await trader.close_position(str(CTID), str(pid), Decimal("0.4"))
     assert result.ok and result.closed_volume == Decimal("0.4")
-    snap = await next_snapshot(
-        run.snaps, lambda s: bool(s.positions) and s.positions[0].volume == Decimal("0.6")
-    )
+    snap = await next_snapshot(run.snaps, lambda s: bool(s.positions) and s.positions[0].volume == Decimal("0.6"))
     # 0.4 lot × (1.10000 - 1.09000) = 400 USD gross, 40 % of the commission
     assert snap.realized_today == Decimal("400.00") + Decimal("-2.40")
     assert snap.balance == server.balance(CTID) == Decimal("10397.60")
