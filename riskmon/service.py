@@ -186,6 +186,7 @@ class Service:
                 async for snap in platform.feed.snapshots():
                     self._dispatch(snap)
                     platform.failures, delay = 0, self.backoff_initial
+                    await asyncio.sleep(0)  # let enforcement and notifiers act between the snapshots of a burst
                 log.warning("%s feed ended; restarting", platform.name)
             except asyncio.CancelledError:
                 raise
