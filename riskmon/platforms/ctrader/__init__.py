@@ -8,7 +8,7 @@ async for snap in feed.snapshots(): ...
 await session.close()
 """
 
-from .feed import CTraderFeed, snapshot_once
+from .feed import CTraderFeed
 from .session import Backoff, CTraderApiError, CTraderSession, Timings
 from .tokens import Tokens, TokenStore
 from .trader import CTraderTrader
@@ -27,5 +27,4 @@ __all__ = [
     "TokenStore",
     "Tokens",
     "endpoint_url",
-    "snapshot_once",
 ]

@@ -13,13 +13,10 @@ latest state rather than a backlog.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping
 from typing import Literal
-
-from pydantic import SecretStr
 
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.errors import PlatformUnavailable, ProtocolError
@@ -29,10 +26,8 @@ from . import api
 from .book import AccountBook
 from .codec import PT, Message, opt_int, req_int, sub
 from .parsing import LightSymbol, ctrader_spot_price, ctrader_timestamp
-from .session import CTraderApiError, CTraderSession, Timings
+from .session import CTraderApiError, CTraderSession
 from .tasks import BackgroundTasks
-from .tokens import Tokens, TokenStore
-from .transport import DEMO_HOST, JSON_PORT, Connector, endpoint_url, websocket_connect
 
 log = logging.getLogger(__name__)
 
@@ -226,45 +221,3 @@ class CTraderFeed:
         if account not in self._queued:
             self._queued.add(account)
             self._dirty.put_nowait(account)
-
-
-async def snapshot_once(
-    *,
-    client_id: str,
-    client_secret: SecretStr,
-    tokens: Tokens,
-    accounts: Sequence[str],
-    calendar: TradingCalendar | Mapping[str, TradingCalendar],
-    host: str = DEMO_HOST,
-    port: int = JSON_PORT,
-    tls: bool = True,
-    token_store: TokenStore | None = None,
-    clock: Clock | None = None,
-    within: float = 30.0,
-    connect: Connector = websocket_connect,
-) -> list[AccountSnapshot]:
-    """Connect, take one snapshot (server figures) of every account, close. For ``riskmon check``."""
-    session = CTraderSession(
-        client_id=client_id,
-        client_secret=client_secret,
-        tokens=tokens,
-        accounts=accounts,
-        url=endpoint_url(host, port, tls),
-        token_store=token_store,
-        connect=connect,
-        timings=Timings(request_timeout=within),
-    )
-    feed = CTraderFeed(session, calendar=calendar, mode="poll", clock=clock)
-    seen: dict[str, AccountSnapshot] = {}
-    try:
-        async with asyncio.timeout(within), contextlib.aclosing(feed.snapshots()) as snaps:
-            async for snap in snaps:
-                seen[snap.account] = snap
-                if len(seen) == len(session.accounts):
-                    break
-    except TimeoutError:
-        missing = ", ".join(a for a in session.accounts if a not in seen)
-        raise PlatformUnavailable(f"no cTrader snapshot within {within:g} s for {missing}") from None
-    finally:
-        await session.close()
-    return [seen[a] for a in session.accounts]

@@ -6,14 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from pydantic import SecretStr
-
 from riskmon.clock import ManualClock
 from riskmon.models import AccountSnapshot
-from riskmon.platforms.ctrader import Tokens, snapshot_once
 from tests.fakes.ctrader_server import FakeCTraderServer
 
-from .conftest import CALENDAR, CTID, LOGIN, Running, make_session, next_snapshot
+from .conftest import CTID, LOGIN, Running, make_session, next_snapshot
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 
@@ -61,23 +58,6 @@ async def test_account_configured_by_trader_login(server: FakeCTraderServer, run
         seen[snap.account] = snap
     assert seen[str(LOGIN)].balance == Decimal("10000.00") and seen[str(LOGIN)].currency == "USD"
     assert seen["2002"].balance == Decimal("5000.00") and seen["2002"].currency == "EUR"
-
-
-async def test_snapshot_once(server: FakeCTraderServer) -> None:
-    await server.open_position(CTID, "EURUSD", "BUY", lots="0.5", price="1.08")
-    host, port = server.url.removeprefix("ws://").split(":")
-    (snap,) = await snapshot_once(
-        client_id=server.client_id,
-        client_secret=SecretStr(server.client_secret),
-        tokens=Tokens(SecretStr(server.access_token), SecretStr(server.refresh_token)),
-        accounts=[str(LOGIN)],
-        calendar=CALENDAR,
-        host=host,
-        port=int(port),
-        tls=False,
-        within=5,
-    )
-    assert snap.account == str(LOGIN) and snap.equity == server.equity(CTID) == Decimal("11000.00")
 
 
 async def test_unknown_account_is_an_authentication_error(server: FakeCTraderServer) -> None:
