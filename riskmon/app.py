@@ -62,4 +62,4 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
         observers.append(telegram)
         components.append(telegram)
     service = Service(config, store, platforms, observers, components=components, annotators=[enforcer])
-    return App(service, build_exporter(service, metrics, settings), enforcer)
+    return App(service, build_exporter(service, metrics, settings, enforcer.trading_state), enforcer)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -24,6 +24,7 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from riskmon.config import Settings
 from riskmon.errors import ConfigError
 from riskmon.metrics import Metrics, StateCollector
+from riskmon.models import TradingState
 from riskmon.monitor import AccountMonitor
 from riskmon.service import Service
 
@@ -150,10 +151,12 @@ class Exporter:
         return Response(503, "Service Unavailable", body.encode())
 
 
-def build_exporter(service: Service, metrics: Metrics, settings: Settings) -> Exporter | None:
+def build_exporter(
+    service: Service, metrics: Metrics, settings: Settings, trading_state: Callable[[str], TradingState] | None = None
+) -> Exporter | None:
     """The exporter for a service whose observers include ``metrics``; None when METRICS_PORT is 0."""
     if settings.metrics_port == 0:
         return None
     monitors = service.monitors.values()
-    metrics.registry.register(StateCollector(monitors, service.platforms))
+    metrics.registry.register(StateCollector(monitors, service.platforms, trading_state))
     return Exporter(metrics.registry, monitors, settings.metrics_host, settings.metrics_port)

@@ -12,14 +12,14 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from riskmon.models import AlertEvent, AlertStatus, Severity
+from riskmon.models import AlertEvent, AlertStatus, Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.platforms.base import Feed, Outcome
 from riskmon.rules.exposure import effective_leverage
@@ -30,6 +30,7 @@ ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 ACCOUNT = ("account", "platform")
+TRADING_STATE = {TradingState.ACTIVE: 0.0, TradingState.REDUCING: 1.0, TradingState.HALTED: 2.0}
 RULE = (*ACCOUNT, "rule")
 
 # name, help, labels. Money is in the account currency; shares are ratios (1 = 100 %).
@@ -55,6 +56,7 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_rule_used_ratio", "Share of the rule's limit used (1 = at the limit; negative in profit).", RULE),
     ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", RULE),
     ("riskmon_rule_floor", "Equity floor of a money-floor rule (daily_loss, max_loss), in the account currency.", RULE),
+    ("riskmon_trading_state", "Enforcement state: 0 active, 1 reducing, 2 halted.", ACCOUNT),
     ("riskmon_platform_up", "1 while the platform's feed is connected.", ("platform",)),
     ("riskmon_platform_consecutive_failures", "Feed failures since the last good snapshot.", ("platform",)),
 )
@@ -88,9 +90,11 @@ class StateCollector:
         self,
         monitors: Collection[AccountMonitor],
         platforms: Collection[PlatformStatus],
+        trading_state: Callable[[str], TradingState] | None = None,
     ) -> None:
         self.monitors = monitors
         self.platforms = platforms
+        self.trading_state = trading_state  # the enforcer's view, when there is one
 
     def describe(self) -> Iterable[Metric]:
         return _families().values()
@@ -102,6 +106,9 @@ class StateCollector:
             ids = [profile.account, profile.platform]
             g["riskmon_account_info"].add_metric([*ids, profile.label], 1)
             g["riskmon_account_stale"].add_metric(ids, float(monitor.is_stale()))
+            if self.trading_state is not None:
+                state = self.trading_state(profile.account)
+                g["riskmon_trading_state"].add_metric(ids, TRADING_STATE[state])
             if monitor.last is not None:
                 self._account(g, ids, monitor.last)
         for platform in self.platforms:

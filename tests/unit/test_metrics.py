@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from riskmon.clock import ManualClock
 from riskmon.metrics import Metrics, StateCollector
-from riskmon.models import AccountSnapshot, AlertStatus, Severity
+from riskmon.models import AccountSnapshot, AlertStatus, Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.platforms.base import Outcome
 from riskmon.platforms.replay import parse_line, snapshot_to_line
@@ -193,3 +193,14 @@ def test_margin_level_absent_while_no_margin_is_used() -> None:
     monitor.process(snap("2026-03-02 08:00", "100000"))
     assert scrape("riskmon_margin_level_ratio", **IDS) is None
     assert scrape("riskmon_open_positions", **IDS) == 0
+
+
+def test_trading_state_is_the_enforcers() -> None:
+    registry = CollectorRegistry()
+    monitor = AccountMonitor(profile(), Store(MEMORY))
+    states = {ACCOUNT: TradingState.ACTIVE}
+    registry.register(StateCollector([monitor], [], states.__getitem__))
+    scrape = Scrape(registry)
+    assert scrape("riskmon_trading_state", **IDS) == 0
+    states[ACCOUNT] = TradingState.HALTED
+    assert scrape("riskmon_trading_state", **IDS) == 2
