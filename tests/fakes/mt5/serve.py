@@ -1,0 +1,21 @@
+"""An rpyc classic server with the fake MetaTrader5 importable: what ``python -m mt5linux`` runs under Wine.
+
+python serve.py SCENARIO.json PORT    (PORT 0 picks a free one; the chosen port is printed first)
+"""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import MetaTrader5
+from rpyc.core import SlaveService
+from rpyc.utils.server import ThreadedServer
+
+MetaTrader5._fake.load(json.loads(Path(sys.argv[1]).read_text()))
+server = ThreadedServer(
+    SlaveService, hostname="127.0.0.1", port=int(sys.argv[2]), reuse_addr=True, auto_register=False
+)
+print(server.port, flush=True)
+server.start()
