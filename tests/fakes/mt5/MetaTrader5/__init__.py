@@ -9,9 +9,11 @@ every tick and deal time the terminal reports.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import namedtuple
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -161,7 +163,8 @@ class FakeTerminal:
             self.delay = 0.0
 
     def set_failure(self, kind: str | None) -> None:
-        """``"terminal_gone"`` (everything returns None, IPC connect failed), ``"auth_failed"``, or None."""
+        """``"terminal_gone"`` (everything returns None, IPC connect failed), ``"auth_failed"``,
+        ``"send_lost"`` (only order_send fails, as when the link drops mid-request), or None."""
         with self._lock:
             self._failure = kind
             if kind == "terminal_gone":
@@ -231,8 +234,7 @@ class FakeTerminal:
         self._error = (code, _ERRORS.get(code, "Error"))
 
     def ready(self) -> bool:
-        """Whether data calls may answer (sets last_error when not), after ``delay`` s (a slow terminal)."""
-        time.sleep(self.delay)
+        """Whether data calls may answer; sets last_error when not."""
         if self._failure == "terminal_gone":
             self.fail(RES_E_INTERNAL_FAIL_CONNECT)
             return False
@@ -270,6 +272,9 @@ class FakeTerminal:
                 raise TypeError(f"request values must be plain int/float/str: {request!r}")
             self.sent_requests.append(dict(request))
             if not self.ready():
+                return None
+            if self._failure == "send_lost":
+                self.fail(RES_E_INTERNAL_FAIL_CONNECT)
                 return None
             if self._rejects:
                 return self._result(self._rejects.pop(0), request)
@@ -372,7 +377,19 @@ def _epoch(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
+def _api(function: Callable[..., Any]) -> Callable[..., Any]:
+    """An official function: answers after ``_fake.delay`` seconds (a slow or hung terminal)."""
+
+    @functools.wraps(function)
+    def answer(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(_fake.delay)
+        return function(*args, **kwargs)
+
+    return answer
+
+
 # --- the official functions ------------------------------------------------------------------------
+@_api
 def initialize(
     path: str | None = None,
     *,
@@ -385,29 +402,35 @@ def initialize(
     return _fake.initialize(path, login, password, server)
 
 
+@_api
 def login(login: int, password: str | None = None, server: str | None = None, timeout: int = 60_000) -> bool:
     return _fake.initialize(None, login, password, server)
 
 
+@_api
 def shutdown() -> bool:
     with _fake._lock:
         _fake.initialized = False
     return True
 
 
+@_api
 def last_error() -> tuple[int, str]:
     return _fake._error
 
 
+@_api
 def version() -> tuple[int, int, str] | None:
     return (500, 4000, "01 Jan 2026") if _fake.ready() else None
 
 
+@_api
 def account_info() -> AccountInfo | None:
     with _fake._lock:
         return AccountInfo(**_fake.account) if _fake.ready() else None
 
 
+@_api
 def symbol_info(symbol: str) -> SymbolInfo | None:
     with _fake._lock:
         if not _fake.ready() or symbol not in _fake.symbols:
@@ -418,6 +441,7 @@ def symbol_info(symbol: str) -> SymbolInfo | None:
         )
 
 
+@_api
 def symbol_select(symbol: str, enable: bool = True) -> bool:
     with _fake._lock:
         if not _fake.ready() or symbol not in _fake.symbols:
@@ -426,6 +450,7 @@ def symbol_select(symbol: str, enable: bool = True) -> bool:
         return True
 
 
+@_api
 def symbol_info_tick(symbol: str) -> Tick | None:
     with _fake._lock:
         if not _fake.ready() or symbol not in _fake.ticks:
@@ -433,26 +458,31 @@ def symbol_info_tick(symbol: str) -> Tick | None:
         return Tick(**_fake.ticks[symbol])
 
 
+@_api
 def positions_get(**filters: Any) -> tuple[TradePosition, ...] | None:
     with _fake._lock:
         return _filtered(_fake.positions, TradePosition, **filters)
 
 
+@_api
 def positions_total() -> int | None:
     with _fake._lock:
         return len(_fake.positions) if _fake.ready() else None
 
 
+@_api
 def orders_get(**filters: Any) -> tuple[TradeOrder, ...] | None:
     with _fake._lock:
         return _filtered(_fake.orders, TradeOrder, **filters)
 
 
+@_api
 def orders_total() -> int | None:
     with _fake._lock:
         return len(_fake.orders) if _fake.ready() else None
 
 
+@_api
 def history_deals_get(
     date_from: datetime | float | None = None, date_to: datetime | float | None = None, **filters: Any
 ) -> tuple[TradeDeal, ...] | None:
@@ -468,5 +498,6 @@ def history_deals_get(
         return tuple(TradeDeal(**d) for d in deals)
 
 
+@_api
 def order_send(request: dict[str, Any]) -> OrderSendResult | None:
     return _fake.order_send(request)
