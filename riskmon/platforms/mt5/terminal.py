@@ -8,6 +8,7 @@ terminal, with a timeout, so the event loop never blocks and one stuck terminal 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import importlib
@@ -96,8 +97,20 @@ def last_error(mt5: Any) -> tuple[int, str]:
 
 
 def plain(record: Any) -> dict[str, Any]:
-    """A local copy of a terminal record (a namedtuple, or an rpyc netref to one)."""
-    return {str(key): value for key, value in record._asdict().items()}
+    """A local copy of a terminal record (a namedtuple, or an rpyc netref to one over the bridge).
+
+    Over the bridge, reading the fields one by one costs a round trip each; the record's repr (plain
+    numbers, strings and booleans) crosses in one and is read back with ``ast.literal_eval``, which
+    evaluates literals only. Anything else falls back to copying field by field.
+    """
+    fields = record._asdict()
+    try:
+        copied = ast.literal_eval(repr(fields))
+    except (ValueError, SyntaxError):
+        copied = None
+    if not isinstance(copied, dict):
+        copied = dict(fields.items())
+    return {str(key): value for key, value in copied.items()}
 
 
 def fetch(mt5: Any, function: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from mt5_support import terminal_for
 
 from riskmon.errors import AuthenticationError, PlatformUnavailable
 from riskmon.platforms.mt5 import load_mt5_module
-from riskmon.platforms.mt5.terminal import TerminalTimeout, error_for
+from riskmon.platforms.mt5.terminal import TerminalTimeout, error_for, plain
 
 
 def test_loads_the_official_module_when_installed(mt5: ModuleType) -> None:
@@ -79,3 +79,11 @@ async def test_logged_into_another_account_is_refused(mt5: ModuleType) -> None:
     mt5._fake.account["login"] = 42
     with pytest.raises(PlatformUnavailable, match="logged into account 42"):
         await terminal_for(mt5).run(lambda m: None)
+
+
+def test_plain_copies_records_including_non_literal_values(mt5: ModuleType) -> None:
+    tick = mt5.Tick(1, 1.1, 1.2, 0.0, 0, 1000, 6, 0.0)
+    assert plain(tick) == tick._asdict()
+    odd = tick._replace(last=float("nan"))  # not a literal: copied field by field
+    copied = plain(odd)
+    assert copied["bid"] == 1.1 and copied["last"] != copied["last"]
