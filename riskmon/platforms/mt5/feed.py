@@ -64,7 +64,7 @@ def read_state(mt5: Any, reference_symbols: Sequence[str] = ()) -> TerminalState
             info = fetch_optional(mt5, "symbol_info", name)
             if info is None:
                 return False
-            if not info.get("visible", True):
+            if not info.get("select", True):  # quotes only flow for symbols in Market Watch
                 mt5.symbol_select(name, True)
             symbols[name] = info
             if (tick := fetch_optional(mt5, "symbol_info_tick", name)) is not None:
@@ -202,7 +202,9 @@ class MT5Feed:
                 self._connected = False
                 delay = self._backoff(failures)
                 if failures == 0:
-                    log.warning("MT5 account %s: %s; reconnecting every few seconds", self.account, exc)
+                    log.warning(
+                        "MT5 account %s: %s; reconnecting (first retry in %g s)", self.account, exc, delay
+                    )
                 failures += 1
                 await self._sleep(delay)
                 continue

@@ -20,6 +20,7 @@ Record = Mapping[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TRADE_DEALS = {c.DEAL_TYPE_BUY, c.DEAL_TYPE_SELL, c.DEAL_TYPE_BUY_CANCELED, c.DEAL_TYPE_SELL_CANCELED}
 _FUNDING_DEALS = {c.DEAL_TYPE_BALANCE, c.DEAL_TYPE_CREDIT}
+_CLOSING_ENTRIES = {c.DEAL_ENTRY_OUT, c.DEAL_ENTRY_INOUT, c.DEAL_ENTRY_OUT_BY}
 _ORDER_KINDS: dict[int, tuple[Side, str]] = {
     0: (Side.BUY, "market"),
     1: (Side.SELL, "market"),
@@ -43,19 +44,16 @@ class AccountFigures:
     balance: Decimal
     equity: Decimal
     margin: Decimal
-    margin_level: Decimal | None  # percent; None when no margin is used
     currency: str
     leverage: Decimal
 
 
 def mt5_account_to_balance(info: Record) -> AccountFigures:
-    margin = money(info["margin"])
     return AccountFigures(
         login=int(info["login"]),
         balance=money(info["balance"]),
         equity=money(info["equity"]),
-        margin=margin,
-        margin_level=money(info["margin_level"]) if margin > 0 else None,
+        margin=money(info["margin"]),
         currency=str(info["currency"]),
         leverage=Decimal(int(info["leverage"])),
     )
@@ -108,9 +106,9 @@ def deal_pnl(deal: Record) -> Decimal:
     costs = money(deal["commission"]) + money(deal["fee"])
     if deal_type in _FUNDING_DEALS:
         return ZERO
-    if deal_type in _TRADE_DEALS and deal["entry"] == c.DEAL_ENTRY_IN:
+    if deal_type in _TRADE_DEALS and deal["entry"] not in _CLOSING_ENTRIES:
         return costs  # opening a position realises only its costs
-    return money(deal["profit"]) + money(deal["swap"]) + costs
+    return money(deal["profit"]) + money(deal["swap"]) + costs  # closes, and charges, interest, ...
 
 
 def realized_pnl_from_deals(

@@ -49,8 +49,11 @@ _CONNECTION_LOST = {
 }
 
 
-def load_mt5_module(bridge_host: str | None = None, bridge_port: int = 18812) -> Any:
-    """The official ``MetaTrader5`` module, or with ``bridge_host`` an ``mt5linux`` client connected to it."""
+def load_mt5_module(
+    bridge_host: str | None = None, bridge_port: int = 18812, request_timeout: float = 30.0
+) -> Any:
+    """The official ``MetaTrader5`` module, or with ``bridge_host`` an ``mt5linux`` client connected to it
+    (each bridge request giving up after ``request_timeout`` seconds)."""
     if bridge_host is None:
         try:
             return importlib.import_module("MetaTrader5")
@@ -64,7 +67,12 @@ def load_mt5_module(bridge_host: str | None = None, bridge_port: int = 18812) ->
     except ImportError:
         raise PlatformUnavailable("mt5linux is not installed: `pip install 'riskmon[mt5-bridge]'`") from None
     try:
-        return MetaTrader5(host=bridge_host, port=bridge_port)
+        return MetaTrader5(host=bridge_host, port=bridge_port, timeout=request_timeout)
+    except ImportError:
+        raise PlatformUnavailable(
+            f"the MT5 bridge at {bridge_host}:{bridge_port} cannot import MetaTrader5: "
+            "`pip install MetaTrader5` into the Windows Python that runs the bridge"
+        ) from None
     except (OSError, EOFError) as exc:
         raise PlatformUnavailable(
             f"MT5 bridge at {bridge_host}:{bridge_port} unreachable ({exc}): start it under Wine "
@@ -215,8 +223,10 @@ class MT5Terminal:
         if worker is None:
             return
         if worker.mt5 is not None:
-            await asyncio.get_running_loop().run_in_executor(worker.executor, _shutdown, worker.mt5)
-        worker.executor.shutdown(wait=False)
+            shutdown = asyncio.get_running_loop().run_in_executor(worker.executor, _shutdown, worker.mt5)
+            with contextlib.suppress(TimeoutError):  # a hung terminal is left behind, not waited for
+                await asyncio.wait_for(shutdown, self._call_timeout)
+        worker.executor.shutdown(wait=False, cancel_futures=True)
 
     def _discard(self, worker: _Worker) -> None:
         if self._worker is worker:

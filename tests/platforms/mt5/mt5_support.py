@@ -53,7 +53,7 @@ def terminal_for(module: Any, **kwargs: Any) -> MT5Terminal:
 class Bridge:
     """A real rpyc classic server in a subprocess, serving the fake MetaTrader5 like mt5linux does."""
 
-    def __init__(self, scenario: Path = SCENARIO) -> None:
+    def __init__(self, scenario: Path | None = SCENARIO) -> None:
         self._scenario = scenario
         self.port = 0
         self._process: subprocess.Popen[str] | None = None
@@ -61,7 +61,7 @@ class Bridge:
 
     def start(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, str(FAKE_DIR / "serve.py"), str(self._scenario), str(self.port)],
+            [sys.executable, str(FAKE_DIR / "serve.py"), str(self._scenario or "-"), str(self.port)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

@@ -15,9 +15,10 @@ import pytest
 from mt5_support import LOGIN, NOW, UTC_DAY, Bridge, no_wait, terminal_for, until
 
 from riskmon.clock import ManualClock
+from riskmon.errors import PlatformUnavailable
 from riskmon.models import AccountSnapshot
 from riskmon.platforms.base import Outcome
-from riskmon.platforms.mt5 import MT5Feed, MT5Trader
+from riskmon.platforms.mt5 import MT5Feed, MT5Trader, load_mt5_module
 
 pytestmark = pytest.mark.integration
 ACCOUNT = str(LOGIN)
@@ -87,6 +88,16 @@ async def test_refusals_over_the_bridge(bridge: Bridge, retcode: int, outcome: O
 async def test_cancel_over_the_bridge(bridge: Bridge) -> None:
     assert (await trader_over(bridge).cancel_order(ACCOUNT, "80001")).ok
     assert sent(bridge) == [{"action": 8, "order": 80001}]
+
+
+def test_bridge_without_metatrader5_says_what_to_install() -> None:
+    bare = Bridge(scenario=None)
+    bare.start()
+    try:
+        with pytest.raises(PlatformUnavailable, match="cannot import MetaTrader5: `pip install MetaTrader5`"):
+            load_mt5_module("127.0.0.1", bare.port)
+    finally:
+        bare.stop()
 
 
 async def collect(feed: MT5Feed, into: list[AccountSnapshot]) -> None:

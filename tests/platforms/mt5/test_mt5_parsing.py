@@ -38,13 +38,7 @@ def test_account_figures_are_exact_decimals() -> None:
     assert figures.balance == Decimal("100000.0")
     assert figures.equity == Decimal("100002.82")
     assert figures.margin == Decimal("3000.0")
-    assert figures.margin_level == Decimal("3333.43")
     assert (figures.currency, figures.leverage) == ("USD", Decimal(100))
-
-
-def test_no_margin_means_no_margin_level() -> None:
-    figures = mt5_account_to_balance({**RECORDED["account_info"], "margin": 0.0, "margin_level": 0.0})
-    assert figures.margin_level is None
 
 
 def test_position_from_recorded_payload() -> None:
@@ -78,6 +72,8 @@ def test_deal_pnl_counts_closes_and_opening_costs_but_not_deposits() -> None:
     assert deal_pnl(by_ticket[60005]) == 0  # deposit
     assert deal_pnl({**by_ticket[60003], "type": 3}) == 0  # credit
     assert deal_pnl({**by_ticket[60003], "entry": 2, "fee": -0.5}) == Decimal("44.5")  # reversal
+    assert deal_pnl({**by_ticket[60003], "entry": 3}) == Decimal("45.0")  # closed by an opposite position
+    assert deal_pnl({**by_ticket[60003], "type": 7, "entry": 0}) == Decimal("45.0")  # commission charge
 
 
 @pytest.mark.parametrize(

@@ -453,7 +453,10 @@ def symbol_select(symbol: str, enable: bool = True) -> bool:
 @_api
 def symbol_info_tick(symbol: str) -> Tick | None:
     with _fake._lock:
-        if not _fake.ready() or symbol not in _fake.ticks:
+        if not _fake.ready():
+            return None
+        if symbol not in _fake.ticks or not _fake.symbols.get(symbol, {}).get("select", True):
+            _fake.fail(RES_E_FAIL)  # unknown, or not in Market Watch
             return None
         return Tick(**_fake.ticks[symbol])
 
