@@ -49,6 +49,11 @@ class TerminalState:
     symbols: dict[str, dict[str, Any]]
     ticks: dict[str, dict[str, Any]]
 
+    @property
+    def latest_tick_ms(self) -> int | None:
+        """The freshest quote's time (server clock, ms), if any symbol has one."""
+        return max((int(t["time_msc"]) for t in self.ticks.values()), default=None)
+
 
 def read_state(mt5: Any, reference_symbols: Sequence[str] = ()) -> TerminalState:
     """On the terminal's thread: account, positions, orders, and the symbols and quotes needed to value
@@ -107,10 +112,9 @@ def build_snapshot(
             )
             notional = position_notional(pos, info, account_currency=figures.currency, rate=rate)
         positions.append(mt5_position_to_position(pos, notional=notional, offset=shift))
-    latest_tick = max((t["time_msc"] for t in state.ticks.values()), default=None)
     ts = received_at
-    if offset is not None and latest_tick is not None:
-        ts = min(received_at, server_ms_to_utc(latest_tick, offset))
+    if offset is not None and state.latest_tick_ms is not None:
+        ts = min(received_at, server_ms_to_utc(state.latest_tick_ms, offset))
     return AccountSnapshot(
         account=account,
         balance=figures.balance,
@@ -170,8 +174,7 @@ class MT5Feed:
         """Poll once. Raises PlatformUnavailable / AuthenticationError as the terminal does."""
         state = await self._terminal.run(lambda mt5: read_state(mt5, self._reference_symbols))
         now = self._clock.now()
-        latest_tick = max((t["time_msc"] for t in state.ticks.values()), default=None)
-        offset = self._server_time.observe(latest_tick, now)
+        offset = self._server_time.observe(state.latest_tick_ms, now)
         realized = await self._realized_today(now, offset)
         return build_snapshot(
             state, account=self.account, offset=offset, realized_today=realized, received_at=now

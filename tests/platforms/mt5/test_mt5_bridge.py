@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from mt5_support import LOGIN, NOW, UTC_DAY, Bridge, no_wait, terminal_for, until
+from mt5_support import LOGIN, NOW, PASSWORD, UTC_DAY, Bridge, no_wait, terminal_for, until
 
 from riskmon.clock import ManualClock
-from riskmon.errors import PlatformUnavailable
+from riskmon.errors import AuthenticationError, PlatformUnavailable
 from riskmon.models import AccountSnapshot
 from riskmon.platforms.base import Outcome
 from riskmon.platforms.mt5 import MT5Feed, MT5Trader, load_mt5_module
@@ -153,3 +153,19 @@ async def test_one_terminal_failing_leaves_the_other_producing() -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         healthy.stop()
         failing.stop()
+
+
+async def test_password_crosses_the_bridge_but_never_reaches_the_logs(bridge: Bridge, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    feed = feed_over(bridge)
+    await feed.snapshot()  # logged in: the terminal accepted the revealed password
+    bridge.fake.set_failure("auth_failed")
+    bridge.fake.set_failure("terminal_gone")
+    with pytest.raises(PlatformUnavailable) as dropped:
+        await feed.snapshot()
+    bridge.fake.set_failure("auth_failed")
+    with pytest.raises(AuthenticationError) as refused:
+        await feed.snapshot()
+    secret = PASSWORD.get_secret_value()
+    assert caplog.text and secret not in caplog.text
+    assert secret not in str(dropped.value) + str(refused.value)
