@@ -12,13 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from mt5_support import LOGIN, NOW, PASSWORD, UTC_DAY, Bridge, no_wait, terminal_for, until
+from mt5_support import LOGIN, NOW, PASSWORD, SERVER, UTC_DAY, Bridge, no_wait, terminal_for, until
 
 from riskmon.clock import ManualClock
 from riskmon.errors import AuthenticationError, PlatformUnavailable
 from riskmon.models import AccountSnapshot
 from riskmon.platforms.base import Outcome
-from riskmon.platforms.mt5 import MT5Feed, MT5Trader, load_mt5_module
+from riskmon.platforms.mt5 import MT5Feed, MT5Trader, load_mt5_module, snapshot_once
 
 pytestmark = pytest.mark.integration
 ACCOUNT = str(LOGIN)
@@ -53,6 +53,15 @@ async def test_snapshot_over_the_bridge_matches_the_terminal(bridge: Bridge) -> 
     assert {p.symbol: p.notional for p in snap.positions}["EURGBP"] == Decimal("54078.75")
     assert snap.realized_today == Decimal("41.5")
     assert [o.id for o in snap.orders] == ["80001"]
+
+
+async def test_snapshot_once_over_the_bridge(bridge: Bridge) -> None:
+    snap = await snapshot_once(
+        bridge.module_factory(), login=LOGIN, password=PASSWORD, server=SERVER, calendar=UTC_DAY,
+        server_utc_offset=2, clock=ManualClock(NOW),
+    )  # fmt: skip
+    assert (snap.account, snap.realized_today) == (ACCOUNT, Decimal("41.5"))
+    assert not bridge.fake.initialized  # the session was shut down
 
 
 async def test_close_over_the_bridge(bridge: Bridge) -> None:

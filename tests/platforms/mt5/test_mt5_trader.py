@@ -8,6 +8,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mt5_support import LOGIN, no_wait, terminal_for
 
 from riskmon.platforms.base import Outcome, Trader
@@ -41,6 +43,25 @@ def test_close_volume(open_volume: str, requested: str | None, expected: str | N
     wanted = Decimal(requested) if requested is not None else None
     lots = close_volume(Decimal(open_volume), wanted, EURUSD_VOLUMES)
     assert lots == (Decimal(expected) if expected is not None else None)
+
+
+@given(
+    open_steps=st.integers(min_value=1, max_value=100_000),
+    requested=st.none() | st.decimals(min_value=0, max_value=2000, places=4),
+    step=st.sampled_from(["0.01", "0.1", "1"]),
+)
+def test_close_volume_is_always_a_valid_order_volume(
+    open_steps: int, requested: Decimal | None, step: str
+) -> None:
+    info = {"volume_min": step, "volume_max": "500", "volume_step": step}
+    open_volume = open_steps * Decimal(step)
+    lots = close_volume(open_volume, requested, info)
+    if lots is None:
+        assert requested is not None and requested < Decimal(step)
+        return
+    assert Decimal(step) <= lots <= min(open_volume, Decimal(500))
+    assert lots % Decimal(step) == 0
+    assert requested is None or lots <= requested
 
 
 def test_outcome_mapping() -> None:
