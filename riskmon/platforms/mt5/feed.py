@@ -37,6 +37,7 @@ from riskmon.platforms.mt5.terminal import (
 log = logging.getLogger(__name__)
 
 RECONNECT_BACKOFF = exponential_backoff(1.0, 60.0)
+DEALS_REFRESH = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,13 @@ class TerminalState:
     def latest_tick_ms(self) -> int | None:
         """The freshest quote's time (server clock, ms), if any symbol has one."""
         return max((int(t["time_msc"]) for t in self.ticks.values()), default=None)
+
+    @property
+    def history_mark(self) -> tuple[Any, ...]:
+        """Changes whenever a new deal can change today's realised P&L: every such deal moves the
+        balance (profit, swap, commission, fee, charges) or opens, closes or resizes a position."""
+        held = sorted((p["ticket"], p["volume"]) for p in self.positions)
+        return (self.account["balance"], self.account.get("credit"), tuple(held))
 
 
 def read_state(mt5: Any, reference_symbols: Sequence[str] = ()) -> TerminalState:
@@ -161,6 +169,7 @@ class MT5Feed:
         self._sleep = sleep
         self._connected = False
         self._warned_offset = False
+        self._realized: tuple[tuple[Any, ...], datetime, Decimal] | None = None  # (mark, read at, value)
 
     @property
     def account(self) -> str:
@@ -175,12 +184,17 @@ class MT5Feed:
         state = await self._terminal.run(lambda mt5: read_state(mt5, self._reference_symbols))
         now = self._clock.now()
         offset = self._server_time.observe(state.latest_tick_ms, now)
-        realized = await self._realized_today(now, offset)
+        realized = await self._realized_today(now, offset, state.history_mark)
         return build_snapshot(
             state, account=self.account, offset=offset, realized_today=realized, received_at=now
         )
 
-    async def _realized_today(self, now: datetime, offset: timedelta | None) -> Decimal | None:
+    async def _realized_today(
+        self, now: datetime, offset: timedelta | None, history_mark: tuple[Any, ...]
+    ) -> Decimal | None:
+        """Today's closed P&L from the deal history, re-read only when the account shows a new deal may
+        exist (or the day, or offset, changed), and at least every DEALS_REFRESH in case history arrives
+        late: reading a day of deals over the bridge costs round trips per deal."""
         if offset is None:
             if not self._warned_offset:
                 log.warning(
@@ -192,9 +206,16 @@ class MT5Feed:
             return None
         start = self._calendar.start_of(self._calendar.day_of(now))
         end = self._calendar.next_reset(now)
+        mark = (start, offset, *history_mark)
+        if self._realized is not None:
+            last_mark, read_at, value = self._realized
+            if last_mark == mark and timedelta(0) <= now - read_at < DEALS_REFRESH:
+                return value
         window = (utc_to_server_seconds(start, offset), utc_to_server_seconds(end, offset))
         deals = await self._terminal.run(lambda mt5: fetch_all(mt5, "history_deals_get", *window))
-        return realized_pnl_from_deals(deals, start=start, end=end, offset=offset)
+        value = realized_pnl_from_deals(deals, start=start, end=end, offset=offset)
+        self._realized = (mark, now, value)
+        return value
 
     async def snapshots(self) -> AsyncIterator[AccountSnapshot]:
         failures = 0
@@ -203,6 +224,7 @@ class MT5Feed:
                 snap = await self.snapshot()
             except PlatformUnavailable as exc:
                 self._connected = False
+                self._realized = None  # history is re-read in full after a reconnect
                 delay = self._backoff(failures)
                 if failures == 0:
                     log.warning(

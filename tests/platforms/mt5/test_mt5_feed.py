@@ -75,6 +75,25 @@ async def test_realized_today_across_server_midnight(
     assert (await feed.snapshot()).realized_today == Decimal("41.5")
 
 
+async def test_deal_history_is_reread_only_when_a_new_deal_can_exist(
+    mt5: ModuleType, clock: ManualClock
+) -> None:
+    feed = feed_for(mt5, clock, server_utc_offset=2)
+    await feed.snapshot()
+    await feed.snapshot()
+    assert mt5._fake.calls["history_deals_get"] == 1  # nothing moved: the day's P&L cannot have changed
+    mt5._fake.add_deal(type=mt5.DEAL_TYPE_SELL, entry=mt5.DEAL_ENTRY_OUT, profit=-20.0)
+    mt5._fake.account["balance"] -= 20.0  # every money deal moves the balance
+    assert (await feed.snapshot()).realized_today == Decimal("21.5")
+    assert mt5._fake.calls["history_deals_get"] == 2
+    mt5._fake.add_deal(
+        type=mt5.DEAL_TYPE_SELL, entry=mt5.DEAL_ENTRY_OUT, profit=-1.5
+    )  # arrives late, somehow
+    clock.advance(61)
+    mt5._fake.set_time(clock.now().timestamp())
+    assert (await feed.snapshot()).realized_today == Decimal("20.0")  # re-read at least once a minute
+
+
 async def test_estimate_needs_fresh_quotes(mt5: ModuleType, clock: ManualClock, caplog: Any) -> None:
     clock.set(NOW + timedelta(hours=3, minutes=10))  # market quiet: the last quotes are 3 h old
     snap = await feed_for(mt5, clock).snapshot()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections import namedtuple
+from collections import Counter, namedtuple
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -161,6 +161,7 @@ class FakeTerminal:
             self._error = (RES_S_OK, _ERRORS[RES_S_OK])
             self._next_ticket = 900_000
             self.delay = 0.0
+            self.calls: Counter[str] = Counter()  # official function name → times called
 
     def set_failure(self, kind: str | None) -> None:
         """``"terminal_gone"`` (everything returns None, IPC connect failed), ``"auth_failed"``,
@@ -383,6 +384,7 @@ def _api(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def answer(*args: Any, **kwargs: Any) -> Any:
         time.sleep(_fake.delay)
+        _fake.calls[function.__name__] += 1
         return function(*args, **kwargs)
 
     return answer
