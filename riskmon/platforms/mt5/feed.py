@@ -28,8 +28,8 @@ from riskmon.platforms.mt5.parsing import (
 from riskmon.platforms.mt5.servertime import ServerTime
 from riskmon.platforms.mt5.terminal import (
     MT5Terminal,
+    expect_login,
     exponential_backoff,
-    fetch,
     fetch_all,
     fetch_optional,
 )
@@ -63,10 +63,11 @@ class TerminalState:
         return (self.account["balance"], self.account.get("credit"), tuple(held))
 
 
-def read_state(mt5: Any, reference_symbols: Sequence[str] = ()) -> TerminalState:
-    """On the terminal's thread: account, positions, orders, and the symbols and quotes needed to value
-    the positions in the account currency (plus ``reference_symbols``, for server-time estimation)."""
-    account = fetch(mt5, "account_info")
+def read_state(mt5: Any, login: int, reference_symbols: Sequence[str] = ()) -> TerminalState:
+    """On the terminal's thread: account ``login``, its positions, orders, and the symbols and quotes
+    needed to value the positions in the account currency (plus ``reference_symbols``, for server-time
+    estimation)."""
+    account = expect_login(mt5, login)
     positions = fetch_all(mt5, "positions_get")
     orders = fetch_all(mt5, "orders_get")
     symbols: dict[str, dict[str, Any]] = {}
@@ -181,7 +182,8 @@ class MT5Feed:
 
     async def snapshot(self) -> AccountSnapshot:
         """Poll once. Raises PlatformUnavailable / AuthenticationError as the terminal does."""
-        state = await self._terminal.run(lambda mt5: read_state(mt5, self._reference_symbols))
+        login, symbols = self._terminal.login, self._reference_symbols
+        state = await self._terminal.run(lambda mt5: read_state(mt5, login, symbols))
         now = self._clock.now()
         offset = self._server_time.observe(state.latest_tick_ms, now)
         realized = await self._realized_today(now, offset, state.history_mark)

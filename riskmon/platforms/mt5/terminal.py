@@ -152,12 +152,46 @@ def fetch_optional(mt5: Any, function: str, *args: Any) -> dict[str, Any] | None
     return plain(result)
 
 
+def expect_login(mt5: Any, login: int) -> dict[str, Any]:
+    """account_info(), refusing to go on when the terminal serves another account: the official package
+    drives one terminal per process, and another session logging it in elsewhere must never make this
+    account's figures (or closes) be another account's."""
+    info = fetch(mt5, "account_info")
+    if int(info["login"]) != login:
+        raise PlatformUnavailable(f"the terminal is logged into account {info['login']}, not {login}")
+    return info
+
+
+def _disconnect(mt5: Any) -> None:
+    """Close an mt5linux client's rpyc connection now, on the calling thread. Left to the garbage
+    collector, rpyc's finalizer makes a blocking round trip from whichever thread happens to collect it
+    (stalling another terminal's thread or the event loop). mt5linux 1.0.11 keeps the connection private;
+    the official module has none."""
+    connection = getattr(mt5, "_MetaTrader5__conn", None)
+    if connection is not None:
+        with contextlib.suppress(Exception):  # already closed or broken: nothing more to release
+            connection.close()
+
+
 class _Worker:
     """One worker thread and the terminal connection it owns; discarded whole when it hangs."""
 
     def __init__(self, name: str) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self.mt5: Any = None
+        self.discarded = False
+
+    def drop(self) -> None:
+        """Forget the session (the next call logs in again), releasing its bridge connection."""
+        mt5, self.mt5 = self.mt5, None
+        if mt5 is not None:
+            _disconnect(mt5)
+
+    def end(self) -> None:
+        if self.mt5 is not None:
+            with contextlib.suppress(EOFError, OSError):  # the bridge is already gone: nothing to shut
+                self.mt5.shutdown()
+        self.drop()
 
 
 class MT5Terminal:
@@ -167,6 +201,10 @@ class MT5Terminal:
     ``load_mt5_module``); a factory is called again to reconnect after the bridge drops.
     ``timeout``: the terminal's own connection timeout (seconds) passed to ``initialize``;
     ``call_timeout``: how long one unit of work may take on the worker thread.
+
+    One terminal per account: the official package can drive only one terminal per process, so further
+    accounts go through bridges (one mt5linux server per terminal). Share an account's MT5Terminal
+    between its MT5Feed and MT5Trader so that all its calls queue on the same thread.
     """
 
     def __init__(
@@ -222,31 +260,36 @@ class MT5Terminal:
         worker, self._worker = self._worker, None
         if worker is None:
             return
-        if worker.mt5 is not None:
-            shutdown = asyncio.get_running_loop().run_in_executor(worker.executor, _shutdown, worker.mt5)
-            with contextlib.suppress(TimeoutError):  # a hung terminal is left behind, not waited for
-                await asyncio.wait_for(shutdown, self._call_timeout)
-        worker.executor.shutdown(wait=False, cancel_futures=True)
+        ending = asyncio.get_running_loop().run_in_executor(worker.executor, worker.end)
+        with contextlib.suppress(TimeoutError):  # a hung terminal is left behind, not waited for
+            await asyncio.wait_for(ending, self._call_timeout)
+        self._discard(worker)
 
     def _discard(self, worker: _Worker) -> None:
+        """Stop using ``worker``: queued calls are cancelled, and a call still running releases the
+        session when it returns."""
         if self._worker is worker:
             self._worker = None
+        worker.discarded = True
         worker.executor.shutdown(wait=False, cancel_futures=True)
 
     def _work(self, worker: _Worker, work: Callable[[Any], T]) -> T:  # on the worker thread
         try:
             if worker.mt5 is None:
-                worker.mt5 = self._open()
+                worker.mt5 = self._connect()
+                self._login(worker.mt5)
             return work(worker.mt5)
         except PlatformError:
-            worker.mt5 = None
+            worker.drop()
             raise
         except (EOFError, OSError) as exc:  # rpyc: connection closed, reset or timed out
-            worker.mt5 = None
+            worker.drop()
             raise PlatformUnavailable(f"MT5 terminal {self.login}: bridge connection lost ({exc!r})") from exc
+        finally:
+            if worker.discarded:
+                worker.drop()
 
-    def _open(self) -> Any:
-        mt5 = self._connect()
+    def _login(self, mt5: Any) -> None:
         args = (self.path,) if self.path else ()
         kwargs: dict[str, Any] = {"login": self.login, "timeout": int(self._timeout * 1000)}
         if self.server:
@@ -256,13 +299,5 @@ class MT5Terminal:
         where = f"MT5 login {self.login}" + (f" on {self.server}" if self.server else "")
         if not mt5.initialize(*args, **kwargs):
             raise error_for(*last_error(mt5), where)
-        logged_in = int(fetch(mt5, "account_info")["login"])
-        if logged_in != self.login:
-            raise PlatformUnavailable(f"{where}: the terminal is logged into account {logged_in} instead")
+        expect_login(mt5, self.login)
         log.info("%s: connected", where)
-        return mt5
-
-
-def _shutdown(mt5: Any) -> None:
-    with contextlib.suppress(EOFError, OSError):  # the bridge is already gone: nothing left to close
-        mt5.shutdown()

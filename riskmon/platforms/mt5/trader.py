@@ -15,6 +15,7 @@ from riskmon.platforms.mt5.parsing import Record, money
 from riskmon.platforms.mt5.terminal import (
     MT5Terminal,
     TerminalTimeout,
+    expect_login,
     explain,
     exponential_backoff,
     fetch,
@@ -176,6 +177,7 @@ class MT5Trader:
             return None, ActionResult(Outcome.NO_CONNECTION, str(exc))
 
     def _close_once(self, mt5: Any, ticket: int, volume: Decimal | None) -> Sent:
+        expect_login(mt5, self._terminal.login)
         positions = fetch_all(mt5, "positions_get", ticket=ticket)
         if not positions:
             return None, ActionResult(Outcome.NOT_FOUND, f"position {ticket} is not open")
@@ -193,6 +195,7 @@ class MT5Trader:
         return _send(mt5, request, lots)
 
     def _remove_once(self, mt5: Any, ticket: int) -> Sent:
+        expect_login(mt5, self._terminal.login)
         if not fetch_all(mt5, "orders_get", ticket=ticket):
             return None, ActionResult(Outcome.NOT_FOUND, f"order {ticket} is not pending")
         return _send(mt5, {"action": c.TRADE_ACTION_REMOVE, "order": ticket})

@@ -20,5 +20,6 @@ if sys.argv[1] != "-":
 server = ThreadedServer(
     SlaveService, hostname="127.0.0.1", port=int(sys.argv[2]), reuse_addr=True, auto_register=False
 )
+server._listen()  # listen before telling the port (start() would only listen later)
 print(server.port, flush=True)
 server.start()

@@ -67,7 +67,7 @@ class Bridge:
             text=True,
         )
         assert self._process.stdout is not None
-        self.port = int(self._process.stdout.readline())
+        self.port = int(self._process.stdout.readline())  # printed once it listens
 
     def stop(self) -> None:
         if self._control is not None:

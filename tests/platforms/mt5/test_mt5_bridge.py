@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,15 +19,31 @@ from riskmon.clock import ManualClock
 from riskmon.errors import AuthenticationError, PlatformUnavailable
 from riskmon.models import AccountSnapshot
 from riskmon.platforms.base import Outcome
-from riskmon.platforms.mt5 import MT5Feed, MT5Trader, load_mt5_module, snapshot_once
+from riskmon.platforms.mt5 import MT5Feed, MT5Terminal, MT5Trader, load_mt5_module, snapshot_once
 
 pytestmark = pytest.mark.integration
 ACCOUNT = str(LOGIN)
+OPENED: list[MT5Terminal] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_terminals() -> AsyncIterator[None]:
+    """Every test closes its bridge connections: none is left for the garbage collector to finalise
+    (rpyc's finalizer would make a blocking round trip from whichever thread collects it)."""
+    yield
+    while OPENED:
+        await OPENED.pop().close()
+
+
+def bridged_terminal(bridge: Bridge) -> MT5Terminal:
+    terminal = terminal_for(bridge.module_factory())
+    OPENED.append(terminal)
+    return terminal
 
 
 def feed_over(bridge: Bridge, **kwargs: Any) -> MT5Feed:
     return MT5Feed(
-        terminal_for(bridge.module_factory()),
+        bridged_terminal(bridge),
         calendar=UTC_DAY,
         clock=ManualClock(NOW),
         backoff=lambda _: 0.05,
@@ -36,7 +53,7 @@ def feed_over(bridge: Bridge, **kwargs: Any) -> MT5Feed:
 
 
 def trader_over(bridge: Bridge) -> MT5Trader:
-    return MT5Trader(terminal_for(bridge.module_factory()), backoff=lambda _: 0.0, sleep=no_wait)
+    return MT5Trader(bridged_terminal(bridge), backoff=lambda _: 0.0, sleep=no_wait)
 
 
 def sent(bridge: Bridge) -> list[dict[str, Any]]:

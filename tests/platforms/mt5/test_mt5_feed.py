@@ -131,6 +131,16 @@ async def test_feed_reconnects_after_the_terminal_goes(
     await stream.aclose()
 
 
+async def test_terminal_switched_to_another_account_yields_nothing_for_it(
+    mt5: ModuleType, clock: ManualClock
+) -> None:
+    feed = feed_for(mt5, clock, server_utc_offset=2)
+    await feed.snapshot()
+    mt5._fake.account["login"] = 777  # another session logged the shared terminal into its account
+    with pytest.raises(PlatformUnavailable, match="logged into account 777, not 5012345"):
+        await feed.snapshot()
+
+
 async def test_bad_credentials_stop_the_feed(mt5: ModuleType, clock: ManualClock) -> None:
     mt5._fake.set_failure("auth_failed")
     with pytest.raises(AuthenticationError, match="authorization failed"):

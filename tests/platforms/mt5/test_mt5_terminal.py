@@ -77,7 +77,7 @@ async def test_a_hung_terminal_times_out_without_blocking_the_loop(mt5: ModuleTy
 
 async def test_logged_into_another_account_is_refused(mt5: ModuleType) -> None:
     mt5._fake.account["login"] = 42
-    with pytest.raises(PlatformUnavailable, match="logged into account 42"):
+    with pytest.raises(PlatformUnavailable, match="logged into account 42, not 5012345"):
         await terminal_for(mt5).run(lambda m: None)
 
 

@@ -160,6 +160,15 @@ async def test_missing_position_and_foreign_account(mt5: ModuleType) -> None:
     assert mt5._fake.sent_requests == []
 
 
+async def test_never_closes_on_another_account(mt5: ModuleType) -> None:
+    trader = trader_for(mt5)
+    await trader.close_position(ACCOUNT, "123")  # logged in
+    mt5._fake.account["login"] = 777
+    result = await trader.close_position(ACCOUNT, "70001")
+    assert result.outcome is Outcome.NO_CONNECTION and "account 777" in result.message
+    assert mt5._fake.sent_requests == []
+
+
 async def test_terminal_gone_is_no_connection(mt5: ModuleType) -> None:
     trader = trader_for(mt5)
     await trader.close_position(ACCOUNT, "123")  # logged in
