@@ -276,8 +276,7 @@ class MT5Terminal:
     def _work(self, worker: _Worker, work: Callable[[Any], T]) -> T:  # on the worker thread
         try:
             if worker.mt5 is None:
-                worker.mt5 = self._connect()
-                self._login(worker.mt5)
+                worker.mt5 = self._login(self._connect())
             return work(worker.mt5)
         except PlatformError:
             worker.drop()
@@ -289,7 +288,16 @@ class MT5Terminal:
             if worker.discarded:
                 worker.drop()
 
-    def _login(self, mt5: Any) -> None:
+    def _login(self, mt5: Any) -> Any:
+        """Log ``mt5`` in to this account, or release it and raise."""
+        try:
+            self._initialize(mt5)
+        except BaseException:
+            _disconnect(mt5)
+            raise
+        return mt5
+
+    def _initialize(self, mt5: Any) -> None:
         args = (self.path,) if self.path else ()
         kwargs: dict[str, Any] = {"login": self.login, "timeout": int(self._timeout * 1000)}
         if self.server:

@@ -78,12 +78,21 @@ class Bridge:
             self._process.wait()
             self._process = None
 
+    def _remote(self) -> Any:
+        """The test's own classic connection to the server, for control and inspection."""
+        if self._control is None:
+            self._control = rpyc.classic.connect("127.0.0.1", self.port)
+        return self._control
+
     @property
     def fake(self) -> Any:
         """The remote ``_fake`` control object (an rpyc netref)."""
-        if self._control is None:
-            self._control = rpyc.classic.connect("127.0.0.1", self.port)
-        return self._control.modules.MetaTrader5._fake
+        return self._remote().modules.MetaTrader5._fake
+
+    @property
+    def connections(self) -> int:
+        """Client connections the server is serving (a thread each) besides the control one."""
+        return int(self._remote().modules.threading.active_count()) - 2  # less main and control threads
 
     def module_factory(self) -> Any:
         """What the lead wires in production: a fresh mt5linux client per (re)connection."""

@@ -79,6 +79,7 @@ async def test_snapshot_once_over_the_bridge(bridge: Bridge) -> None:
     )  # fmt: skip
     assert (snap.account, snap.realized_today) == (ACCOUNT, Decimal("41.5"))
     assert not bridge.fake.initialized  # the session was shut down
+    await until(lambda: bridge.connections == 0)  # and its bridge connection closed
 
 
 async def test_close_over_the_bridge(bridge: Bridge) -> None:
