@@ -172,7 +172,7 @@ class MT5Trader:
         try:
             return await self._terminal.run(work)
         except TerminalTimeout as exc:
-            return None, ActionResult(Outcome.TIMEOUT, str(exc))
+            return None, ActionResult(Outcome.TIMEOUT, f"{exc}: the request may still have gone through")
         except PlatformError as exc:
             return None, ActionResult(Outcome.NO_CONNECTION, str(exc))
 

@@ -178,6 +178,14 @@ async def test_terminal_gone_is_no_connection(mt5: ModuleType) -> None:
     assert "cannot connect to the terminal" in result.message
 
 
+async def test_a_hung_terminal_is_a_timeout_that_may_have_executed(mt5: ModuleType) -> None:
+    trader = MT5Trader(terminal_for(mt5, call_timeout=0.2), backoff=lambda _: 0.0, sleep=no_wait)
+    await trader.close_position(ACCOUNT, "123")  # logged in
+    mt5._fake.delay = 0.3
+    result = await trader.close_position(ACCOUNT, "70001")
+    assert result.outcome is Outcome.TIMEOUT and "may still have gone through" in result.message
+
+
 async def test_order_send_none_is_no_connection_with_last_error(mt5: ModuleType) -> None:
     mt5._fake.set_failure("send_lost")
     result = await trader_for(mt5).close_position(ACCOUNT, "70001")
