@@ -1,14 +1,14 @@
 """Exceptions riskmon raises on purpose. Each carries one line a person can act on.
 
-RiskmonError
-├── ConfigError            a setting is missing or invalid (names the setting)
-├── StoreError             the state database cannot be used
-│   └── StoreLockedError   another riskmon process holds the database
-├── PlatformError          a trading platform failed
-│   ├── PlatformUnavailable    cannot connect / reach the terminal or server (retryable)
-│   ├── AuthenticationError    credentials refused (not retryable without a fix)
-│   └── ProtocolError          a message that does not fit the protocol
-└── ReplayError            a replay file cannot be read at all
+    RiskmonError
+    ├── ConfigError            a setting is missing or invalid (names the setting)
+    ├── StoreError             the state database cannot be used
+    │   └── StoreLockedError   another riskmon process holds the database
+    ├── PlatformError          a trading platform failed
+    │   ├── PlatformUnavailable    cannot connect / reach the terminal or server (retryable)
+    │   ├── AuthenticationError    credentials refused (not retryable without a fix)
+    │   └── ProtocolError          a message that does not fit the protocol
+    └── ReplayError            a replay file cannot be read at all
 """
 
 

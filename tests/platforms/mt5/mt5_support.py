@@ -76,6 +76,8 @@ class Bridge:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
             self._process = None
 
     def _remote(self) -> Any:
