@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     telegram_quiet_tz: str = "UTC"  # zone of TELEGRAM_QUIET_HOURS
     telegram_daily_summary: bool = True  # a summary at each account's trading-day end
     telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
+    telegram_timeout: Annotated[float, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
     @field_validator("platform", "preset", mode="before")
     @classmethod

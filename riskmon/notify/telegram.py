@@ -228,7 +228,7 @@ def build_telegram(
         else None
     )
     return TelegramNotifier(
-        make_bot(token, settings.telegram_api_base_url),
+        make_bot(token, settings.telegram_api_base_url, timeout_s=settings.telegram_timeout),
         store,
         monitors,
         Access(frozenset(settings.telegram_chat_ids), frozenset(settings.telegram_admin_id_list)),
