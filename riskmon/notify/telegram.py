@@ -109,12 +109,17 @@ class TelegramNotifier:
             with self.store.patience(QUEUE_WAIT_S):
                 while self._held:
                     events, day, now = self._held[0]
-                    with self.store.transaction():
-                        self.journal.record(events, day)
-                        for event in events:
-                            self._queue_alert(event, now)
+                    try:
+                        with self.store.transaction():
+                            self.journal.record(events, day)
+                            for event in events:
+                                self._queue_alert(event, now)
+                    except sqlite3.OperationalError:
+                        raise  # locked or busy: worth another try
+                    except Exception:
+                        log.exception("telegram: alert events could not be queued; dropped")  # never a poison head
                     self._held.popleft()
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
             if self._held_since is None:
                 self._held_since = time.monotonic()
                 log.error("telegram: cannot queue alerts (%s); kept in memory and retried with each snapshot", exc)

@@ -383,13 +383,15 @@ async def test_telegram_429_storm_500s_and_timeouts(
     outcome.losses(alerts=0)
 
 
-async def test_sqlite_locked_by_another_process(tmp_path: Path, spawn: Spawn, outcome: Outcome) -> None:
+async def test_sqlite_locked_by_another_process(
+    tmp_path: Path, spawn: Spawn, outcome: Outcome, api: FakeTelegram
+) -> None:
     """SQLite file locked by another process (BEGIN EXCLUSIVE for 2.5 s)."""
     feed = Feed(tmp_path)
     db = tmp_path / "riskmon.db"
     feed.add("100000", "100000")
-    rm = spawn(riskmon_env(tmp_path), feed.config)
-    await rm.wait(lambda: bool(logged(rm, "watching 1 account")), what="started")
+    rm = spawn(telegram_env(tmp_path, api), feed.config)  # Telegram's outbox lives in the same file
+    await rm.wait(lambda: bool(logged(rm, "telegram: connected")), what="started")
     await rm.wait(lambda: bool(query(db, "SELECT 1 FROM account_state")), what="state saved")
 
     # Another process (not this one: its own file locks) holds the database for 2.5 s.
@@ -426,10 +428,16 @@ async def test_sqlite_locked_by_another_process(tmp_path: Path, spawn: Spawn, ou
     assert len(errors) == 1, errors  # one clear line, not one per snapshot
     assert "locked" in errors[0]["message"]
     assert logged(rm, "state saved again")
+    # The alert raised while the outbox could not be written was kept in memory, then sent once.
+    await api.wait_for(lambda: len(api.sent()) == 1, within_s=10)
+    await rm.wait(lambda: outbox_states(db) == {"sent": 1}, what="outbox sent")
+    assert list(deliveries(api).values()) == [1]
+    assert len(logged(rm, "telegram: cannot queue alerts")) == 1
+    assert logged(rm, "alerts held during a database outage queued")
     assert rm.process.proc.poll() is None
     outcome.did(
-        f"one log line; kept monitoring (worst snapshot latency {max(latencies):.2f} s); "
-        "wrote the state with the first snapshot after the lock"
+        f"one log line each (state, Telegram outbox); kept monitoring (worst snapshot latency {max(latencies):.2f} s); "
+        "wrote the state and queued the held alert with the first snapshot after the lock; alert sent once"
     )
     outcome.losses(alerts=0, anchors=0)
 
