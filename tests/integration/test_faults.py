@@ -166,7 +166,7 @@ async def test_a_dropped_cTrader_connection(tmp_path: Path, spawn: Spawn, outcom
         await rm.wait(equity_near(rm, server.equity(CTID)), what="riskmon's equity = the server's")
 
         assert server.connections_opened == 2
-        assert logged(rm, "cTrader connection lost")
+        await rm.wait(lambda: bool(logged(rm, "cTrader connection lost")), what="cTrader connection lost")
         assert anchor(tmp_path / "riskmon.db", ACCOUNT) == Decimal("10000.00")
         assert position_ids(rm.snapshots()[-1]) == {str(p) for p in server.positions}
         outcome.did(
@@ -219,7 +219,7 @@ async def test_an_invalidated_token(tmp_path: Path, spawn: Spawn, outcome: Outco
         outcome.recovered(back)
 
         assert server.account_auths == 2 and server.connections_opened == 1
-        assert logged(rm, "token invalidated")
+        await rm.wait(lambda: bool(logged(rm, "token invalidated")), what="token invalidated")
         assert not logged(rm, "cTrader connection lost")
         outcome.did("re-authorised the account on the same connection, re-subscribed; snapshots continued")
         outcome.losses(alerts=0, anchors=0 if anchor(tmp_path / "riskmon.db", ACCOUNT) == Decimal("10000.00") else 1)
@@ -427,13 +427,13 @@ async def test_sqlite_locked_by_another_process(
     errors = logged(rm, "could not save state")
     assert len(errors) == 1, errors  # one clear line, not one per snapshot
     assert "locked" in errors[0]["message"]
-    assert logged(rm, "state saved again")
+    await rm.wait(lambda: bool(logged(rm, "state saved again")), what="the recovery logged")
     # The alert raised while the outbox could not be written was kept in memory, then sent once.
     await api.wait_for(lambda: len(api.sent()) == 1, within_s=10)
     await rm.wait(lambda: outbox_states(db) == {"sent": 1}, what="outbox sent")
     assert list(deliveries(api).values()) == [1]
     assert len(logged(rm, "telegram: cannot queue alerts")) == 1
-    assert logged(rm, "alerts held during a database outage queued")
+    await rm.wait(lambda: bool(logged(rm, "alerts held during a database outage queued")), what="queued logged")
     assert rm.process.proc.poll() is None
     outcome.did(
         f"one log line each (state, Telegram outbox); kept monitoring (worst snapshot latency {max(latencies):.2f} s); "
