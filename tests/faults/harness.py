@@ -54,7 +54,8 @@ class Riskmon:
     def snapshots(self) -> list[dict[str, Any]]:
         if not self.record.exists():
             return []
-        return [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
+        complete = self.record.read_text().split("\n")[:-1]  # the last line may be half written
+        return [json.loads(line) for line in complete if line.strip()]
 
     async def wait_line(self, predicate: Callable[[str], bool], within: float = 20.0, since: int = 0) -> str:
         found: list[str] = []
@@ -103,6 +104,15 @@ class Riskmon:
 
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.lines()[-n:])
+
+
+async def eventually(condition: Callable[[], bool], within: float = 10.0, what: str = "condition") -> None:
+    """Wait for something outside riskmon (a fake's state) without blocking the loop the fakes run in."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {within} s")
+        await asyncio.sleep(0.02)
 
 
 def query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:

@@ -23,7 +23,7 @@ import pytest
 
 from tests.fakes.ctrader_server import FakeCTraderServer
 from tests.fakes.telegram_api import FakeTelegram
-from tests.faults.harness import Riskmon, account_state, query
+from tests.faults.harness import Riskmon, account_state, eventually, query
 from tests.faults.report import Outcome
 from tests.processes import riskmon_env
 
@@ -512,7 +512,7 @@ async def test_sigkill_during_enforcement(tmp_path: Path, spawn: Spawn, outcome:
         outcome.fault_injected()
         await asyncio.wait_for(server.received(2111), 10)  # the broker executes it all the same
         server.response_delay = 0
-        assert not server.positions
+        await eventually(lambda: not server.positions, what="the broker closed the position")
 
         second = spawn(env, config)
         done = await second.wait(lambda: bool(logged(second, "confirmed by a fresh snapshot")), what="confirmed")
