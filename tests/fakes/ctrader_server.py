@@ -22,7 +22,8 @@ pass ``heartbeat_interval`` (seconds) so a client with a silence timeout sees an
 
 Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``disconnect_account(ctid)``,
 ``end_application_session()``, ``expire_access_token()``, ``fail_next(payload_type, code, carrier)``,
-``send_raw(text)``, ``market_closed`` (set of symbol names), ``response_delay`` (seconds).
+``send_raw(text)``, ``market_closed`` (set of symbol names), ``response_delay`` (seconds),
+``response_delays`` (seconds per request payload type, overriding ``response_delay``).
 Records: ``close_requests`` / ``cancel_requests`` (``Received`` with a monotonic receive time),
 ``requests`` (payload types, in order), ``await received(payload_type)``, ``await arrived(payload_type)``
 (on the wire, before ``response_delay``), ``connections_opened``,
@@ -163,6 +164,7 @@ class FakeCTraderServer:
         self.deals: dict[int, list[dict[str, Any]]] = {}
         self.market_closed: set[str] = set()
         self.response_delay = 0.0
+        self.response_delays: dict[int, float] = {}
         self.close_requests: list[Received] = []
         self.cancel_requests: list[Received] = []
         self.requests: list[int] = []
@@ -457,8 +459,9 @@ class FakeCTraderServer:
                     self.heartbeats_received += 1
                     continue
                 self._arrived[frame["payloadType"]].set()
-                if self.response_delay:
-                    await asyncio.sleep(self.response_delay)
+                delay = self.response_delays.get(frame["payloadType"], self.response_delay)
+                if delay:
+                    await asyncio.sleep(delay)
                 await self._answer(conn, frame["payloadType"], frame.get("payload", {}), frame.get("clientMsgId"))
         except ConnectionClosed:
             pass

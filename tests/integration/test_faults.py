@@ -538,6 +538,44 @@ async def test_sigkill_during_enforcement(tmp_path: Path, spawn: Spawn, outcome:
         outcome.losses(double_closes=len(closes) - 1)
 
 
+async def test_sigkill_during_enforcement_restart_before_the_broker_answers(
+    tmp_path: Path, spawn: Spawn, outcome: Outcome
+) -> None:
+    """SIGKILL between a close request and its answer, restarted before the broker executes it."""
+    config = tmp_path / "riskmon.toml"
+    config.write_text(ENFORCE_CONFIG.format(account=ACCOUNT))
+    db = tmp_path / "riskmon.db"
+    async with ctrader() as (server, market):
+        pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.10000")
+        env = ctrader_env(server, tmp_path, DRY_RUN="false")
+        first = spawn(env, config)
+        await streaming(first)
+
+        server.response_delays[2111] = 2.5  # the broker takes 2.5 s to execute a close
+        market.bid = Decimal("1.09530")
+        await asyncio.wait_for(server.arrived(2111), 10)
+        assert await first.kill() == -signal.SIGKILL
+        outcome.fault_injected()
+        second = spawn(env, config)  # up again while the broker still works on the first request
+        done = await second.wait(lambda: bool(logged(second, "confirmed by a fresh snapshot")), what="confirmed")
+        outcome.recovered(done)
+        await asyncio.sleep(0.5)
+
+        closes = [r for r in server.close_requests if r.target_id == pid]
+        assert len(closes) == 1, server.close_requests
+        assert not server.positions and not position_ids(second.snapshots()[-1])
+        assert query(db, "SELECT state FROM enforcement_status WHERE account = ?", ACCOUNT) == [("halted",)]
+        assert query(db, "SELECT status, attempts FROM enforcement_action WHERE account = ?", ACCOUNT) == [("done", 1)]
+        raced = bool(logged(second, "still open after"))
+        outcome.did(
+            "restart saw the position still open (unconfirmed alert, resend scheduled); the broker's fill "
+            "confirmed it before the resend was due: one request, flat and HALTED"
+            if raced
+            else "the restart took longer than the broker: the first snapshot already showed it closed"
+        )
+        outcome.losses(double_closes=len(closes) - 1)
+
+
 # ---- shutdown --------------------------------------------------------------------------------------------
 
 
