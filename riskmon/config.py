@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     ctrader_mode: Literal["poll", "stream"] = "stream"
     ctrader_poll_interval: Annotated[float, Field(gt=0)] = 5.0
     ctrader_token_file: Path | None = None  # refreshed tokens (default: beside the state database)
+    ctrader_silence_timeout: Annotated[float, Field(gt=0)] = 45.0  # nothing received this long: reconnect
 
     mt5_bridge_host: str | None = None
     mt5_bridge_port: Annotated[int, Field(gt=0, lt=65536)] = 18812
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     telegram_quiet_tz: str = "UTC"  # zone of TELEGRAM_QUIET_HOURS
     telegram_daily_summary: bool = True  # a summary at each account's trading-day end
     telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
+    telegram_timeout: Annotated[float, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
     @field_validator("platform", "preset", mode="before")
     @classmethod

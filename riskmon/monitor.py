@@ -83,6 +83,7 @@ class Annotator(Protocol):
 
 
 STALE_DATA = "stale_data"
+STATE_WRITE_WAIT_S = 0.05  # a locked database delays a snapshot this long at most; the write is retried
 
 
 class AccountMonitor:
@@ -108,6 +109,7 @@ class AccountMonitor:
         self.last_seen = self.clock.now()  # when data last arrived (or when watching began)
         self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
         self._persisted: AccountState | None = self.state
+        self._unsaved_since: float | None = None  # monotonic time saving began to fail
         if self.state is not None:
             log.info(
                 "%s: resumed state for trading day %s (anchor %s, %d open alerts)",
@@ -209,9 +211,19 @@ class AccountMonitor:
         if not due:
             return
         try:
-            self.store.save_state(state)
+            with self.store.patience(STATE_WRITE_WAIT_S):
+                self.store.save_state(state)
         except sqlite3.Error as exc:
-            # Kept in memory and written with the next snapshot; monitoring goes on.
-            log.error("%s: could not save state (%s); will retry", self.profile.name, exc)
+            # Kept in memory and written with the next snapshot; monitoring goes on. One line per outage.
+            if self._unsaved_since is None:
+                self._unsaved_since = time.monotonic()
+                log.error(
+                    "%s: could not save state (%s); monitoring goes on, retrying with each snapshot",
+                    self.profile.name,
+                    exc,
+                )
             return
         self._persisted = state
+        if self._unsaved_since is not None:
+            log.warning("%s: state saved again after %.1f s", self.profile.name, time.monotonic() - self._unsaved_since)
+            self._unsaved_since = None

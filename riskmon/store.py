@@ -44,6 +44,7 @@ def default_db_path() -> Path:
 class Store:
     def __init__(self, path: Path | str = MEMORY, busy_timeout_s: float = 5.0) -> None:
         self.path = str(path)
+        self.busy_timeout_s = busy_timeout_s
         self._lock_file: IO[str] | None = None
         if self.path != MEMORY:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,16 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    @contextmanager
+    def patience(self, seconds: float) -> Iterator[None]:
+        """Within the block, wait at most ``seconds`` (not the busy timeout) for another connection's lock:
+        for writes that are retried anyway and must not stall the event loop."""
+        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
 
     # -- account state --------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -38,6 +41,7 @@ Monitors = Callable[[], Mapping[str, AccountMonitor]]
 DEFAULT_POLICY = AlertPolicy()
 DEFAULT_BACKOFF = Backoff()
 KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
+QUEUE_WAIT_S = 0.05  # how long queueing an alert waits for a locked database before keeping it in memory
 
 
 class TelegramNotifier:
@@ -73,6 +77,8 @@ class TelegramNotifier:
         self.commands = Commands(bot, monitors, self.journal, access, clock, flattener, confirm_s)
         self.poller = Poller(bot, self.commands.handle, scrub, poll_timeout_s)
         self.summaries = DailySummaries(self.queue_summary, clock)
+        self._held: deque[tuple[tuple[AlertEvent, ...], date, datetime]] = deque()  # not yet in the outbox
+        self._held_since: float | None = None
 
     # -- observer: called by each AccountMonitor, must stay fast ---------------------------------------
 
@@ -81,6 +87,8 @@ class TelegramNotifier:
         if evaluation.events:
             day = evaluation.state.trading_day or evaluation.profile.calendar.day_of(evaluation.snapshot.ts)
             self._queue(evaluation.events, day)
+        elif self._held:
+            self._write_held()
 
     def notify(self, events: Sequence[AlertEvent]) -> None:
         """Alerts raised outside an evaluation (stale data, enforcement), dated by their account's calendar."""
@@ -91,11 +99,37 @@ class TelegramNotifier:
                 self._queue((event,), monitor.profile.calendar.day_of(event.ts))
 
     def _queue(self, events: Sequence[AlertEvent], day: date) -> None:
-        now = self.clock.now()
-        with self.store.transaction():
-            self.journal.record(events, day)
-            for event in events:
-                self._queue_alert(event, now)
+        self._held.append((tuple(events), day, self.clock.now()))
+        self._write_held()
+
+    def _write_held(self) -> None:
+        """Move alerts into the outbox, oldest first. A locked database never stalls monitoring: the alerts
+        stay in memory, in order, and are written with the next snapshot (or at shutdown)."""
+        try:
+            with self.store.patience(QUEUE_WAIT_S):
+                while self._held:
+                    events, day, now = self._held[0]
+                    try:
+                        with self.store.transaction():
+                            self.journal.record(events, day)
+                            for event in events:
+                                self._queue_alert(event, now)
+                    except sqlite3.OperationalError:
+                        raise  # locked or busy: worth another try
+                    except Exception:
+                        log.exception("telegram: alert events could not be queued; dropped")  # never a poison head
+                    self._held.popleft()
+        except sqlite3.OperationalError as exc:
+            if self._held_since is None:
+                self._held_since = time.monotonic()
+                log.error("telegram: cannot queue alerts (%s); kept in memory and retried with each snapshot", exc)
+            return
+        if self._held_since is not None:
+            log.warning(
+                "telegram: alerts held during a database outage queued after %.1f s",
+                time.monotonic() - self._held_since,
+            )
+            self._held_since = None
         self.sender.wake()
 
     def _queue_alert(self, event: AlertEvent, now: datetime) -> None:
@@ -166,6 +200,10 @@ class TelegramNotifier:
 
     async def aclose(self) -> None:
         """Shutdown: deliver what is due now (the service bounds how long); the rest stays queued on disk."""
+        if self._held:
+            self._write_held()
+            if self._held:
+                log.error("telegram: %d alert event(s) could not be queued (database unavailable)", len(self._held))
         try:
             await self.bot.initialize()
             while await self.sender.deliver_due() == 0.0:
@@ -228,7 +266,7 @@ def build_telegram(
         else None
     )
     return TelegramNotifier(
-        make_bot(token, settings.telegram_api_base_url),
+        make_bot(token, settings.telegram_api_base_url, timeout_s=settings.telegram_timeout),
         store,
         monitors,
         Access(frozenset(settings.telegram_chat_ids), frozenset(settings.telegram_admin_id_list)),

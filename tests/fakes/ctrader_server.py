@@ -22,9 +22,11 @@ pass ``heartbeat_interval`` (seconds) so a client with a silence timeout sees an
 
 Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``disconnect_account(ctid)``,
 ``end_application_session()``, ``expire_access_token()``, ``fail_next(payload_type, code, carrier)``,
-``send_raw(text)``, ``market_closed`` (set of symbol names), ``response_delay`` (seconds).
+``send_raw(text)``, ``market_closed`` (set of symbol names), ``response_delay`` (seconds),
+``response_delays`` (seconds per request payload type, overriding ``response_delay``).
 Records: ``close_requests`` / ``cancel_requests`` (``Received`` with a monotonic receive time),
-``requests`` (payload types, in order), ``await received(payload_type)``, ``connections_opened``,
+``requests`` (payload types, in order), ``await received(payload_type)``, ``await arrived(payload_type)``
+(on the wire, before ``response_delay``), ``connections_opened``,
 ``account_auths``, ``heartbeats_received``.
 
 Valuation (shared definition with the client, computed here independently by graph search): a BUY closes
@@ -162,10 +164,12 @@ class FakeCTraderServer:
         self.deals: dict[int, list[dict[str, Any]]] = {}
         self.market_closed: set[str] = set()
         self.response_delay = 0.0
+        self.response_delays: dict[int, float] = {}
         self.close_requests: list[Received] = []
         self.cancel_requests: list[Received] = []
         self.requests: list[int] = []
         self._seen: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+        self._arrived: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self.connections_opened = 0
         self.account_auths = 0
         self.heartbeats_received = 0
@@ -388,6 +392,10 @@ class FakeCTraderServer:
         """Wait until a request of this type has arrived (it is answered after ``response_delay``)."""
         await self._seen[payload_type].wait()
 
+    async def arrived(self, payload_type: int) -> None:
+        """Wait until a request of this type has reached the server, before its ``response_delay``."""
+        await self._arrived[payload_type].wait()
+
     # ---- faults ---------------------------------------------------------------------------------
     async def drop_connections(self) -> None:
         """Cut every connection abruptly (no close frame), as a network failure would."""
@@ -450,8 +458,10 @@ class FakeCTraderServer:
                 if frame["payloadType"] == 51:
                     self.heartbeats_received += 1
                     continue
-                if self.response_delay:
-                    await asyncio.sleep(self.response_delay)
+                self._arrived[frame["payloadType"]].set()
+                delay = self.response_delays.get(frame["payloadType"], self.response_delay)
+                if delay:
+                    await asyncio.sleep(delay)
                 await self._answer(conn, frame["payloadType"], frame.get("payload", {}), frame.get("clientMsgId"))
         except ConnectionClosed:
             pass

@@ -62,6 +62,10 @@ class FakeTelegram:
         for _ in range(times):
             self._faults.append(Fault(method, status, description or f"error {status}", retry_after))
 
+    def heal(self) -> None:
+        """Forget every scripted fault not yet served: Telegram is back."""
+        self._faults.clear()
+
     def slow(self, method: str, delay_s: float, times: int = 1) -> None:
         for _ in range(times):
             self._faults.append(Fault(method, 200, "", None, delay_s))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,28 @@ def test_monitoring_survives_a_database_locked_by_someone_else(
     intruder.rollback()
     intruder.close()
     m.process(snap("2026-03-02T09:02:00+00:00", "100000", "95400"))  # saved on the next snapshot
+    stored = store.load_state("acc-1")
+    assert stored is not None and stored.alerts == {"daily_loss": Severity.WARNING}
+    store.close()
+
+
+def test_a_locked_database_costs_a_snapshot_milliseconds_and_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path / "s.db")  # the default busy timeout, as `riskmon run` opens it
+    m = preset_monitor("basic", store=store)
+    m.process(snap("2026-03-02T09:00:00+00:00", "100000"))
+    intruder = sqlite3.connect(tmp_path / "s.db")
+    intruder.execute("BEGIN EXCLUSIVE")
+    started = time.perf_counter()
+    for minute, equity in ((1, "95500"), (2, "95400"), (3, "95300")):
+        m.process(snap(f"2026-03-02T09:0{minute}:00+00:00", "100000", equity))
+    assert time.perf_counter() - started < 1  # not 3 x the 5 s busy timeout
+    assert caplog.text.count("could not save state") == 1
+    intruder.rollback()
+    intruder.close()
+    m.process(snap("2026-03-02T09:04:00+00:00", "100000", "95300"))
+    assert "state saved again" in caplog.text
     stored = store.load_state("acc-1")
     assert stored is not None and stored.alerts == {"daily_loss": Severity.WARNING}
     store.close()

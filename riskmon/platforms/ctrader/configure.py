@@ -12,7 +12,7 @@ from riskmon.config import Settings
 from riskmon.errors import ConfigError
 
 from .feed import CTraderFeed
-from .session import CTraderSession
+from .session import CTraderSession, Timings
 from .tokens import Tokens, TokenStore
 from .trader import CTraderTrader
 from .transport import endpoint_url
@@ -45,6 +45,7 @@ def ctrader_platform(
         accounts=list(calendars),
         url=endpoint_url(settings.ctrader_host, settings.ctrader_port, settings.ctrader_tls),
         token_store=store,
+        timings=Timings(silence_timeout=settings.ctrader_silence_timeout),
     )
     feed = CTraderFeed(
         session, calendar=calendars, mode=settings.ctrader_mode, poll_interval=settings.ctrader_poll_interval
