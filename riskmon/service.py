@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from riskmon.clock import Clock, SystemClock
-from riskmon.config import AppConfig
-from riskmon.errors import ConfigError
+from riskmon.config import AccountConfig, AppConfig
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, Annotator, Observer
 from riskmon.platforms.base import ActionResult, Feed, Outcome, Trader
@@ -57,34 +56,52 @@ class Component(Protocol):
 
 
 def build_platforms(config: AppConfig) -> list[Platform]:
-    settings = config.settings
-    by_platform: dict[str, list[str]] = {}
-    for account in config.accounts:
-        by_platform.setdefault(account.platform, []).append(account.id)
-    platforms = []
-    for name, accounts in by_platform.items():
-        if name == "sim":
-            market = SimMarket(accounts, seed=settings.sim_seed)
-            feed = SimFeed(market, settings.sim_interval)
-            stale = timedelta(seconds=3 * settings.sim_interval)
-            platforms.append(Platform("sim", feed, SimTrader(market), tuple(accounts), stale))
-        elif name == "replay":
-            platforms.extend(_replay_platforms(config))
-        elif name == "ctrader":
-            from riskmon.platforms.ctrader.configure import ctrader_platform
-
-            calendars = {a: config.profile(a).calendar for a in accounts}
-            ctrader_feed, ctrader_trader = ctrader_platform(settings, calendars, settings.db_path)
-            stream = settings.ctrader_mode == "stream"
-            stale = STREAM_SILENCE if stream else timedelta(seconds=3 * settings.ctrader_poll_interval)
-            platforms.append(
-                Platform("ctrader", ctrader_feed, ctrader_trader, tuple(accounts), stale, ctrader_feed.close)
-            )
-        else:
-            raise ConfigError("PLATFORM", f"platform {name!r} is not available in this build")
-    if settings.stale_after is not None:
+    """One Platform per connection: all sim accounts share a market, all cTrader accounts one session,
+    each replay file is one feed, and each MT5 account has its own terminal."""
+    builders = {
+        "sim": _sim_platforms,
+        "replay": _replay_platforms,
+        "ctrader": _ctrader_platforms,
+        "mt5": _mt5_platforms,
+    }
+    platforms = [p for name in dict.fromkeys(a.platform for a in config.accounts) for p in builders[name](config)]
+    if config.settings.stale_after is not None:
         for platform in platforms:
-            platform.stale_after = timedelta(seconds=settings.stale_after)
+            platform.stale_after = timedelta(seconds=config.settings.stale_after)
+    return platforms
+
+
+def _accounts_on(config: AppConfig, platform: str) -> list[AccountConfig]:
+    return [a for a in config.accounts if a.platform == platform]
+
+
+def _sim_platforms(config: AppConfig) -> list[Platform]:
+    settings = config.settings
+    accounts = tuple(a.id for a in _accounts_on(config, "sim"))
+    market = SimMarket(accounts, seed=settings.sim_seed)
+    stale = timedelta(seconds=3 * settings.sim_interval)
+    return [Platform("sim", SimFeed(market, settings.sim_interval), SimTrader(market), accounts, stale)]
+
+
+def _ctrader_platforms(config: AppConfig) -> list[Platform]:
+    from riskmon.platforms.ctrader.configure import ctrader_platform
+
+    settings = config.settings
+    calendars = {a.id: config.profile(a.id).calendar for a in _accounts_on(config, "ctrader")}
+    feed, trader = ctrader_platform(settings, calendars, settings.db_path)
+    poll = timedelta(seconds=3 * settings.ctrader_poll_interval)
+    stale = STREAM_SILENCE if settings.ctrader_mode == "stream" else poll
+    return [Platform("ctrader", feed, trader, tuple(calendars), stale, feed.close)]
+
+
+def _mt5_platforms(config: AppConfig) -> list[Platform]:
+    from riskmon.platforms.mt5.configure import mt5_platform
+
+    stale = timedelta(seconds=3 * config.settings.mt5_poll_interval)
+    platforms = []
+    for account in _accounts_on(config, "mt5"):
+        feed, trader, terminal = mt5_platform(config.settings, account, config.profile(account.id).calendar)
+        platforms.append(Platform(f"mt5:{account.id}", feed, trader, (account.id,), stale, terminal.close))
     return platforms
 
 
@@ -100,13 +117,21 @@ class _NoTrading:
 
 def _replay_platforms(config: AppConfig) -> list[Platform]:
     by_file: dict[Path, list[str]] = {}
-    for account in config.accounts:
-        if account.platform == "replay" and account.replay_file is not None:
+    for account in _accounts_on(config, "replay"):
+        if account.replay_file is not None:
             by_file.setdefault(account.replay_file, []).append(account.id)
     return [
         Platform(f"replay:{path.name}", ReplayFeed(path), _NoTrading(), tuple(accounts))
         for path, accounts in by_file.items()
     ]
+
+
+BUILDERS: dict[str, Callable[[AppConfig], list[Platform]]] = {
+    "sim": _sim_platforms,
+    "replay": _replay_platforms,
+    "ctrader": _ctrader_platforms,
+    "mt5": _mt5_platforms,
+}
 
 
 @dataclass

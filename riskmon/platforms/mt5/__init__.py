@@ -16,41 +16,8 @@ Wiring one account (each MT5 account has its own terminal, bridge and worker thr
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import SecretStr
-
-from riskmon.clock import Clock, TradingCalendar
-from riskmon.models import AccountSnapshot
 from riskmon.platforms.mt5.feed import MT5Feed
 from riskmon.platforms.mt5.terminal import MT5Terminal, load_mt5_module
 from riskmon.platforms.mt5.trader import MT5Trader
 
-__all__ = ["MT5Feed", "MT5Terminal", "MT5Trader", "load_mt5_module", "snapshot_once"]
-
-
-async def snapshot_once(
-    module: Any,
-    *,
-    login: int,
-    password: SecretStr | None,
-    server: str | None,
-    calendar: TradingCalendar,
-    path: str | None = None,
-    server_utc_offset: float | None = None,
-    login_timeout: float = 60.0,
-    clock: Clock | None = None,
-) -> AccountSnapshot:
-    """Log in, take one snapshot and close the session (for ``riskmon check``).
-
-    ``module`` as for MT5Terminal: the MetaTrader5 API object or a factory such as
-    ``lambda: load_mt5_module(host, port)``. Raises AuthenticationError / PlatformUnavailable.
-    """
-    terminal = MT5Terminal(
-        module, login=login, password=password, server=server, path=path, timeout=login_timeout
-    )
-    try:
-        feed = MT5Feed(terminal, calendar=calendar, clock=clock, server_utc_offset=server_utc_offset)
-        return await feed.snapshot()
-    finally:
-        await terminal.close()
+__all__ = ["MT5Feed", "MT5Terminal", "MT5Trader", "load_mt5_module"]

@@ -187,9 +187,7 @@ class MT5Feed:
         now = self._clock.now()
         offset = self._server_time.observe(state.latest_tick_ms, now)
         realized = await self._realized_today(now, offset, state.history_mark)
-        return build_snapshot(
-            state, account=self.account, offset=offset, realized_today=realized, received_at=now
-        )
+        return build_snapshot(state, account=self.account, offset=offset, realized_today=realized, received_at=now)
 
     async def _realized_today(
         self, now: datetime, offset: timedelta | None, history_mark: tuple[Any, ...]
@@ -229,9 +227,7 @@ class MT5Feed:
                 self._realized = None  # history is re-read in full after a reconnect
                 delay = self._backoff(failures)
                 if failures == 0:
-                    log.warning(
-                        "MT5 account %s: %s; reconnecting (first retry in %g s)", self.account, exc, delay
-                    )
+                    log.warning("MT5 account %s: %s; reconnecting (first retry in %g s)", self.account, exc, delay)
                 failures += 1
                 await self._sleep(delay)
                 continue

@@ -111,9 +111,7 @@ def deal_pnl(deal: Record) -> Decimal:
     return money(deal["profit"]) + money(deal["swap"]) + costs  # closes, and charges, interest, ...
 
 
-def realized_pnl_from_deals(
-    deals: Iterable[Record], *, start: datetime, end: datetime, offset: timedelta
-) -> Decimal:
+def realized_pnl_from_deals(deals: Iterable[Record], *, start: datetime, end: datetime, offset: timedelta) -> Decimal:
     """Closed P&L of the deals executed in [start, end) (UTC), deal times being server time."""
     return sum(
         (deal_pnl(d) for d in deals if start <= server_ms_to_utc(d["time_msc"], offset) < end),
@@ -142,9 +140,7 @@ def symbol_suffix(symbol: str, info: Record) -> str:
     return symbol[len(core) :] if len(core) == 6 and symbol.startswith(core) else ""
 
 
-def position_notional(
-    pos: Record, info: Record, *, account_currency: str, rate: Decimal | None
-) -> Decimal | None:
+def position_notional(pos: Record, info: Record, *, account_currency: str, rate: Decimal | None) -> Decimal | None:
     """|volume × contract size × price| in the profit currency, converted into the account currency.
 
     ``rate`` converts the symbol's profit currency into the account currency (ignored when they match);

@@ -49,9 +49,7 @@ _CONNECTION_LOST = {
 }
 
 
-def load_mt5_module(
-    bridge_host: str | None = None, bridge_port: int = 18812, request_timeout: float = 30.0
-) -> Any:
+def load_mt5_module(bridge_host: str | None = None, bridge_port: int = 18812, request_timeout: float = 30.0) -> Any:
     """The official ``MetaTrader5`` module, or with ``bridge_host`` an ``mt5linux`` client connected to it
     (each bridge request giving up after ``request_timeout`` seconds)."""
     if bridge_host is None:
@@ -252,9 +250,7 @@ class MT5Terminal:
             return await asyncio.wait_for(future, self._call_timeout)
         except TimeoutError:
             self._discard(worker)
-            raise TerminalTimeout(
-                f"MT5 terminal {self.login}: no answer within {self._call_timeout:g} s"
-            ) from None
+            raise TerminalTimeout(f"MT5 terminal {self.login}: no answer within {self._call_timeout:g} s") from None
 
     async def close(self) -> None:
         worker, self._worker = self._worker, None

@@ -138,9 +138,7 @@ class MT5Trader:
         self._magic = magic
         self._comment = comment
 
-    async def close_position(
-        self, account: str, position_id: str, volume: Decimal | None = None
-    ) -> ActionResult:
+    async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
         if (refusal := self._check(account, position_id)) is not None:
             return refusal
         ticket = int(position_id)
@@ -148,9 +146,7 @@ class MT5Trader:
             retcode, result = await self._run(lambda mt5: self._close_once(mt5, ticket, volume))
             if retcode not in RETRY_WITH_FRESH_PRICE or attempt + 1 == self._max_attempts:
                 break
-            log.info(
-                "MT5 account %s: closing %s: %s; retrying at a fresh price", account, ticket, result.message
-            )
+            log.info("MT5 account %s: closing %s: %s; retrying at a fresh price", account, ticket, result.message)
             await self._sleep(self._backoff(attempt))
         return result
 

@@ -17,9 +17,7 @@ if sys.argv[1] != "-":
     import MetaTrader5  # the fake, from this folder
 
     MetaTrader5._fake.load(json.loads(Path(sys.argv[1]).read_text()))
-server = ThreadedServer(
-    SlaveService, hostname="127.0.0.1", port=int(sys.argv[2]), reuse_addr=True, auto_register=False
-)
+server = ThreadedServer(SlaveService, hostname="127.0.0.1", port=int(sys.argv[2]), reuse_addr=True, auto_register=False)
 server._listen()  # listen before telling the port (start() would only listen later)
 print(server.port, flush=True)
 server.start()

@@ -14,13 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from mt5_support import LOGIN, NOW, PASSWORD, SERVER, UTC_DAY, Bridge, no_wait, terminal_for, until
+from mt5_support import LOGIN, NOW, PASSWORD, UTC_DAY, Bridge, no_wait, terminal_for, until
 
 from riskmon.clock import ManualClock
 from riskmon.errors import AuthenticationError, PlatformUnavailable
 from riskmon.models import AccountSnapshot
 from riskmon.platforms.base import Outcome
-from riskmon.platforms.mt5 import MT5Feed, MT5Terminal, MT5Trader, load_mt5_module, snapshot_once
+from riskmon.platforms.mt5 import MT5Feed, MT5Terminal, MT5Trader, load_mt5_module
 
 pytestmark = pytest.mark.integration
 ACCOUNT = str(LOGIN)
@@ -78,16 +78,6 @@ async def test_snapshot_over_the_bridge_matches_the_terminal(bridge: Bridge) -> 
     assert [o.id for o in snap.orders] == ["80001"]
 
 
-async def test_snapshot_once_over_the_bridge(bridge: Bridge) -> None:
-    snap = await snapshot_once(
-        bridge.module_factory(), login=LOGIN, password=PASSWORD, server=SERVER, calendar=UTC_DAY,
-        server_utc_offset=2, clock=ManualClock(NOW),
-    )  # fmt: skip
-    assert (snap.account, snap.realized_today) == (ACCOUNT, Decimal("41.5"))
-    assert not bridge.fake.initialized  # the session was shut down
-    await until(lambda: bridge.connections == 0)  # and its bridge connection closed
-
-
 async def test_close_over_the_bridge(bridge: Bridge) -> None:
     result = await trader_over(bridge).close_position(ACCOUNT, "70002", Decimal("0.5"))
     assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal("0.5"))
@@ -109,9 +99,7 @@ async def test_requote_then_done_over_the_bridge(bridge: Bridge) -> None:
     assert result.ok and len(sent(bridge)) == 3
 
 
-@pytest.mark.parametrize(
-    ("retcode", "outcome"), [(10018, Outcome.MARKET_CLOSED), (10027, Outcome.TRADING_DISABLED)]
-)
+@pytest.mark.parametrize(("retcode", "outcome"), [(10018, Outcome.MARKET_CLOSED), (10027, Outcome.TRADING_DISABLED)])
 async def test_refusals_over_the_bridge(bridge: Bridge, retcode: int, outcome: Outcome) -> None:
     bridge.fake.reject_orders(retcode, 1)
     result = await trader_over(bridge).close_position(ACCOUNT, "70001")

@@ -10,18 +10,16 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from mt5_support import LOGIN, NOW, PASSWORD, SERVER, UTC_DAY, no_wait, terminal_for, until
+from mt5_support import LOGIN, NOW, PASSWORD, UTC_DAY, no_wait, terminal_for, until
 
 from riskmon.clock import ManualClock
 from riskmon.errors import AuthenticationError, PlatformUnavailable
 from riskmon.platforms.base import Feed
-from riskmon.platforms.mt5 import MT5Feed, snapshot_once
+from riskmon.platforms.mt5 import MT5Feed
 
 
 def feed_for(mt5: Any, clock: ManualClock, **kwargs: Any) -> MT5Feed:
-    return MT5Feed(
-        terminal_for(mt5), calendar=UTC_DAY, clock=clock, backoff=lambda _: 0.0, sleep=no_wait, **kwargs
-    )
+    return MT5Feed(terminal_for(mt5), calendar=UTC_DAY, clock=clock, backoff=lambda _: 0.0, sleep=no_wait, **kwargs)
 
 
 async def test_snapshot_matches_the_terminal(mt5: ModuleType, clock: ManualClock) -> None:
@@ -75,9 +73,7 @@ async def test_realized_today_across_server_midnight(
     assert (await feed.snapshot()).realized_today == Decimal("41.5")
 
 
-async def test_deal_history_is_reread_only_when_a_new_deal_can_exist(
-    mt5: ModuleType, clock: ManualClock
-) -> None:
+async def test_deal_history_is_reread_only_when_a_new_deal_can_exist(mt5: ModuleType, clock: ManualClock) -> None:
     feed = feed_for(mt5, clock, server_utc_offset=2)
     await feed.snapshot()
     await feed.snapshot()
@@ -86,9 +82,7 @@ async def test_deal_history_is_reread_only_when_a_new_deal_can_exist(
     mt5._fake.account["balance"] -= 20.0  # every money deal moves the balance
     assert (await feed.snapshot()).realized_today == Decimal("21.5")
     assert mt5._fake.calls["history_deals_get"] == 2
-    mt5._fake.add_deal(
-        type=mt5.DEAL_TYPE_SELL, entry=mt5.DEAL_ENTRY_OUT, profit=-1.5
-    )  # arrives late, somehow
+    mt5._fake.add_deal(type=mt5.DEAL_TYPE_SELL, entry=mt5.DEAL_ENTRY_OUT, profit=-1.5)  # arrives late, somehow
     clock.advance(61)
     mt5._fake.set_time(clock.now().timestamp())
     assert (await feed.snapshot()).realized_today == Decimal("20.0")  # re-read at least once a minute
@@ -102,17 +96,13 @@ async def test_estimate_needs_fresh_quotes(mt5: ModuleType, clock: ManualClock, 
     assert "server time offset unknown" in caplog.text
 
 
-async def test_wrong_estimate_is_not_possible_with_configured_offset(
-    mt5: ModuleType, clock: ManualClock
-) -> None:
+async def test_wrong_estimate_is_not_possible_with_configured_offset(mt5: ModuleType, clock: ManualClock) -> None:
     clock.set(NOW + timedelta(hours=3, minutes=10))
     snap = await feed_for(mt5, clock, server_utc_offset=2).snapshot()
     assert snap.realized_today == Decimal("41.5")
 
 
-async def test_feed_reconnects_after_the_terminal_goes(
-    mt5: ModuleType, clock: ManualClock, caplog: Any
-) -> None:
+async def test_feed_reconnects_after_the_terminal_goes(mt5: ModuleType, clock: ManualClock, caplog: Any) -> None:
     caplog.set_level(logging.INFO)
     feed = feed_for(mt5, clock, server_utc_offset=2)
     stream = feed.snapshots()
@@ -131,9 +121,7 @@ async def test_feed_reconnects_after_the_terminal_goes(
     await stream.aclose()
 
 
-async def test_terminal_switched_to_another_account_yields_nothing_for_it(
-    mt5: ModuleType, clock: ManualClock
-) -> None:
+async def test_terminal_switched_to_another_account_yields_nothing_for_it(mt5: ModuleType, clock: ManualClock) -> None:
     feed = feed_for(mt5, clock, server_utc_offset=2)
     await feed.snapshot()
     mt5._fake.account["login"] = 777  # another session logged the shared terminal into its account
@@ -172,11 +160,3 @@ async def test_a_cancelled_poll_propagates(mt5: ModuleType, clock: ManualClock) 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-
-
-async def test_snapshot_once_logs_in_reads_and_closes(mt5: ModuleType, clock: ManualClock) -> None:
-    snap = await snapshot_once(
-        mt5, login=LOGIN, password=PASSWORD, server=SERVER, calendar=UTC_DAY, clock=clock
-    )
-    assert snap.realized_today == Decimal("41.5")  # offset estimated from the fresh quotes
-    assert not mt5._fake.initialized  # shut down afterwards

@@ -42,9 +42,7 @@ def test_account_figures_are_exact_decimals() -> None:
 
 
 def test_position_from_recorded_payload() -> None:
-    pos = mt5_position_to_position(
-        record("positions", "ticket", 70001), notional=Decimal("54078.75"), offset=TWO_HOURS
-    )
+    pos = mt5_position_to_position(record("positions", "ticket", 70001), notional=Decimal("54078.75"), offset=TWO_HOURS)
     assert (pos.id, pos.symbol, pos.side, pos.volume) == ("70001", "EURGBP", Side.BUY, Decimal("0.5"))
     assert (pos.open_price, pos.price, pos.stop_loss) == (Decimal("0.85"), Decimal("0.855"), Decimal("0.84"))
     assert (pos.unrealized_pnl, pos.swap, pos.commission) == (Decimal("316.25"), Decimal("-1.2"), 0)

@@ -50,9 +50,7 @@ def test_close_volume(open_volume: str, requested: str | None, expected: str | N
     requested=st.none() | st.decimals(min_value=0, max_value=2000, places=4),
     step=st.sampled_from(["0.01", "0.1", "1"]),
 )
-def test_close_volume_is_always_a_valid_order_volume(
-    open_steps: int, requested: Decimal | None, step: str
-) -> None:
+def test_close_volume_is_always_a_valid_order_volume(open_steps: int, requested: Decimal | None, step: str) -> None:
     info = {"volume_min": step, "volume_max": "500", "volume_step": step}
     open_volume = open_steps * Decimal(step)
     lots = close_volume(open_volume, requested, info)

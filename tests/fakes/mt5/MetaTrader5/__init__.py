@@ -245,9 +245,7 @@ class FakeTerminal:
         self._error = (RES_S_OK, _ERRORS[RES_S_OK])
         return True
 
-    def initialize(
-        self, path: str | None, login: int | None, password: str | None, server: str | None
-    ) -> bool:
+    def initialize(self, path: str | None, login: int | None, password: str | None, server: str | None) -> bool:
         with self._lock:
             self.initialize_calls += 1
             if self._failure == "terminal_gone":
@@ -255,9 +253,7 @@ class FakeTerminal:
                 return False
             expected = self.credentials
             given = {"login": login, "password": password, "server": server}
-            if self._failure == "auth_failed" or any(
-                key in expected and given[key] != expected[key] for key in given
-            ):
+            if self._failure == "auth_failed" or any(key in expected and given[key] != expected[key] for key in given):
                 self.fail(RES_E_AUTH_FAILED)
                 return False
             self.initialized = True
@@ -320,11 +316,7 @@ class FakeTerminal:
             return self._result(TRADE_RETCODE_INVALID_FILL, request)
         volume = float(request["volume"])
         steps = volume / symbol["volume_step"]
-        if (
-            volume > position["volume"] + 1e-9
-            or volume < symbol["volume_min"]
-            or abs(steps - round(steps)) > 1e-6
-        ):
+        if volume > position["volume"] + 1e-9 or volume < symbol["volume_min"] or abs(steps - round(steps)) > 1e-6:
             return self._result(TRADE_RETCODE_INVALID_VOLUME, request)
         price = tick["bid"] if closing_buy else tick["ask"]
         share = volume / position["volume"]
@@ -341,9 +333,7 @@ class FakeTerminal:
         margin_share = volume / sum(p["volume"] for p in self.positions)
         self.account["margin"] = round(self.account["margin"] * (1 - margin_share), 2)
         if remaining > 0:
-            position.update(
-                volume=remaining, profit=position["profit"] - profit, swap=position["swap"] - swap
-            )
+            position.update(volume=remaining, profit=position["profit"] - profit, swap=position["swap"] - swap)
         else:
             self.positions.remove(position)
         equity = self.equity()
@@ -367,9 +357,7 @@ def _filtered(records: list[dict[str, Any]], kind: Any, **filters: Any) -> tuple
         return None
     ticket, symbol = filters.get("ticket"), filters.get("symbol")
     chosen = [
-        r
-        for r in records
-        if (ticket is None or r["ticket"] == ticket) and (symbol is None or r["symbol"] == symbol)
+        r for r in records if (ticket is None or r["ticket"] == ticket) and (symbol is None or r["symbol"] == symbol)
     ]
     return tuple(kind(**r) for r in chosen)
 
@@ -438,9 +426,7 @@ def symbol_info(symbol: str) -> SymbolInfo | None:
         if not _fake.ready() or symbol not in _fake.symbols:
             return None
         tick = _fake.ticks.get(symbol, {})
-        return SymbolInfo(
-            **{**_fake.symbols[symbol], "bid": tick.get("bid", 0.0), "ask": tick.get("ask", 0.0)}
-        )
+        return SymbolInfo(**{**_fake.symbols[symbol], "bid": tick.get("bid", 0.0), "ask": tick.get("ask", 0.0)})
 
 
 @_api
