@@ -6,6 +6,7 @@ All models are frozen: a snapshot is a fact about one instant and is never edite
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -159,17 +160,23 @@ class RuleResult:
     ``observed`` and ``limit`` are in the rule's own unit (money, percent, lots, count, ratio).
     ``room_left`` is the money that can still be lost before the floor (None for rules without a
     money floor); ``used`` is the share of the limit consumed (1 = exactly at the limit).
+    ``describe`` is the message, or a function building it: most results are never read by a person,
+    so rules defer the formatting (Decimal to text is a large part of a check) until ``message`` is read.
     """
 
     rule: str
     severity: Severity
     observed: Decimal
     limit: Decimal
-    message: str
+    describe: str | Callable[[], str]
     unit: str = ""
     room_left: Decimal | None = None
     used: Decimal | None = None
     floor: Decimal | None = None  # equity floor in money, for floor-based rules
+
+    @property
+    def message(self) -> str:
+        return self.describe if isinstance(self.describe, str) else self.describe()
 
     @property
     def failing(self) -> bool:
