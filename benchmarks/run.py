@@ -222,7 +222,7 @@ async def run(report: Report, quick: bool) -> None:
     memory(report, 1_000 if quick else 10_000)
     await tick_to_evaluation(report, seconds=2 if quick else 10)
     await in_process_ticking(report, 1_000 if quick else 10_000, seconds=2 if quick else 5)
-    streaming_accounts(report, [500] if quick else [1_000, 2_000, 5_000, 10_000], seconds=2 if quick else 10)
+    streaming_accounts(report, [500] if quick else [250, 500, 1_000, 2_000, 5_000, 10_000], seconds=2 if quick else 10)
     await enforcement(report)
     startup(report, 100 if quick else 1_000)
 
