@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 
@@ -153,8 +154,7 @@ class AccountSnapshot:
         return sum((p.volume for p in self.positions), ZERO)
 
 
-@dataclass(frozen=True, slots=True)
-class RuleResult:
+class RuleResult(NamedTuple):
     """A rule's verdict on one snapshot, with the figures every consumer reads.
 
     ``observed`` and ``limit`` are in the rule's own unit (money, percent, lots, count, ratio).
@@ -162,6 +162,8 @@ class RuleResult:
     money floor); ``used`` is the share of the limit consumed (1 = exactly at the limit).
     ``describe`` is the message, or a function building it: most results are never read by a person,
     so rules defer the formatting (Decimal to text is a large part of a check) until ``message`` is read.
+    A NamedTuple rather than a frozen dataclass: every rule makes one per snapshot, and a tuple is built
+    in a third of the time.
     """
 
     rule: str

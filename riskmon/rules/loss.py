@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
 from riskmon.rules.base import HUNDRED, money, pct, share_of
@@ -46,8 +47,7 @@ def daily_allowance(spec: DailyLossSpec, anchor: Decimal, initial: Decimal) -> D
             return spec.size
 
 
-@dataclass(frozen=True)
-class Floor:
+class Floor(NamedTuple):
     """Equity must stay at or above ``level``; ``reference`` is what the allowance is measured from."""
 
     reference: Decimal
