@@ -3,7 +3,8 @@
     python -m benchmarks.fake_ctrader_process --accounts 1000 --balance 100000 --open-price 1.10000
 
 Every account (ctid FIRST_CTID + i) holds one 1-lot EURUSD BUY at ``--open-price``. The process prints
-one JSON line, ``{"url": ...}``, then obeys JSON lines on stdin, answering each with one line:
+one JSON line, its URL and credentials (``{"url": ..., "client_id": ..., "client_secret": ...,
+"access_token": ..., "refresh_token": ...}``), then obeys JSON lines on stdin, answering each with one line:
 
     {"cmd": "send", "ticks": [[ctid, bid_points], ...], "rate": 1000}
         sends the SpotEvents in order, evenly paced at ``rate`` a second (bid = points / 100,000,
@@ -54,7 +55,8 @@ async def main(accounts: int, balance: str, open_price: str) -> None:
     reader = asyncio.StreamReader(limit=2**26)  # a send command carries every tick of a run
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     async with server:
-        print(json.dumps({"url": server.url}), flush=True)
+        credentials = ("client_id", "client_secret", "access_token", "refresh_token")
+        print(json.dumps({"url": server.url} | {name: getattr(server, name) for name in credentials}), flush=True)
         while line := await reader.readline():
             command: dict[str, Any] = json.loads(line)
             match command["cmd"]:

@@ -47,14 +47,12 @@ from riskmon.monitor import AccountMonitor, AccountProfile, Observer
 from riskmon.platforms.ctrader import CTraderFeed, CTraderSession, CTraderTrader, Timings, Tokens
 from riskmon.rules.presets import PRESETS
 from riskmon.store import Store
-from tests.fakes.ctrader_server import FakeCTraderServer
 
 OPEN_POINTS = 110_000  # 1.10000: the position's open price, in 10^-5
 CROSSING_POINTS = 105_400  # loss 4,600 on 1 lot: 92 % of the 5,000 allowance
 BOOK = PRESETS["ftmo-2step"].rulebook()
 INITIAL = Decimal(100_000)
 LIVE = Policy(mode=Mode.LIVE, flatten_at_used=Decimal("0.9"))
-DEFAULTS = FakeCTraderServer()  # the fake's default credentials
 
 
 HEADER = "| accounts | ticks | unseen | p50 ms | p99 ms | riskmon CPU | RSS/account |\n" + "|---:" * 7 + "|"
@@ -74,8 +72,8 @@ def rss_bytes() -> int:
 class ServerProcess:
     """The fake server's process, spoken to with JSON lines."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
-        self.proc, self.url = proc, url
+    def __init__(self, proc: asyncio.subprocess.Process, hello: dict[str, str]) -> None:
+        self.proc, self.hello = proc, hello  # its URL and credentials
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -93,7 +91,7 @@ class ServerProcess:
         )
         try:
             assert proc.stdout is not None
-            server = cls(proc, json.loads(await proc.stdout.readline())["url"])
+            server = cls(proc, json.loads(await proc.stdout.readline()))
             yield server
             await server.call({"cmd": "quit"}, answer=False)
         finally:
@@ -119,14 +117,17 @@ class Riskmon:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def start(cls, url: str, accounts: int, db: Path, enforce: bool = False) -> AsyncIterator[Riskmon]:
+    async def start(
+        cls, server: ServerProcess, accounts: int, db: Path, enforce: bool = False
+    ) -> AsyncIterator[Riskmon]:
         names = [str(FIRST_CTID + i) for i in range(accounts)]
+        hello = server.hello
         session = CTraderSession(
-            client_id=DEFAULTS.client_id,
-            client_secret=SecretStr(DEFAULTS.client_secret),
-            tokens=Tokens(SecretStr(DEFAULTS.access_token), SecretStr(DEFAULTS.refresh_token)),
+            client_id=hello["client_id"],
+            client_secret=SecretStr(hello["client_secret"]),
+            tokens=Tokens(SecretStr(hello["access_token"]), SecretStr(hello["refresh_token"])),
             accounts=names,
-            url=url,
+            url=hello["url"],
             timings=Timings(request_timeout=120),
             rate_limit=100_000,  # the fake does not enforce cTrader's limits; set-up would take minutes
             history_rate_limit=100_000,
@@ -217,7 +218,7 @@ async def ticking(accounts: int, seconds: float) -> Ticking:
     async with ServerProcess.start(accounts) as server:
         with tempfile.TemporaryDirectory() as tmp:
             before = rss_bytes()
-            async with Riskmon.start(server.url, accounts, Path(tmp) / "riskmon.db") as riskmon:
+            async with Riskmon.start(server, accounts, Path(tmp) / "riskmon.db") as riskmon:
                 plan = [
                     (FIRST_CTID + k % accounts, OPEN_POINTS - 1 - k // accounts) for k in range(int(seconds * accounts))
                 ]
@@ -234,7 +235,7 @@ async def enforcer_latencies(accounts: int, rate: float) -> list[float]:
     """Each account's crossing tick (``rate`` a second, in account order) → its close request at the server."""
     async with ServerProcess.start(accounts) as server:
         with tempfile.TemporaryDirectory() as tmp:
-            async with Riskmon.start(server.url, accounts, Path(tmp) / "riskmon.db", enforce=True):
+            async with Riskmon.start(server, accounts, Path(tmp) / "riskmon.db", enforce=True):
                 plan = [(FIRST_CTID + i, CROSSING_POINTS) for i in range(accounts)]
                 sent = (await server.call({"cmd": "send", "ticks": plan, "rate": rate}))["sent"]
                 for _ in range(100):  # up to 10 s for the last closes
