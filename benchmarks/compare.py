@@ -22,11 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = (("basic", 3), ("ftmo-2step", 3), ("ftmo-2step", 20))
-PROBE = (
+PROBE = (  # riskmon is a namespace package: riskmon.engine's file tells which tree was imported
     "import json, sys\n"
+    "import riskmon.engine\n"
     "from benchmarks.engine import throughput\n"
     "case = json.loads(sys.argv[1])\n"
-    "import riskmon.engine\n"
     "print(json.dumps({'path': riskmon.engine.__file__, 'rate': throughput(*case)[0]}))\n"
 )
 
