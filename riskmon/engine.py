@@ -106,7 +106,7 @@ def evaluate(rules: Sequence[Rule], snap: AccountSnapshot, state: AccountState) 
                     severity=Severity.CRITICAL,
                     observed=Decimal(0),
                     limit=Decimal(0),
-                    message=f"rule {rule.name} could not be evaluated: {type(exc).__name__}",
+                    describe=f"rule {rule.name} could not be evaluated: {type(exc).__name__}",
                 )
             )
     return tuple(results)
@@ -130,17 +130,18 @@ def track(
     events: list[AlertEvent] = []
     for result in results:
         before = alerts.get(result.rule)
-        if result.failing and before is None:
+        failing = result.failing
+        if failing and before is None:
             status: AlertStatus | None = AlertStatus.FIRING
-        elif result.failing and before is not result.severity:
+        elif failing and before is not result.severity:
             status = AlertStatus.ESCALATED
-        elif not result.failing and before is not None:
+        elif not failing and before is not None:
             status = AlertStatus.RESOLVED
         else:
             status = None
         if status is None:
             continue
-        if result.failing:
+        if failing:
             alerts[result.rule] = result.severity
         else:
             del alerts[result.rule]
@@ -148,7 +149,7 @@ def track(
             AlertEvent(
                 account=account,
                 rule=result.rule,
-                severity=result.severity if result.failing else (before or Severity.OK),
+                severity=result.severity if failing else (before or Severity.OK),
                 status=status,
                 observed=result.observed,
                 limit=result.limit,

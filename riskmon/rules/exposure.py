@@ -39,12 +39,15 @@ class PositionSizeRule:
         if worst is None:
             return RuleResult(self.name, Severity.OK, Decimal(0), limit, "no open positions", unit="%")
         share, position = worst
-        what = "notional" if self.spec.basis == "notional" else "risk to stop"
-        size = "unlimited (no stop loss)" if share == INFINITY else f"{share:.2f}% of equity"
-        message = f"{position.symbol} #{position.id} {position.side} {position.volume} lots: {what} {size} "
-        message += f"(limit {limit}%)"
+
+        def describe() -> str:
+            what = "notional" if self.spec.basis == "notional" else "risk to stop"
+            size = "unlimited (no stop loss)" if share == INFINITY else f"{share:.2f}% of equity"
+            held = f"{position.symbol} #{position.id} {position.side} {position.volume} lots"
+            return f"{held}: {what} {size} (limit {limit}%)"
+
         severity = Severity.WARNING if share > limit else Severity.OK
-        return RuleResult(self.name, severity, share, limit, message, unit="%", used=share / limit)
+        return RuleResult(self.name, severity, share, limit, describe, unit="%", used=share / limit)
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,12 @@ class MarginLevelRule:
             severity, limit = Severity.WARNING, self.spec.warning_below
         else:
             severity, limit = Severity.OK, self.spec.warning_below
-        message = f"margin level {level:.1f}% (warning below {self.spec.warning_below}%, "
-        message += f"critical below {self.spec.critical_below}%)"
-        return RuleResult(self.name, severity, level, limit, message, unit="%")
+
+        def describe() -> str:
+            below = f"warning below {self.spec.warning_below}%, critical below {self.spec.critical_below}%"
+            return f"margin level {level:.1f}% ({below})"
+
+        return RuleResult(self.name, severity, level, limit, describe, unit="%")
 
 
 def effective_leverage(snap: AccountSnapshot) -> Decimal:
@@ -89,9 +95,12 @@ class LeverageRule:
             severity, limit = Severity.WARNING, self.spec.warning
         else:
             severity, limit = Severity.OK, self.spec.warning
-        message = f"leverage {leverage:.2f}x (warning above {self.spec.warning}x, "
-        message += f"emergency above {self.spec.emergency}x)"
-        return RuleResult(self.name, severity, leverage, limit, message, unit="x", used=leverage / limit)
+
+        def describe() -> str:
+            above = f"warning above {self.spec.warning}x, emergency above {self.spec.emergency}x"
+            return f"leverage {leverage:.2f}x ({above})"
+
+        return RuleResult(self.name, severity, leverage, limit, describe, unit="x", used=leverage / limit)
 
 
 @dataclass(frozen=True)
@@ -114,5 +123,8 @@ class MaxLotsRule:
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         lots = snap.total_lots
         severity = Severity.CRITICAL if lots > self.limit else Severity.OK
-        message = f"{lots} lots open in total (limit {self.limit})"
-        return RuleResult(self.name, severity, lots, self.limit, message, unit="lots")
+
+        def describe() -> str:
+            return f"{lots} lots open in total (limit {self.limit})"
+
+        return RuleResult(self.name, severity, lots, self.limit, describe, unit="lots")

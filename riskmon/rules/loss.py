@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
 from riskmon.rules.base import HUNDRED, money, pct, share_of
@@ -46,8 +47,7 @@ def daily_allowance(spec: DailyLossSpec, anchor: Decimal, initial: Decimal) -> D
             return spec.size
 
 
-@dataclass(frozen=True)
-class Floor:
+class Floor(NamedTuple):
     """Equity must stay at or above ``level``; ``reference`` is what the allowance is measured from."""
 
     reference: Decimal
@@ -61,26 +61,30 @@ class Floor:
 def floor_result(rule: str, floor: Floor, equity: Decimal, warn_at: Decimal, breach_note: str, note: str) -> RuleResult:
     loss = floor.reference - equity
     room = equity - floor.level
-    used = share_of(loss, floor.allowance)
-    if equity < floor.level:
-        severity = Severity.CRITICAL
-        state = f"BREACHED by {money(-room)}: equity {money(equity)} below the floor {money(floor.level)}"
-        state += breach_note
-    else:
-        severity = Severity.WARNING if used >= warn_at else Severity.OK
-        state = f"{money(room)} left before the floor {money(floor.level)}"
-    label = rule.replace("_", " ")
-    message = f"{label} {money(loss)} of {money(floor.allowance)} ({pct(used)} used); {state}{note}"
+    allowance = floor.allowance
+    used = share_of(loss, allowance)
+    breached = equity < floor.level
+    severity = Severity.CRITICAL if breached else Severity.WARNING if used >= warn_at else Severity.OK
+
+    def describe() -> str:
+        if breached:
+            state = f"BREACHED by {money(-room)}: equity {money(equity)} below the floor {money(floor.level)}"
+            state += breach_note
+        else:
+            state = f"{money(room)} left before the floor {money(floor.level)}"
+        label = rule.replace("_", " ")
+        return f"{label} {money(loss)} of {money(allowance)} ({pct(used)} used); {state}{note}"
+
     return RuleResult(
         rule=rule,
         severity=severity,
         observed=loss,
-        limit=floor.allowance,
+        limit=allowance,
         unit="money",
         room_left=room,
         used=used,
         floor=floor.level,
-        message=message,
+        describe=describe,
     )
 
 

@@ -22,11 +22,14 @@ class ProfitTargetRule:
         initial = state.initial_balance
         target = initial * self.spec.size / HUNDRED if self.spec.size_basis == "initial_pct" else self.spec.size
         profit = snap.balance - initial
-        reached = profit >= target and not snap.positions
-        message = f"profit {money(profit)} of target {money(target)}"
-        if profit >= target and snap.positions:
-            message += " (close positions to lock it in)"
-        return RuleResult(self.name, Severity.INFO if reached else Severity.OK, profit, target, message, unit="money")
+        held = bool(snap.positions)
+        reached = profit >= target and not held
+
+        def describe() -> str:
+            message = f"profit {money(profit)} of target {money(target)}"
+            return message + " (close positions to lock it in)" if profit >= target and held else message
+
+        return RuleResult(self.name, Severity.INFO if reached else Severity.OK, profit, target, describe, unit="money")
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,25 @@ def test_daily_loss_boundaries(equity: str, severity: Severity) -> None:
     assert result.observed == D(100000) - D(equity)
 
 
+def test_messages_are_built_when_read_and_say_the_same_each_time() -> None:
+    # Rules defer formatting to ``message``; reading it twice, late, gives the figures of the check.
+    results = [
+        DailyLossRule(DailyLossSpec()).check(snap(NOON, "100000", "94999.99"), STATE),
+        MaxLossRule(MaxLossSpec()).check(snap(NOON, "100000", "96000"), STATE),
+        MarginLevelRule(MarginLevelSpec()).check(snap(NOON, "100000", "96000", margin="1000"), STATE),
+    ]
+    assert (
+        results[0].message
+        == results[0].message
+        == (
+            "daily loss 5,000.01 of 5,000.00 (100.0% used); BREACHED by 0.01: equity 94,999.99 below the floor "
+            "95,000.00 (account failed)"
+        )
+    )
+    assert results[1].message == "max loss 4,000.00 of 10,000.00 (40.0% used); 6,000.00 left before the floor 90,000.00"
+    assert results[2].message.startswith("margin level 9600.0%")
+
+
 def test_daily_loss_counts_floating_and_realised() -> None:
     # Balance already down 3,000 (realised) and 2,000.01 floating: 5,000.01 lost since the anchor.
     result = DailyLossRule(DailyLossSpec()).check(snap(NOON, "97000", "94999.99"), STATE)
