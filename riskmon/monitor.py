@@ -83,7 +83,6 @@ class Annotator(Protocol):
 
 
 STALE_DATA = "stale_data"
-STATE_WRITE_WAIT_S = 0.05  # a locked database delays a snapshot this long at most; the write is retried
 
 
 class AccountMonitor:
@@ -211,8 +210,7 @@ class AccountMonitor:
         if not due:
             return
         try:
-            with self.store.patience(STATE_WRITE_WAIT_S):
-                self.store.save_state(state)
+            self.store.save_state(state)
         except sqlite3.Error as exc:
             # Kept in memory and written with the next snapshot; monitoring goes on. One line per outage.
             if self._unsaved_since is None:

@@ -41,20 +41,27 @@ def default_db_path() -> Path:
     return Path(user_data_dir("riskmon", appauthor=False)) / "riskmon.db"
 
 
+# How long a write waits for another process's lock. Short on purpose: every writer in the service
+# retries (state with the next snapshot, alerts kept in memory, enforcement steps), and a long wait
+# would stall the event loop and with it monitoring. Start-up (migrations) may wait longer.
+BUSY_TIMEOUT_S = 0.05
+STARTUP_WAIT_S = 5.0
+
+
 class Store:
-    def __init__(self, path: Path | str = MEMORY, busy_timeout_s: float = 5.0) -> None:
+    def __init__(self, path: Path | str = MEMORY, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = str(path)
-        self.busy_timeout_s = busy_timeout_s
         self._lock_file: IO[str] | None = None
         if self.path != MEMORY:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._lock_file = _acquire_lock(Path(self.path))
         try:
-            self.db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(self.path, timeout=STARTUP_WAIT_S, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER)")
             self.migrate("state", STATE_MIGRATIONS)
+            self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         except sqlite3.Error as exc:
             self.close()
             raise StoreError(f"cannot open the state database {self.path}: {exc}") from None
@@ -93,16 +100,6 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
-
-    @contextmanager
-    def patience(self, seconds: float) -> Iterator[None]:
-        """Within the block, wait at most ``seconds`` (not the busy timeout) for another connection's lock:
-        for writes that are retried anyway and must not stall the event loop."""
-        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
-        try:
-            yield
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
 
     # -- account state --------------------------------------------------------------------------
 

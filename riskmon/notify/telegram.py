@@ -41,7 +41,6 @@ Monitors = Callable[[], Mapping[str, AccountMonitor]]
 DEFAULT_POLICY = AlertPolicy()
 DEFAULT_BACKOFF = Backoff()
 KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
-QUEUE_WAIT_S = 0.05  # how long queueing an alert waits for a locked database before keeping it in memory
 
 
 class TelegramNotifier:
@@ -106,19 +105,18 @@ class TelegramNotifier:
         """Move alerts into the outbox, oldest first. A locked database never stalls monitoring: the alerts
         stay in memory, in order, and are written with the next snapshot (or at shutdown)."""
         try:
-            with self.store.patience(QUEUE_WAIT_S):
-                while self._held:
-                    events, day, now = self._held[0]
-                    try:
-                        with self.store.transaction():
-                            self.journal.record(events, day)
-                            for event in events:
-                                self._queue_alert(event, now)
-                    except sqlite3.OperationalError:
-                        raise  # locked or busy: worth another try
-                    except Exception:
-                        log.exception("telegram: alert events could not be queued; dropped")  # never a poison head
-                    self._held.popleft()
+            while self._held:
+                events, day, now = self._held[0]
+                try:
+                    with self.store.transaction():
+                        self.journal.record(events, day)
+                        for event in events:
+                            self._queue_alert(event, now)
+                except sqlite3.OperationalError:
+                    raise  # locked or busy: worth another try
+                except Exception:
+                    log.exception("telegram: alert events could not be queued; dropped")  # never a poison head
+                self._held.popleft()
         except sqlite3.OperationalError as exc:
             if self._held_since is None:
                 self._held_since = time.monotonic()
