@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
+from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import AccountConfig, AppConfig
 from riskmon.models import AccountSnapshot, AlertEvent
@@ -31,6 +31,7 @@ from riskmon.store import Store
 log = logging.getLogger(__name__)
 
 STREAM_SILENCE = timedelta(seconds=30)
+FEED_RESTART_BACKOFF = Backoff(1.0, 60.0, jitter=0.2)
 
 
 @dataclass
@@ -142,8 +143,7 @@ class Service:
     observers: Sequence[Observer] = ()
     components: Sequence[Component] = ()
     clock: Clock = field(default_factory=SystemClock)
-    backoff_initial: float = 1.0
-    backoff_max: float = 60.0
+    backoff: Backoff = FEED_RESTART_BACKOFF
     watch_interval: float = 1.0
     annotators: Sequence[Annotator] = ()
     monitors: dict[str, AccountMonitor] = field(init=False)
@@ -205,22 +205,22 @@ class Service:
                 monitor.check_staleness()
 
     async def _supervise(self, platform: Platform) -> None:
-        delay = self.backoff_initial
         while True:
             try:
                 async for snap in platform.feed.snapshots():
                     self._dispatch(snap)
-                    platform.failures, delay = 0, self.backoff_initial
+                    platform.failures = 0
                     await asyncio.sleep(0)  # let enforcement and notifiers act between the snapshots of a burst
                 log.warning("%s feed ended; restarting", platform.name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                platform.failures += 1
                 platform.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("%s feed failed (%s); retrying in %.0f s", platform.name, platform.last_error, delay)
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self.backoff_max)
+                log.error("%s feed failed (%s)", platform.name, platform.last_error)
+            delay = self.backoff.delay(platform.failures)
+            platform.failures += 1
+            log.info("%s feed restarts in %.1f s", platform.name, delay)
+            await asyncio.sleep(delay)
 
     def _dispatch(self, snap: AccountSnapshot) -> None:
         monitor = self.monitors.get(snap.account)

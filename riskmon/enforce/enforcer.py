@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
 from riskmon.enforce.events import (
     describe,
@@ -370,7 +371,7 @@ class Enforcer:
             log.exception("%s: enforcement event sink failed", event.account)
 
     def _backoff(self, attempts: int) -> float:
-        return float(min(self.retry_initial_s * 2 ** max(0, attempts - 1), self.retry_max_s))
+        return Backoff(self.retry_initial_s, self.retry_max_s).delay(attempts - 1)
 
     def _label(self, lane: _Lane) -> str:
         return lane.latest.profile.label if lane.latest else ""

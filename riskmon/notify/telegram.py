@@ -21,6 +21,7 @@ from telegram.constants import ParseMode
 from telegram.error import InvalidToken
 from telegram.ext import ExtBot
 
+from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import Settings
 from riskmon.errors import ConfigError
@@ -30,7 +31,7 @@ from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
 from riskmon.notify.telegram_format import alert_html, summary_html
 from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
-from riskmon.notify.telegram_sender import Backoff, Sender
+from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, Sender
 from riskmon.notify.telegram_store import Journal, Outbox
 from riskmon.notify.telegram_summary import DailySummaries, DayBook
 from riskmon.store import Store
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 DEFAULT_POLICY = AlertPolicy()
-DEFAULT_BACKOFF = Backoff()
 KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
 
 
@@ -175,7 +175,7 @@ class TelegramNotifier:
                 await self._run_once()
             except Exception as exc:
                 failures += 1
-                delay = self.backoff.delay(failures)
+                delay = self.backoff.delay(failures - 1)
                 log.error("telegram stopped (%s); restarting in %.1f s", self.scrub(repr(exc)), delay)
                 await asyncio.sleep(delay)
 
@@ -232,7 +232,7 @@ class TelegramNotifier:
                 await self.bot.initialize()
             except Exception as exc:
                 failures += 1
-                delay = self.backoff.maximum if isinstance(exc, InvalidToken) else self.backoff.delay(failures)
+                delay = self.backoff.maximum if isinstance(exc, InvalidToken) else self.backoff.delay(failures - 1)
                 log.warning(
                     "telegram: cannot reach the Bot API (%s); alerts are queued; retrying in %.1f s",
                     self.scrub(f"{type(exc).__name__}: {exc}"),

@@ -17,6 +17,7 @@ from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
+from riskmon.backoff import Backoff
 from riskmon.logs import REDACTED, RedactSecrets
 from riskmon.notify.telegram_sender import retry_seconds
 
@@ -80,6 +81,9 @@ def make_bot(
     )
 
 
+POLL_BACKOFF = Backoff(1.0, 60.0)
+
+
 class Poller:
     """Long polling with getUpdates; each update is handed to ``handle`` one at a time, in order."""
 
@@ -89,13 +93,13 @@ class Poller:
         handle: Callable[[Update], Awaitable[None]],
         scrub: Scrubber,
         poll_timeout_s: int = 25,
-        backoff_max_s: float = 60.0,
+        backoff: Backoff = POLL_BACKOFF,
     ) -> None:
         self.bot = bot
         self.handle = handle
         self.scrub = scrub
         self.poll_timeout_s = poll_timeout_s
-        self.backoff_max_s = backoff_max_s
+        self.backoff = backoff
 
     async def run(self) -> None:
         offset: int | None = None
@@ -112,7 +116,7 @@ class Poller:
                 continue
             except Exception as exc:
                 failures += 1
-                delay = min(2.0 ** (failures - 1), self.backoff_max_s)
+                delay = self.backoff.delay(failures - 1)
                 log.warning(
                     "telegram: getUpdates failed (%s); polling again in %.0f s",
                     self.scrub(f"{type(exc).__name__}: {exc}"),

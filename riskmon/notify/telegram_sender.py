@@ -24,6 +24,7 @@ from datetime import timedelta
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from riskmon.backoff import Backoff
 from riskmon.clock import Clock
 from riskmon.notify.telegram_store import Outbox, OutboxRow, epoch
 
@@ -33,17 +34,7 @@ SendFn = Callable[[str, str], Awaitable[int]]  # (chat id, HTML text) → Telegr
 Scrub = Callable[[str], str]
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    initial: float = 1.0
-    maximum: float = 300.0
-
-    def delay(self, attempts: int) -> float:
-        """Seconds before the next try after ``attempts`` failed ones (1, 2, 4, ... up to maximum)."""
-        return min(self.initial * 2.0 ** max(attempts - 1, 0), self.maximum)
-
-
-DEFAULT_BACKOFF = Backoff()
+DEFAULT_BACKOFF = Backoff(1.0, 300.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +99,7 @@ class Sender:
                 failures = 0
             except Exception as exc:  # the store failing: keep the task alive, try again later
                 failures += 1
-                wait = self.backoff.delay(failures)
+                wait = self.backoff.delay(failures - 1)
                 log.error("telegram outbox unavailable (%s); retrying in %.0f s", self.scrub(repr(exc)), wait)
             if wait > 0:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives
@@ -157,7 +148,7 @@ class Sender:
             return
         attempts = row.attempts + 1
         if verdict.wait_s is None:
-            wait = self.backoff.delay(attempts)
+            wait = self.backoff.delay(attempts - 1)
         else:  # Telegram's retry_after as given; "forever" (a rejected token) at the longest backoff
             wait = self.backoff.maximum if math.isinf(verdict.wait_s) else verdict.wait_s
         now = self.clock.now()

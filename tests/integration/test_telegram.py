@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from riskmon.backoff import Backoff
 from riskmon.clock import Clock, ManualClock, SystemClock
 from riskmon.config import Settings
 from riskmon.models import AlertEvent, AlertStatus, Severity
@@ -25,7 +26,6 @@ from riskmon.notify.telegram_bot import Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access
 from riskmon.notify.telegram_format import alert_html
 from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
-from riskmon.notify.telegram_sender import Backoff
 from riskmon.notify.telegram_summary import job_id
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import Rulebook

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 
+from riskmon.backoff import Backoff
 from riskmon.errors import ConfigError
 from riskmon.models import AlertEvent, AlertStatus, Severity
 from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
-from riskmon.notify.telegram_sender import Backoff, judge
+from riskmon.notify.telegram_sender import judge
 from tests.builders import D, ts
 
 NIGHT = QuietHours.parse("22:00-07:00", "Europe/Prague")  # CET = UTC+1 in March
@@ -83,4 +84,4 @@ def test_judging_send_failures() -> None:
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     backoff = Backoff(1.0, 10.0)
-    assert [backoff.delay(n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 8.0, 10.0]
+    assert [backoff.delay(n) for n in (0, 1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0, 10.0]

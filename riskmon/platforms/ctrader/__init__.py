@@ -8,8 +8,10 @@ async for snap in feed.snapshots(): ...
 await session.close()
 """
 
+from riskmon.backoff import Backoff
+
 from .feed import CTraderFeed
-from .session import Backoff, CTraderApiError, CTraderSession, Timings
+from .session import CTraderApiError, CTraderSession, Timings
 from .tokens import Tokens, TokenStore
 from .trader import CTraderTrader
 from .transport import DEMO_HOST, JSON_PORT, LIVE_HOST, endpoint_url

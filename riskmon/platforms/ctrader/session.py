@@ -20,12 +20,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
+from riskmon.backoff import Backoff
 from riskmon.errors import AuthenticationError, PlatformError, PlatformUnavailable, ProtocolError
 
 from .codec import ERROR_TYPES, HISTORY_TYPES, PT, Message, Payload, as_int, decode, encode
@@ -67,16 +68,7 @@ class CTraderApiError(PlatformError):
         super().__init__(f"cTrader error {code}: {description}" if description else f"cTrader error {code}")
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    initial: float = 1.0
-    maximum: float = 60.0
-    factor: float = 2.0
-    jitter: float = 0.2  # ± fraction of the delay
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
-        return base * (1 + rng.uniform(-self.jitter, self.jitter))
+RECONNECT_BACKOFF = Backoff(1.0, 60.0, jitter=0.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +76,7 @@ class Timings:
     request_timeout: float = 10.0
     heartbeat_interval: float = 20.0  # send a heartbeat after this long without sending
     silence_timeout: float = 45.0  # nothing received for this long → the link is dead
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = RECONNECT_BACKOFF
 
 
 @dataclass(slots=True)

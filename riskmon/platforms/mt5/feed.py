@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.errors import PlatformUnavailable
 from riskmon.models import AccountSnapshot
@@ -29,14 +30,13 @@ from riskmon.platforms.mt5.servertime import ServerTime
 from riskmon.platforms.mt5.terminal import (
     MT5Terminal,
     expect_login,
-    exponential_backoff,
     fetch_all,
     fetch_optional,
 )
 
 log = logging.getLogger(__name__)
 
-RECONNECT_BACKOFF = exponential_backoff(1.0, 60.0)
+RECONNECT_BACKOFF = Backoff(1.0, 60.0).delay
 DEALS_REFRESH = timedelta(minutes=1)
 
 

@@ -82,11 +82,6 @@ class TerminalTimeout(PlatformUnavailable):
     """The terminal took longer than the call timeout: what was asked may or may not have happened."""
 
 
-def exponential_backoff(initial: float = 1.0, maximum: float = 60.0) -> Callable[[int], float]:
-    """Delay before retry number ``attempt`` (0-based): initial, 2×, 4×, … capped at ``maximum``."""
-    return lambda attempt: min(maximum, initial * 2**attempt)
-
-
 def explain(code: int, text: str) -> str:
     """A last_error() pair as one readable reason."""
     return f"{_REASONS.get(code, 'terminal error')} ({code}: {text})"

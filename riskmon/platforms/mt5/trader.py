@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from riskmon.backoff import Backoff
 from riskmon.errors import PlatformError
 from riskmon.platforms.base import ActionResult, Outcome
 from riskmon.platforms.mt5 import constants as c
@@ -17,7 +18,6 @@ from riskmon.platforms.mt5.terminal import (
     TerminalTimeout,
     expect_login,
     explain,
-    exponential_backoff,
     fetch,
     fetch_all,
     last_error,
@@ -25,7 +25,7 @@ from riskmon.platforms.mt5.terminal import (
 
 log = logging.getLogger(__name__)
 
-REQUOTE_BACKOFF = exponential_backoff(0.2, 2.0)
+REQUOTE_BACKOFF = Backoff(0.2, 2.0).delay
 
 Request = dict[str, int | float | str]
 Sent = tuple[int | None, ActionResult]  # (retcode when the server answered, result)
