@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -37,9 +37,6 @@ from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms, serve
 from riskmon.store import MEMORY, Store
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
