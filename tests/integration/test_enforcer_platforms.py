@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,7 +32,7 @@ from riskmon.platforms.mt5 import constants as c
 from riskmon.service import Service, build_platforms
 from riskmon.store import Store
 from tests.fakes.ctrader_server import FakeCTraderServer
-from tests.platforms.mt5.mt5_support import FAKE_DIR, LOGIN, PASSWORD, SERVER, Bridge, load_scenario
+from tests.platforms.mt5.mt5_support import FAKE_DIR, LOGIN, PASSWORD, SERVER, Bridge, load_scenario, until
 
 CTID, CTRADER_LOGIN = 1001, 7001
 LOT = 10_000_000  # the fake cTrader symbol's lot size, in cents of a unit
@@ -93,13 +93,15 @@ class CTraderVenue:
         }
 
     async def lose(self, amount: Decimal) -> None:
-        units = Decimal(1.5) * 100_000  # the two walked positions, 1.5 lots long
+        units = Decimal("1.5") * 100_000  # the two walked positions, 1.5 lots long
         bid = (self.start_bid - amount / units).quantize(Decimal("0.00001"))
         await self.server.set_price("EURUSD", bid=bid, ask=bid + Decimal("0.0001"))
 
     async def nudge(self) -> None:
-        sym = self.server.symbol("EURUSD")
-        await self.server.set_price("EURUSD", bid=sym.bid, ask=sym.ask)
+        """An account event (TraderUpdatedEvent, leverage unchanged): the stream sends a fresh snapshot.
+        A quote would not do once the account is flat (no position is valued at it), and a quiet
+        account is otherwise re-sent only by the feed's 10 s keepalive."""
+        await self.server.set_leverage(CTID, 100)
 
     def positions(self) -> dict[str, Decimal]:
         return {str(p.id): Decimal(p.volume) / LOT for p in self.server.positions.values() if p.ctid == CTID}
@@ -185,7 +187,9 @@ class MT5Venue:
     async def open_position(self) -> str:
         tick = _local(self.fake.ticks)["EURUSD"]
         return str(
-            self.fake.open_position(symbol="EURUSD", type=0, volume=0.2, price_open=tick["ask"], price_current=tick["bid"])
+            self.fake.open_position(
+                symbol="EURUSD", type=c.POSITION_TYPE_BUY, volume=0.2, price_open=tick["ask"], price_current=tick["bid"]
+            )
         )
 
     def close_market(self, closed: bool) -> None:
@@ -263,7 +267,7 @@ class Riskmon:
             lost += self.venue.allowance * step
             await self.venue.lose(lost)
             try:
-                await self.until(lambda: self.state() is TradingState.HALTED or self._saw(lost), 3, "a snapshot")
+                await self.until(lambda lost=lost: self.state() is TradingState.HALTED or self._saw(lost), 3)
             except AssertionError:
                 raise AssertionError(f"no snapshot after losing {lost}") from None
             if self.state() is TradingState.HALTED:
@@ -275,7 +279,11 @@ class Riskmon:
         if not self.seen.evaluations:
             return False
         result = self.seen.evaluations[-1].result("daily_loss")
-        return result is not None and result.used is not None and result.used * self.venue.allowance >= lost * Decimal("0.97")
+        return (
+            result is not None
+            and result.used is not None
+            and result.used * self.venue.allowance >= lost * Decimal("0.97")
+        )
 
     def audit(self) -> list[tuple[str, str]]:
         with closing(open_read_only(self.db_path)) as db:
@@ -435,7 +443,7 @@ async def test_a_restart_between_the_close_and_its_answer_sends_no_second_close(
             await asyncio.wait_for(server.arrived(2111), 5)
             sent = [a.status.value for a in rm.enforcer.open_actions(venue.account)]
         assert "sent" in sent  # the process is gone with at least one close unanswered
-        await asyncio.wait_for(_gone(venue), 10)  # the server carried out what had reached it
+        await until(lambda: not venue.positions(), 10)  # the server carried out what had reached it
         server.response_delays.clear()
         first = once_each(venue.closes())
         async with riskmon_on(venue, tmp_path) as rm:  # a new process on the same database
@@ -446,11 +454,6 @@ async def test_a_restart_between_the_close_and_its_answer_sends_no_second_close(
                 await asyncio.sleep(0.05)
             assert rm.state() is TradingState.HALTED
         assert once_each(venue.closes()) == first == Counter({target: 1 for target in held})
-
-
-async def _gone(venue: Venue) -> None:
-    while venue.positions():
-        await asyncio.sleep(0.02)
 
 
 @PLATFORMS
@@ -571,5 +574,3 @@ async def test_mt5_over_the_rpyc_bridge_flattens_once_with_the_right_requests(tm
         await rm.until(lambda: not rm.enforcer.open_actions(venue.account), 15, "verified")
         assert rm.state() is TradingState.HALTED
     _assert_close_requests(venue, held)
-
-
