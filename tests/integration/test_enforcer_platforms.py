@@ -67,11 +67,13 @@ class CTraderVenue:
         self.server = server
         self.start_bid = Decimal("1.10000")
 
-    async def set_up(self, deleverage: bool = False) -> None:
+    async def set_up(self, deleverage: bool = False, single: bool = False) -> None:
         s = self.server
         s.add_symbol("EURUSD", "EUR", "USD", bid="1.10000", ask="1.10010")
         s.add_account(ctid=CTID, login=CTRADER_LOGIN, currency="USD", balance="10000.00")
-        if deleverage:  # ~15.7x leverage; the 1-lot position loses (the spread), the half lot wins
+        if single:
+            await s.open_position(CTID, "EURUSD", "BUY", lots="1.5", price="1.10000")
+        elif deleverage:  # ~15.7x leverage; the 1-lot position loses (the spread), the half lot wins
             await s.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.10010")
             await s.open_position(CTID, "EURUSD", "BUY", lots="0.5", price="1.09000")
         else:
@@ -93,7 +95,7 @@ class CTraderVenue:
         }
 
     async def lose(self, amount: Decimal) -> None:
-        units = Decimal("1.5") * 100_000  # the two walked positions, 1.5 lots long
+        units = Decimal("1.5") * 100_000  # the walked positions: 1.5 lots long
         bid = (self.start_bid - amount / units).quantize(Decimal("0.00001"))
         await self.server.set_price("EURUSD", bid=bid, ask=bid + Decimal("0.0001"))
 
@@ -324,10 +326,16 @@ enabled = true
 
 @asynccontextmanager
 async def riskmon_on(
-    venue: Venue, tmp_path: Path, enforce: str = FLATTEN, dry_run: bool = False, **settings: str
+    venue: Venue,
+    tmp_path: Path,
+    enforce: str = FLATTEN,
+    dry_run: bool = False,
+    killed: bool = False,
+    **settings: str,
 ) -> AsyncIterator[Riskmon]:
     """Config from a .env and riskmon.toml, then the service, observers, Enforcer and annotator as
-    ``riskmon.app.build_app`` wires them (the Enforcer with short retry intervals)."""
+    ``riskmon.app.build_app`` wires them (the Enforcer with short retry intervals). ``killed``: the
+    process ends without its graceful shutdown (no waiting for in-flight enforcement)."""
     env = {"RISKMON_DB": str(tmp_path / "riskmon.db"), "DRY_RUN": str(dry_run).lower(), "METRICS_PORT": "0"}
     env |= venue.settings() | settings
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
@@ -352,7 +360,8 @@ async def riskmon_on(
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
-        await service.aclose(2)
+        if not killed:
+            await service.aclose(2)
         await asyncio.gather(*(p.close() for p in platforms if p.close is not None), return_exceptions=True)
         store.close()
 
@@ -438,7 +447,7 @@ async def test_a_restart_between_the_close_and_its_answer_sends_no_second_close(
         await venue.set_up()
         held = set(venue.positions())
         server.response_delays[2111] = 0.5  # ProtoOAClosePositionReq: executed half a second after arrival
-        async with riskmon_on(venue, tmp_path) as rm:
+        async with riskmon_on(venue, tmp_path, killed=True) as rm:
             await rm.walk_until_halted()
             await asyncio.wait_for(server.arrived(2111), 5)
             sent = [a.status.value for a in rm.enforcer.open_actions(venue.account)]
@@ -453,7 +462,36 @@ async def test_a_restart_between_the_close_and_its_answer_sends_no_second_close(
                 await venue.nudge()
                 await asyncio.sleep(0.05)
             assert rm.state() is TradingState.HALTED
+            steps = [step for step, _ in rm.audit()]
         assert once_each(venue.closes()) == first == Counter({target: 1 for target in held})
+        # the new process confirmed the old one's records against its first snapshots, and sent nothing
+        assert steps.count("request") == len(held) + 1  # two closes and the cancel, all before the restart
+        assert steps[-3:] == ["verify"] * 3
+
+
+async def test_a_restart_while_the_close_is_still_pending_at_the_broker_sends_no_second_close(
+    tmp_path: Path,
+) -> None:
+    """cTrader: the process dies with the close on its way; the server carries it out only after the new
+    process has seen the position still open. The new process must not send the close again before the
+    old request could have been answered (answer_timeout_s), as the old process would not have."""
+    async with FakeCTraderServer(heartbeat_interval=0.2) as server:
+        venue = CTraderVenue(server)
+        await venue.set_up(single=True)
+        (held,) = venue.positions()
+        server.response_delays[2111] = 1.5  # executed 1.5 s after it arrived, whoever is still listening
+        async with riskmon_on(venue, tmp_path, killed=True) as rm:
+            await rm.walk_until_halted()
+            await asyncio.wait_for(server.arrived(2111), 5)
+        server.response_delays.clear()
+        async with riskmon_on(venue, tmp_path) as rm:  # at once: the position is still open
+            await rm.until(lambda: rm.seen.evaluations != [], what="a first snapshot")
+            assert held in venue.positions()
+            await rm.until(lambda: server.open_connections == 1, what="the old request handled")
+            await rm.until(lambda: not venue.positions(), what="closed")
+            await rm.until(lambda: not rm.enforcer.open_actions(venue.account), what="verified")
+            assert rm.state() is TradingState.HALTED
+        assert once_each(venue.closes()) == Counter({held: 1})
 
 
 @PLATFORMS
