@@ -431,6 +431,9 @@ async def test_partial_deleveraging_lands_under_the_target(
         await rm.until(lambda: rm.state() is TradingState.ACTIVE, what="back to active")
         closes = venue.closes()
         assert any(lots < before[target_id] for target_id, lots in closes), f"no partial close in {closes}"
+        # largest loss first, the last cut partial and rounded up to the lot step
+        expected = {"ctrader": [("1", Decimal(1)), ("2", Decimal("0.37"))], "mt5": [("70002", Decimal("0.45"))]}
+        assert closes == expected[platform]
         assert all(n == 1 for n in once_each(closes).values()), closes
         after = venue.positions()
         assert after, "only what was needed was closed"
