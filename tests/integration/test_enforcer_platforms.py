@@ -36,7 +36,12 @@ from tests.platforms.mt5.mt5_support import FAKE_DIR, LOGIN, PASSWORD, SERVER, B
 
 CTID, CTRADER_LOGIN = 1001, 7001
 LOT = 10_000_000  # the fake cTrader symbol's lot size, in cents of a unit
-ENFORCER_TIMINGS = {"retry_initial_s": 0.2, "retry_max_s": 0.5, "refused_retry_s": 0.2, "answer_timeout_s": 5.0}
+ENFORCER_TIMINGS: dict[str, Any] = {
+    "retry_initial_s": 0.2,
+    "retry_max_s": 0.5,
+    "refused_retry_s": 0.2,
+    "answer_timeout_s": 5.0,
+}
 
 
 # -- the platforms, behind one small interface ------------------------------------------------------------
@@ -350,7 +355,7 @@ async def riskmon_on(
         config.enforcement(),
         traders.__getitem__,
         on_event=lambda event: service.publish(event),
-        **ENFORCER_TIMINGS,  # type: ignore[arg-type]
+        **ENFORCER_TIMINGS,
     )
     seen = Seen()
     service = Service(config, store, platforms, [seen, enforcer], components=[enforcer], annotators=[enforcer])
