@@ -272,6 +272,10 @@ class Enforcer:
                     self._emit(recovered_event(action, self._label(lane), now))
             elif action.status is not Status.RETRY:
                 delay = self._backoff(action.attempts)
+                if action.status is Status.SENT and action.next_at is not None:
+                    # Unanswered, from before a restart: the request may still be on its way or queued at
+                    # the broker. Not sent again before its answer would have been due.
+                    delay = max(delay, (action.next_at - now).total_seconds())
                 retry = replace(action, status=Status.RETRY, next_at=now + timedelta(seconds=delay))
                 message = f"{text}: still open after {action.outcome or 'no answer'}; sending again in {delay:.0f} s"
                 if not action.alerted:
@@ -298,7 +302,9 @@ class Enforcer:
                 return
             attempts = retry.attempts + 1 if retry else 1
             base = retry or Action(key, lane.account, day, intent, Status.SENT)
-            action = replace(base, status=Status.SENT, attempts=attempts, next_at=None)
+            # While SENT, ``next_at`` is when the answer is due: a restart must not send it again sooner.
+            answer_due = now + timedelta(seconds=self.answer_timeout_s)
+            action = replace(base, status=Status.SENT, attempts=attempts, next_at=answer_due)
             request = Entry(now, lane.account, day, "request", f"{text} (attempt {attempts})", key)
             if retry:
                 self._save(action, request)
@@ -334,7 +340,7 @@ class Enforcer:
         if result.outcome in TO_VERIFY:
             if result.ok and intent.volume is not None and result.closed_volume is not None:
                 intent = _partially(intent, result)
-            updated = replace(action, status=Status.AWAITING, intent=intent, answer_gen=lane.gen)
+            updated = replace(action, status=Status.AWAITING, intent=intent, answer_gen=lane.gen, next_at=None)
         else:
             standing = result.outcome in STANDING_REFUSALS
             delay = self.refused_retry_s if standing else self._backoff(action.attempts)

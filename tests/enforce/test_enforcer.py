@@ -259,3 +259,31 @@ async def test_manual_flatten_reports_refusals_and_asking_again_sends_nothing_tw
         again = await rig.enforcer.flatten(ACCOUNT, "telegram:42")
         assert "3 refused (market_closed)" in again
         assert len(rig.trader.closes()) == 3  # the second request found them in hand: nothing re-sent early
+
+
+async def test_after_a_restart_an_unanswered_close_is_not_sent_again_before_its_answer_was_due(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path / "r.db", LIVE, answer_timeout_s=30.0)
+    rig.trader.hang_before_acting = True  # the requests are out, the broker has not acted: the process dies
+    task = asyncio.create_task(rig.enforcer.run())
+    for _ in range(400):
+        rig.clock.advance(1)
+        rig.market.step()
+        if halted(rig.monitor.process(rig.market.snapshot(ACCOUNT))):
+            break
+    await asyncio.wait_for(rig.trader.wait_for_calls(3), timeout=5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    rig.trader.hang_before_acting = False
+    rig.restart()
+    async with running(rig):
+        for _ in range(5):  # positions still open, but the old requests may yet be carried out
+            evaluation = await rig.tick()
+        assert len(evaluation.snapshot.positions) == 3
+        assert len(rig.trader.closes()) == 3
+        rig.clock.advance(30)  # the answers would have been due by now: send again
+        await rig.tick()
+        assert sorted(c.target for c in rig.trader.closes()) == ["1001", "1001", "1002", "1002", "1003", "1003"]
+        assert (await rig.tick()).snapshot.positions == ()

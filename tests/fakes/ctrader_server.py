@@ -26,7 +26,7 @@ Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``
 ``response_delays`` (seconds per request payload type, overriding ``response_delay``).
 Records: ``close_requests`` / ``cancel_requests`` (``Received`` with a monotonic receive time),
 ``requests`` (payload types, in order), ``await received(payload_type)``, ``await arrived(payload_type)``
-(on the wire, before ``response_delay``), ``connections_opened``,
+(on the wire, before ``response_delay``), ``connections_opened``, ``open_connections``,
 ``account_auths``, ``heartbeats_received``.
 
 Valuation (shared definition with the client, computed here independently by graph search): a BUY closes
@@ -387,6 +387,11 @@ class FakeCTraderServer:
         acc = self.accounts[ctid]
         raw = sum(p.used_margin for p in self.positions.values() if p.ctid == ctid)
         return Decimal(raw).scaleb(-acc.money_digits)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections whose handler is still running (a delayed request keeps a closed one here)."""
+        return len(self._conns)
 
     async def received(self, payload_type: int) -> None:
         """Wait until a request of this type has arrived (it is answered after ``response_delay``)."""

@@ -29,6 +29,7 @@ class RecordingTrader:
         self.refuse_partial = False  # REJECTED for any close with a volume
         self.fill_at_most: Decimal | None = None  # partial fills: close no more than this many lots
         self.hang_after_acting = False  # act, then never answer (a crash between request and answer)
+        self.hang_before_acting = False  # never act, never answer (the request still queued at the broker)
         self.received = asyncio.Event()
 
     def refuse(self, outcome: Outcome) -> None:
@@ -48,6 +49,8 @@ class RecordingTrader:
     async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
         self.calls.append(Call("close", account, position_id, volume))
         self.received.set()
+        if self.hang_before_acting:
+            await asyncio.Event().wait()
         if self.refusal is not None:
             return ActionResult(self.refusal, f"refused: {self.refusal.value}", code="FAKE")
         if self.refuse_partial and volume is not None:

@@ -158,6 +158,7 @@ class FakeTerminal:
             self.initialized = False
             self._failure: str | None = None
             self._rejects: list[int] = []
+            self.market_closed: set[str] = set()  # symbols whose trades are refused with MARKET_CLOSED
             self._error = (RES_S_OK, _ERRORS[RES_S_OK])
             self._next_ticket = 900_000
             self.delay = 0.0
@@ -175,6 +176,24 @@ class FakeTerminal:
         """Answer the next ``times`` order_send calls with ``retcode`` instead of executing them."""
         with self._lock:
             self._rejects.extend([int(retcode)] * int(times))
+
+    def set_market_closed(self, symbol: str, closed: bool = True) -> None:
+        """Refuse (or accept again) every trade on ``symbol`` with TRADE_RETCODE_MARKET_CLOSED."""
+        with self._lock:
+            (self.market_closed.add if closed else self.market_closed.discard)(symbol)
+
+    def set_profit(self, ticket: int, profit: float) -> None:
+        """A position's floating profit moves (the market moved): the account's equity follows."""
+        with self._lock:
+            position = next(p for p in self.positions if p["ticket"] == ticket)
+            position["profit"] = round(float(profit), 2)
+            equity, margin = round(self.equity(), 2), self.account["margin"]
+            self.account.update(
+                equity=equity,
+                profit=round(equity - self.account["balance"], 2),
+                margin_free=round(equity - margin, 2),
+                margin_level=round(equity / margin * 100, 2) if margin else 0.0,
+            )
 
     def set_time(self, utc_epoch: float, quotes_flow: bool = True) -> None:
         """Move the terminal's clock; with ``quotes_flow`` every symbol gets a tick stamped now."""
@@ -275,6 +294,8 @@ class FakeTerminal:
                 return None
             if self._rejects:
                 return self._result(self._rejects.pop(0), request)
+            if request.get("symbol") in self.market_closed:
+                return self._result(TRADE_RETCODE_MARKET_CLOSED, request)
             if request["action"] == TRADE_ACTION_REMOVE:
                 return self._remove(request)
             if request["action"] == TRADE_ACTION_DEAL and request.get("position"):
