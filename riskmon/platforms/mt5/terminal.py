@@ -242,7 +242,10 @@ class MT5Terminal:
         worker = self._worker
         future = asyncio.get_running_loop().run_in_executor(worker.executor, self._work, worker, work)
         try:
-            return await asyncio.wait_for(future, self._call_timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands as the
+            # call completes, and the caller (an enforcer send) would then wait forever.
+            async with asyncio.timeout(self._call_timeout):
+                return await future
         except TimeoutError:
             self._discard(worker)
             raise TerminalTimeout(f"MT5 terminal {self.login}: no answer within {self._call_timeout:g} s") from None
@@ -253,7 +256,8 @@ class MT5Terminal:
             return
         ending = asyncio.get_running_loop().run_in_executor(worker.executor, worker.end)
         with contextlib.suppress(TimeoutError):  # a hung terminal is left behind, not waited for
-            await asyncio.wait_for(ending, self._call_timeout)
+            async with asyncio.timeout(self._call_timeout):
+                await ending
         self._discard(worker)
 
     def _discard(self, worker: _Worker) -> None:
