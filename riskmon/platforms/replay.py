@@ -42,7 +42,7 @@ def _decimal(record: dict[str, Any], key: str, required: bool = False) -> Decima
     return number
 
 
-def _money(record: dict[str, Any], key: str) -> Decimal:
+def _required(record: dict[str, Any], key: str) -> Decimal:
     value = _decimal(record, key, required=True)
     assert value is not None
     return value
@@ -85,7 +85,7 @@ def position_from_record(record: Any) -> Position:
         id=_text(record, "id"),
         symbol=_text(record, "symbol"),
         side=_side(record),
-        volume=_money(record, "volume"),
+        volume=_required(record, "volume"),
         open_price=_decimal(record, "open_price"),
         price=_decimal(record, "price"),
         notional=_decimal(record, "notional"),
@@ -104,7 +104,7 @@ def order_from_record(record: Any) -> Order:
         id=_text(record, "id"),
         symbol=_text(record, "symbol"),
         side=_side(record),
-        volume=_money(record, "volume"),
+        volume=_required(record, "volume"),
         kind=str(record.get("kind", "limit")),
         price=_decimal(record, "price"),
     )
@@ -123,8 +123,8 @@ def snapshot_from_record(record: Any) -> AccountSnapshot:
         account=_text(record, "account"),
         platform=str(record.get("platform", "replay")),
         currency=str(record.get("currency", "USD")),
-        balance=_money(record, "balance"),
-        equity=_money(record, "equity"),
+        balance=_required(record, "balance"),
+        equity=_required(record, "equity"),
         margin=_decimal(record, "margin") or Decimal(0),
         positions=tuple(position_from_record(p) for p in positions),
         orders=tuple(order_from_record(o) for o in orders),
