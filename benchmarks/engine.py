@@ -155,7 +155,7 @@ def startup_seconds(accounts: int = 1000) -> float:
         }
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "riskmon.cli", "run", "--no-table", "--env-file", str(Path(tmp) / "none.env")],
+            [sys.executable, "-m", "riskmon.cli", "run", "--no-table", "--env-file", os.devnull],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from riskmon import logs
 from riskmon.app import build_app
-from riskmon.config import AppConfig, Settings, load_config
+from riskmon.config import AppConfig, load_config
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import read_entries
 from riskmon.enforce.manual import flatten_once
@@ -38,6 +39,8 @@ from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms, serve
 from riskmon.store import MEMORY, Store
 
+log = logging.getLogger("riskmon")
+
 app = typer.Typer(
     help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
     no_args_is_help=True,
@@ -45,10 +48,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _env_file_exists(ctx: typer.Context, param: typer.CallbackParam, value: Path) -> Path:
+    """The default .env may be absent; a file named on the command line (or by variable) must exist."""
+    source = ctx.get_parameter_source(param.name or "")
+    if source is not None and source.name != "DEFAULT" and not value.exists():
+        raise typer.BadParameter(f"{value} does not exist")
+    return value
+
+
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="riskmon.toml with [[accounts]] (default: RISKMON_CONFIG)")
+    Path | None, typer.Option("--config", "-c", help="riskmon.toml with \\[[accounts]] (default: RISKMON_CONFIG)")
 ]
-EnvOption = Annotated[Path, typer.Option("--env-file", help="Environment file to read settings from.")]
+EnvOption = Annotated[
+    Path, typer.Option("--env-file", help="Environment file to read settings from.", callback=_env_file_exists)
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Refuse unknown settings instead of warning (for services and images).")
+]
 
 
 class ReplayFormat(StrEnum):
@@ -63,27 +80,30 @@ class AuditFormat(StrEnum):
 
 @contextmanager
 def clear_errors() -> Iterator[None]:
-    """Any deliberate riskmon error ends the command with its one line, never a traceback."""
+    """Any deliberate riskmon error ends the command with its one line and its exit code, never a traceback."""
     try:
         yield
     except RiskmonError as exc:
         typer.echo(f"riskmon: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
-def _secrets(settings: Settings) -> list[str]:
-    return [
-        value.get_secret_value()
-        for value in settings.__dict__.values()
-        if hasattr(value, "get_secret_value") and value is not None
-    ]
-
-
-def _load(env_file: Path, config: Path | None) -> AppConfig:
-    app_config = load_config(env_file, config)
+def _load(env_file: Path, config: Path | None, strict: bool = False) -> AppConfig:
+    """The configuration, logging set up, and each warning (e.g. an unknown setting) logged once."""
+    app_config = load_config(env_file, config, strict=strict)
     settings = app_config.settings
-    logs.configure(settings.log_format, settings.log_level, _secrets(settings))
+    logs.configure(settings.log_format, settings.log_level, settings.secret_values())
+    for warning in app_config.warnings:
+        log.warning("%s", warning)
     return app_config
+
+
+def _announce(app_config: AppConfig) -> None:
+    """Start-up: the simulator banner, each variable overriding a preset, each account's limits and sources."""
+    for notice in app_config.notices:
+        log.warning("%s", notice)
+    for profile in app_config.profiles:
+        log.info("limits %s", app_config.limits(profile.account))
 
 
 class _Recording:
@@ -105,10 +125,12 @@ def run(
         Path | None, typer.Option(help="Append every snapshot to this file as JSON Lines (the replay format).")
     ] = None,
     table: Annotated[bool, typer.Option(help="Show the live account table (off when not a terminal).")] = True,
+    strict: StrictOption = False,
 ) -> None:
     """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
     with clear_errors():
-        app_config = _load(env_file, config)
+        app_config = _load(env_file, config, strict)
+        _announce(app_config)
         console = Console()
         store = Store(app_config.settings.db_path)
         recorder = Recorder(record) if record else None
@@ -147,10 +169,11 @@ def check(
     env_file: EnvOption = Path(".env"),
     as_json: Annotated[bool, typer.Option("--json", help="Print snapshots in the replay format.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each platform.")] = 20.0,
+    strict: StrictOption = False,
 ) -> None:
     """Connect once, print one snapshot per account, exit non-zero if a platform cannot be reached."""
     with clear_errors():
-        app_config = _load(env_file, config)
+        app_config = _load(env_file, config, strict)
         snapshots = asyncio.run(_first_snapshots(build_platforms(app_config), timeout))
         for snap in snapshots:
             if as_json:
@@ -312,7 +335,7 @@ def ctrader_login(
         typer.echo("Open this address, log in and approve riskmon:\n")
         typer.echo(authorization_url(settings.ctrader_client_id, redirect_uri) + "\n")
         code = code or typer.prompt("Paste the `code` parameter of the address you were redirected to")
-        store = token_store(settings, settings.db_path)
+        store = token_store(settings)
         accounts = asyncio.run(
             complete_login(
                 settings.ctrader_client_id,
@@ -371,10 +394,10 @@ def presets() -> None:
 
 
 @app.command("config")
-def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env")) -> None:
-    """Print the effective settings and each account's rulebook; secrets are masked."""
+def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"), strict: StrictOption = False) -> None:
+    """Print the effective settings and each account's rulebook, where each figure came from; secrets masked."""
     with clear_errors():
-        app_config = load_config(env_file, config)
+        app_config = _load(env_file, config, strict)
         settings = json.loads(app_config.settings.model_dump_json())
         policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
@@ -386,6 +409,7 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"))
                     "platform": profile.platform,
                     "initial_balance": None if profile.initial_balance is None else str(profile.initial_balance),
                     "rules": json.loads(profile.rulebook.model_dump_json()),
+                    "sources": {key: str(source) for key, source in app_config.sources[profile.account].items()},
                     "enforce": {k: _plain_value(v) for k, v in asdict(policies[profile.account]).items()},
                 }
                 for profile in app_config.profiles

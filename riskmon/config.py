@@ -1,30 +1,43 @@
 """Configuration: environment / ``.env`` (compatible with the reference monitor) plus an optional
 ``riskmon.toml`` with one ``[[accounts]]`` table per account.
 
-Any problem stops start-up with one ``ConfigError`` line naming the setting; secrets are SecretStr.
+Any problem stops start-up with one ``ConfigError`` line naming the setting as the user wrote it and
+showing the bad value (masked when secret); secrets are SecretStr. Every effective rule figure carries
+its ``Source`` (preset, variable, riskmon.toml key or default), computed here once.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_comment, read_toml
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
-from riskmon.rules.presets import PRESETS
-from riskmon.rules.spec import deep_merge
+from riskmon.rules.presets import PRESETS, Preset
+from riskmon.rules.spec import DailySize, Rulebook
 from riskmon.store import default_db_path
+from riskmon.units import Percent
 
 Platform = Literal["ctrader", "mt5", "sim", "replay"]
-PercentSetting = Annotated[Decimal, Field(gt=0, le=100)]
+DEFAULT_ENV_FILE = Path(".env")
 
 
 def _str_id(value: Any) -> Any:
@@ -35,15 +48,27 @@ AccountId = Annotated[str, BeforeValidator(_str_id), Field(min_length=1)]
 
 
 class Settings(BaseSettings):
-    """Process-wide settings, read from the environment and ``.env``."""
+    """Process-wide settings. ``load_config`` reads them from the environment over ``.env``
+    (``EnvSource``); constructing ``Settings`` reads nothing but its arguments."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(extra="ignore")
 
-    # The reference monitor's settings, same names and defaults.
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+    # The reference monitor's settings, same names. Unset limits keep the preset's (basic: 5 % and 10 %).
     platform: Platform | None = None
     account_id: AccountId | None = None
-    max_daily_loss_percent: PercentSetting = Decimal("5.0")
-    max_position_size_percent: PercentSetting = Decimal("10.0")
+    max_daily_loss_percent: Percent | None = None
+    max_position_size_percent: Percent | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     ctrader_client_id: str | None = None
@@ -98,6 +123,12 @@ class Settings(BaseSettings):
     telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
     telegram_timeout: Annotated[float, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
+    # --- metrics ---
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port
+    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9465  # 0: no /metrics or /healthz listener
+
+    _named_secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)  # riskmon.toml's password_env values
+
     @field_validator("platform", "preset", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -108,6 +139,11 @@ class Settings(BaseSettings):
         return self.riskmon_db or default_db_path()
 
     @property
+    def ctrader_token_path(self) -> Path:
+        """Where `riskmon ctrader-login` saves tokens and the session keeps them fresh."""
+        return self.ctrader_token_file or self.db_path.with_name("ctrader-tokens.json")
+
+    @property
     def telegram_chat_ids(self) -> list[str]:
         return _csv(self.telegram_chat_id)
 
@@ -115,20 +151,40 @@ class Settings(BaseSettings):
     def telegram_admin_id_list(self) -> list[str]:
         return _csv(self.telegram_admin_ids)
 
-    # --- metrics ---
-    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port
-    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9465  # 0: no /metrics or /healthz listener
+    def named_secret(self, name: str) -> SecretStr | None:
+        """A secret riskmon.toml names (``password_env``), read with the settings."""
+        return self._named_secrets.get(name)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear, for log redaction only."""
+        values = [getattr(self, name) for name in SECRET_SETTINGS] + list(self._named_secrets.values())
+        return [value.get_secret_value() for value in values if value is not None]
 
 
 def _csv(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+SECRET_SETTINGS = frozenset(name for name, f in Settings.model_fields.items() if SecretStr in get_args(f.annotation))
+SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+# What describes the one account of a .env: any of these set means "monitor my account", never the simulator.
+ACCOUNT_SETTINGS = (
+    "platform",
+    "account_id",
+    "preset",
+    "initial_balance",
+    "max_daily_loss_percent",
+    "max_position_size_percent",
+    "enforce_mode",
+    "replay_file",
+)
+
+
 class MT5AccountOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     path: str | None = None
     server: str | None = None
-    password_env: str = "MT5_PASSWORD"  # name of the environment variable holding this account's password
+    password_env: str = "MT5_PASSWORD"  # name of the variable (environment or .env) holding this account's password
     bridge_host: str | None = None
     bridge_port: Annotated[int, Field(gt=0, lt=65536)] | None = None
 
@@ -151,7 +207,9 @@ class AccountConfig(BaseModel):
     @classmethod
     def _known_preset(cls, value: str) -> str:
         if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
+            raise ValueError(
+                f"unknown preset {value!r}{did_you_mean(value, PRESETS)}; choose one of {', '.join(PRESETS)}"
+            )
         return value
 
 
@@ -161,10 +219,36 @@ class FileConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where one effective figure came from."""
+
+    kind: Literal["preset", "variable", "file", "default", "snapshot"]
+    name: str = ""  # the preset, the variable as written, or the riskmon.toml key
+    where: str = ""  # the variable's .env file or "environment"; the riskmon.toml path
+
+    def __str__(self) -> str:
+        if self.kind == "preset":
+            return f"preset {self.name}"
+        if self.kind in ("variable", "file"):
+            return f"{self.name} in {self.where}"
+        return "default" if self.kind == "default" else "first snapshot"
+
+
+Sources = Mapping[str, Source]  # dotted rulebook field (and "initial_balance") -> its source
+
+
+@dataclass(frozen=True)
 class AppConfig:
     settings: Settings
     accounts: tuple[AccountConfig, ...]
     profiles: tuple[AccountProfile, ...]
+    sources: Mapping[str, Sources]  # per account id: the source of every effective rule figure
+    notices: tuple[str, ...] = ()  # start-up lines: a variable overriding a preset, the simulator
+    warnings: tuple[str, ...] = ()  # unknown settings and other things --strict refuses
+
+    @property
+    def simulated(self) -> bool:
+        return self.accounts == SIM_ACCOUNTS
 
     def enforcement(self) -> dict[str, Policy]:
         """Each account's effective enforcement policy (DRY_RUN and the leverage defaults applied)."""
@@ -174,10 +258,30 @@ class AppConfig:
         }
 
     def profile(self, account: str) -> AccountProfile:
-        for profile in self.profiles:
-            if account in (profile.account, profile.label):
-                return profile
-        raise ConfigError("account", f"no configured account {account!r}")
+        """An account by id, else by label (ids and labels are unique across the configuration)."""
+        by_id = {p.account: p for p in self.profiles}
+        by_label = {p.label: p for p in self.profiles if p.label}
+        found = by_id.get(account) or by_label.get(account)
+        if found is None:
+            known = ", ".join(p.account + (f" ({p.label})" if p.label else "") for p in self.profiles)
+            raise ConfigError("ACCOUNT", f"no configured account {account!r}; configured: {known}")
+        return found
+
+    def limits(self, account: str) -> str:
+        """One start-up line: the account's effective daily and overall limits and where each came from."""
+        profile = self.profile(account)
+        book, src = profile.rulebook, self.sources[account]
+        dl, ml = book.daily_loss, book.max_loss
+        daily = f"daily loss {dl.size_text()} [{src['daily_loss.size']}]" if dl.enabled else "no daily loss limit"
+        overall = "no overall loss limit"
+        if ml.enabled:
+            overall = f"overall loss {ml.mode.value} {ml.size_text()} [{src['max_loss.size']}]"
+        initial = profile.initial_balance if profile.initial_balance is not None else "from the first snapshot"
+        preset = next(a.preset for a in self.accounts if a.id == account)
+        return (
+            f"{profile.name} [{profile.platform}, preset {preset}]: {daily}; {overall}; "
+            f"initial balance {initial} [{src['initial_balance']}]"
+        )
 
 
 SIM_ACCOUNTS = (
@@ -186,69 +290,136 @@ SIM_ACCOUNTS = (
     ),
     AccountConfig(id="sim-basic", platform="sim", label="Basic (sim)", rules={"position_size": {"basis": "risk"}}),
 )
+SIMULATOR_BANNER = (
+    "SIMULATOR: nothing is configured, so riskmon watches simulated accounts, not yours "
+    "(set PLATFORM and ACCOUNT_ID in .env, or RISKMON_CONFIG)"
+)
 
 
-def load_config(env_file: Path | None = Path(".env"), config_file: Path | None = None) -> AppConfig:
-    if env_file is not None and env_file.exists() and not _readable(env_file):
-        raise ConfigError(str(env_file), "file exists but cannot be read")
-    try:
-        settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
-    except ValidationError as exc:
-        raise _config_error(exc, env_names=True) from None
-    path = config_file or settings.riskmon_config
-    accounts = _accounts_from_file(path) if path is not None else _accounts_from_env(settings)
-    if not accounts:
-        raise ConfigError(str(path), "no [[accounts]] tables")
-    seen: set[str] = set()
+def load_config(
+    env_file: Path | None = DEFAULT_ENV_FILE,
+    config_file: Path | None = None,
+    *,
+    strict: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """The whole configuration, checked. ``env_file`` may be absent (the implicit ``.env``); ``strict``
+    turns the warnings (unknown settings) into an error."""
+    env = EnvSource.read(os.environ if environ is None else environ, env_file)
+    settings = _settings(env)
+    toml = _toml_path(settings, env, config_file)
+    if toml is not None:
+        _refuse_single_account_settings(settings, env, toml[1])
+        accounts = _accounts_from_file(*toml)
+    else:
+        accounts = _accounts_from_env(settings, env)
+    settings._named_secrets = _named_secrets(env, accounts)
+    warnings = env.unknown(SETTING_NAMES | {a.mt5.password_env for a in accounts})
+    warnings += [
+        f"{v.name} (in {v.where}) contains ' #': if that is an inline comment, remove it (the value is a secret)"
+        for name in SECRET_SETTINGS | set(settings._named_secrets)
+        if (v := env.get(name.upper())) is not None and looks_like_inline_comment(v.text)
+    ]
+    if strict and warnings:
+        raise ConfigError("--strict", "; ".join(warnings))
+    _check_names(accounts)
     for account in accounts:
-        if account.id in seen:
-            raise ConfigError(f"accounts.{account.id}", "account id listed twice")
-        seen.add(account.id)
         _check_credentials(settings, account)
-    profiles = tuple(_profile(a, settings, explicit=path is not None) for a in accounts)
-    config = AppConfig(settings, tuple(accounts), profiles)
-    for account, profile in zip(accounts, profiles, strict=True):
-        _check_enforcement(config.enforcement()[account.id], profile, account.id)
+    built = [_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]
+    config = AppConfig(
+        settings,
+        tuple(accounts),
+        tuple(profile for profile, _, _ in built),
+        {a.id: sources for a, (_, sources, _) in zip(accounts, built, strict=True)},
+        tuple(line for _, _, lines in built for line in lines),
+        tuple(warnings),
+    )
+    if config.simulated:
+        config = replace(config, notices=(SIMULATOR_BANNER, *config.notices))
+    for index, (account, profile) in enumerate(zip(accounts, config.profiles, strict=True)):
+        _check_enforcement(config.enforcement()[account.id], profile, f"accounts[{index}]")
     return config
 
 
-def _readable(path: Path) -> bool:
+def _settings(env: EnvSource) -> Settings:
+    given = {name: value for name in Settings.model_fields if (value := env.get(name.upper())) is not None}
+    for name, value in given.items():
+        if name not in SECRET_SETTINGS and looks_like_inline_comment(value.text):
+            raise ConfigError(
+                value.name,
+                "looks like it carries an inline comment: Docker's --env-file and the environment keep everything "
+                "after '=' (put the comment on its own line)",
+                value=value.text,
+                where=value.where,
+            )
     try:
-        with path.open("rb"):
-            return True
-    except OSError:
-        return False
-
-
-def _accounts_from_file(path: Path) -> list[AccountConfig]:
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError("RISKMON_CONFIG", f"{path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError("RISKMON_CONFIG", f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-    try:
-        return FileConfig.model_validate(document).accounts
+        return Settings.model_validate({name: value.text for name, value in given.items()})
     except ValidationError as exc:
-        raise _config_error(exc, env_names=False, source=str(path)) from None
+        error = exc.errors()[0]
+        name = str(error["loc"][0])
+        value = given[name]
+        raise ConfigError(
+            value.name, _plain(error["msg"]), value=value.text, where=value.where, secret=name in SECRET_SETTINGS
+        ) from None
 
 
-def _accounts_from_env(settings: Settings) -> list[AccountConfig]:
-    platform = settings.platform or "sim"
-    if platform == "sim" and settings.account_id is None:
-        return list(SIM_ACCOUNTS)
+def _toml_path(settings: Settings, env: EnvSource, flag: Path | None) -> tuple[Path, str] | None:
+    """riskmon.toml and the name the user gave it by: ``--config``, or RISKMON_CONFIG and where it was set."""
+    if flag is not None:
+        return flag, "--config"
+    if settings.riskmon_config is not None:
+        value = env.get("RISKMON_CONFIG")
+        return settings.riskmon_config, f"{value.name} (in {value.where})" if value else "RISKMON_CONFIG"
+    return None
+
+
+def _refuse_single_account_settings(settings: Settings, env: EnvSource, flag: str) -> None:
+    """With riskmon.toml the .env account settings would be ignored: a limit that silently does not apply."""
+    ignored = [v for name in ACCOUNT_SETTINGS if getattr(settings, name) is not None and (v := env.get(name.upper()))]
+    if ignored:
+        names = ", ".join(f"{v.name} (in {v.where})" for v in ignored)
+        raise ConfigError(
+            names,
+            f"set for the single .env account, but the accounts come from {flag}; "
+            "move them into its [[accounts]] tables (e.g. [accounts.rules.daily_loss] size) or remove them",
+        )
+
+
+def _accounts_from_file(path: Path, flag: str) -> list[AccountConfig]:
+    document = read_toml(path, flag)
+    try:
+        accounts = FileConfig.model_validate(document).accounts
+    except ValidationError as exc:
+        raise _file_error(exc, path, FileConfig) from None
+    if not accounts:
+        raise ConfigError(flag, f"{path} has no [[accounts]] tables")
+    return accounts
+
+
+def _accounts_from_env(settings: Settings, env: EnvSource) -> list[AccountConfig]:
+    given = [env.get(name.upper()) for name in ACCOUNT_SETTINGS if getattr(settings, name) is not None]
+    asked = [v for v in given if v is not None and not (v.name.upper() == "PLATFORM" and settings.platform == "sim")]
     if settings.account_id is None:
-        raise ConfigError("ACCOUNT_ID", f"required when PLATFORM={platform}")
+        if not asked:
+            return list(SIM_ACCOUNTS)
+        names = ", ".join(f"{v.name}={v.text} (in {v.where})" for v in asked)
+        raise ConfigError(
+            "ACCOUNT_ID",
+            f"not set, but {names} is: set ACCOUNT_ID and PLATFORM for your account, or remove it for the simulator",
+        )
     preset = settings.preset or "basic"
     if preset not in PRESETS:
-        raise ConfigError("PRESET", f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        value = env.get("PRESET")
+        raise ConfigError(
+            value.name if value else "PRESET",
+            f"unknown preset{did_you_mean(preset, PRESETS)}; choose one of {', '.join(PRESETS)}",
+            value=preset,
+            where=value.where if value else "",
+        )
     return [
         AccountConfig(
             id=settings.account_id,
-            platform=platform,
+            platform=settings.platform or "sim",
             preset=preset,
             initial_balance=settings.initial_balance,
             mt5=MT5AccountOptions(path=settings.mt5_path, server=settings.mt5_server),
@@ -258,55 +429,155 @@ def _accounts_from_env(settings: Settings) -> list[AccountConfig]:
     ]
 
 
-def _env_overrides(settings: Settings, preset: str) -> dict[str, Any]:
-    """MAX_DAILY_LOSS_PERCENT / MAX_POSITION_SIZE_PERCENT: always for `basic`, for presets only if set."""
-    given = settings.model_fields_set
-    overrides: dict[str, Any] = {}
-    if preset == "basic" or "max_daily_loss_percent" in given:
-        overrides["daily_loss"] = {"size": settings.max_daily_loss_percent}
-    if preset == "basic" or "max_position_size_percent" in given:
-        overrides["position_size"] = {"enabled": True, "max_percent": settings.max_position_size_percent}
+def _named_secrets(env: EnvSource, accounts: list[AccountConfig]) -> dict[str, SecretStr]:
+    names = {a.mt5.password_env for a in accounts if a.platform == "mt5"}
+    return {name: SecretStr(value.text) for name in names if (value := env.get(name)) is not None}
+
+
+def _check_names(accounts: list[AccountConfig]) -> None:
+    """Ids and labels name one account each, so `riskmon flatten NAME` can never pick the wrong one."""
+    owner: dict[str, str] = {}
+    for account in accounts:
+        for name in dict.fromkeys(n for n in (account.id, account.label) if n):
+            if name in owner:
+                raise ConfigError(
+                    f"accounts.{account.id}",
+                    f"{name!r} already names account {owner[name]} (ids and labels are unique)",
+                )
+            owner[name] = account.id
+
+
+Override = tuple[str, Any, Source]  # dotted rulebook field, value, where it came from
+
+
+def _variable(env: EnvSource, name: str) -> Source:
+    value = env.get(name)
+    return Source("variable", value.name, value.where) if value else Source("variable", name, "environment")
+
+
+def _env_overrides(settings: Settings, env: EnvSource, preset: Preset) -> list[Override]:
+    """MAX_DAILY_LOSS_PERCENT / MAX_POSITION_SIZE_PERCENT, when set, in the preset's own units."""
+    overrides: list[Override] = []
+    if settings.max_daily_loss_percent is not None:
+        source = _variable(env, "MAX_DAILY_LOSS_PERCENT")
+        daily = preset.rulebook().daily_loss
+        if daily.size_basis is DailySize.FIXED:
+            raise ConfigError(
+                source.name,
+                f"preset {preset.name}'s daily loss is a fixed amount ({daily.size}), not a percent: remove "
+                "the variable, or set the amount in riskmon.toml ([accounts.rules.daily_loss] size)",
+                value=str(settings.max_daily_loss_percent),
+                where=source.where,
+            )
+        overrides.append(("daily_loss.size", settings.max_daily_loss_percent, source))
+    if settings.max_position_size_percent is not None:
+        source = _variable(env, "MAX_POSITION_SIZE_PERCENT")
+        overrides += [
+            ("position_size.enabled", True, source),
+            ("position_size.max_percent", settings.max_position_size_percent, source),
+        ]
     return overrides
 
 
-def _profile(account: AccountConfig, settings: Settings, explicit: bool) -> AccountProfile:
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        found += _leaves(value, f"{path}.") if isinstance(value, Mapping) else [(path, value)]
+    return found
+
+
+def _nest(overrides: list[Override]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path, value, _ in overrides:
+        *parents, last = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return tree
+
+
+def _profile(
+    account: AccountConfig, index: int, settings: Settings, env: EnvSource, toml: tuple[Path, str] | None
+) -> tuple[AccountProfile, dict[str, Source], list[str]]:
+    """The account's profile, the source of each of its figures, and a line per variable overriding the preset."""
     preset = PRESETS[account.preset]
-    overrides = account.rules if explicit else deep_merge(_env_overrides(settings, account.preset), account.rules)
-    where = f"accounts.{account.id}.rules" if explicit else "MAX_DAILY_LOSS_PERCENT"
+    key = f"accounts[{index}]"
+    if toml is not None:
+        overrides = [(p, v, Source("file", f"{key}.rules.{p}", str(toml[0]))) for p, v in _leaves(account.rules)]
+    else:
+        overrides = _env_overrides(settings, env, preset)
     try:
-        rulebook = preset.rulebook(overrides)
+        rulebook = preset.rulebook(_nest(overrides))
     except ValidationError as exc:
-        raise _config_error(exc, env_names=False, source=where) from None
-    initial = account.initial_balance or preset.initial_balance
+        if toml is not None:
+            raise _file_error(exc, toml[0], Rulebook, f"{key}.rules") from None
+        raise _env_rule_error(exc, overrides) from None
+    sources = {path: Source("preset", preset.name) for path, _ in _leaves(preset.rules)}
+    sources |= {path: source for path, _, source in overrides}
+    for path, _ in _leaves(rulebook.model_dump()):
+        sources.setdefault(path, Source("default"))
+    initial, sources["initial_balance"] = _initial_balance(account, preset, env, key, toml)
     if rulebook.needs_initial_balance and initial is None:
-        setting = f"accounts.{account.id}.initial_balance" if explicit else "INITIAL_BALANCE"
+        setting = f"{key}.initial_balance" if toml else "INITIAL_BALANCE"
         raise ConfigError(setting, f"required by preset {account.preset} (its limits are % of the initial balance)")
-    return AccountProfile(
-        account=account.id,
-        rulebook=rulebook,
-        label=account.label,
-        platform=account.platform,
-        initial_balance=initial,
+    notices = _override_notices(preset, overrides) if toml is None else []
+    profile = AccountProfile(
+        account=account.id, rulebook=rulebook, label=account.label, platform=account.platform, initial_balance=initial
     )
+    return profile, sources, notices
 
 
-def _check_enforcement(policy: Policy, profile: AccountProfile, account: str) -> None:
+def _initial_balance(
+    account: AccountConfig, preset: Preset, env: EnvSource, key: str, toml: tuple[Path, str] | None
+) -> tuple[Decimal | None, Source]:
+    if account.initial_balance is not None:
+        where = Source("file", f"{key}.initial_balance", str(toml[0])) if toml else _variable(env, "INITIAL_BALANCE")
+        return account.initial_balance, where
+    if preset.initial_balance is not None:
+        return preset.initial_balance, Source("preset", preset.name)
+    return None, Source("snapshot")
+
+
+def _override_notices(preset: Preset, overrides: list[Override]) -> list[str]:
+    """One line per variable that changes a figure the preset sets."""
+    before = dict(_leaves(preset.rulebook().model_dump()))
+    changes: dict[Source, list[str]] = {}
+    for path, value, source in overrides:
+        if before.get(path) != value:
+            changes.setdefault(source, []).append(f"{path} {before.get(path)} -> {value}")
+    return [
+        f"{source.name} (in {source.where}) overrides preset {preset.name}: {', '.join(items)}"
+        for source, items in changes.items()
+    ]
+
+
+def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> None:
     if policy.deleverage and not profile.rulebook.leverage.enabled:
         raise ConfigError(
-            f"accounts.{account}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)"
+            f"{key}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)"
         )
     if policy.deleverage and policy.target_leverage >= policy.emergency_leverage:
         raise ConfigError(
-            f"accounts.{account}.enforce.deleverage",
+            f"{key}.enforce.deleverage",
             f"target leverage {policy.target_leverage} must be below the emergency level {policy.emergency_leverage}",
         )
 
 
 def _check_credentials(settings: Settings, account: AccountConfig) -> None:
     if account.platform == "ctrader":
-        for name in ("ctrader_client_id", "ctrader_client_secret", "ctrader_access_token"):
-            if getattr(settings, name) is None:
-                raise ConfigError(name.upper(), f"required for cTrader account {account.id}")
+        names = ("ctrader_client_id", "ctrader_client_secret", "ctrader_access_token")
+        missing = [name.upper() for name in names if getattr(settings, name) is None]
+        token_file = settings.ctrader_token_path
+        if token_file.exists() and "CTRADER_ACCESS_TOKEN" in missing:
+            missing.remove("CTRADER_ACCESS_TOKEN")  # `riskmon ctrader-login` saved one
+        if missing:
+            login = f" (or run `riskmon ctrader-login`, which saves the tokens to {token_file})"
+            raise ConfigError(
+                ", ".join(missing),
+                f"required for cTrader account {account.id}" + (login if "CTRADER_ACCESS_TOKEN" in missing else ""),
+            )
     elif account.platform == "replay" and account.replay_file is None:
         raise ConfigError("REPLAY_FILE", f"required for replay account {account.id}")
     elif account.platform == "mt5":
@@ -318,22 +589,61 @@ def _check_credentials(settings: Settings, account: AccountConfig) -> None:
 
 
 def mt5_password(settings: Settings, account: AccountConfig) -> SecretStr:
-    """The account's MT5 password: MT5_PASSWORD, or the variable its ``password_env`` names."""
-    if account.mt5.password_env == "MT5_PASSWORD" and settings.mt5_password is not None:
-        return settings.mt5_password
-    value = os.environ.get(account.mt5.password_env)
-    if not value:
-        raise ConfigError(account.mt5.password_env, f"required for MT5 account {account.id}")
-    return SecretStr(value)
+    """The account's MT5 password: the variable its ``password_env`` names (MT5_PASSWORD by default),
+    from the environment or the .env file."""
+    value = settings.named_secret(account.mt5.password_env) or (
+        settings.mt5_password if account.mt5.password_env == "MT5_PASSWORD" else None
+    )
+    if value is None:
+        raise ConfigError(
+            account.mt5.password_env, f"required for MT5 account {account.id} (in .env or the environment)"
+        )
+    return value
 
 
-def _config_error(exc: ValidationError, env_names: bool, source: str = "") -> ConfigError:
+def _file_error(exc: ValidationError, path: Path, model: type[BaseModel], prefix: str = "") -> ConfigError:
+    """A riskmon.toml validation error: the key as written, its value, and for an unknown key the closest known one."""
     error = exc.errors()[0]
-    location = ".".join(str(part) for part in error["loc"])
-    setting = location.upper() if env_names else location
-    if source:
-        setting = f"{source}: {setting}"
-    return ConfigError(setting, _plain(error["msg"]))
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(part if not part.isdigit() else f"[{part}]" for part in loc).replace(".[", "[")
+    key = f"{prefix}.{key}" if prefix and key else prefix or key
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        return ConfigError(key, f"unknown key in {path}{did_you_mean(loc[-1], known)}")
+    value = error.get("input")
+    shown = None if isinstance(value, dict | list) or value is None else str(value)
+    return ConfigError(key, _plain(error["msg"]), value=shown, where=str(path))
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The field names of the table at ``loc`` inside ``model`` (list indexes skipped)."""
+    current: Any = model
+    for part in loc:
+        if part.isdigit():
+            continue
+        is_model = isinstance(current, type) and issubclass(current, BaseModel)
+        field = current.model_fields.get(part) if is_model else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def _env_rule_error(exc: ValidationError, overrides: list[Override]) -> ConfigError:
+    error = exc.errors()[0]
+    path = ".".join(str(part) for part in error["loc"])
+    source = next((s for p, _, s in overrides if p == path or p.startswith(path)), overrides[0][2])
+    value = next((v for p, v, s in overrides if s == source), None)
+    return ConfigError(source.name, _plain(error["msg"]), value=str(value), where=source.where)
 
 
 def _plain(message: str) -> str:

@@ -1,26 +1,52 @@
-"""Exceptions riskmon raises on purpose. Each carries one line a person can act on.
+"""Exceptions riskmon raises on purpose, and the exit code each ends a command with.
 
-RiskmonError
-├── ConfigError            a setting is missing or invalid (names the setting)
-├── StoreError             the state database cannot be used
-│   └── StoreLockedError   another riskmon process holds the database
-├── PlatformError          a trading platform failed
-│   ├── PlatformUnavailable    cannot connect / reach the terminal or server (retryable)
-│   ├── AuthenticationError    credentials refused (not retryable without a fix)
+Each carries one line a person can act on.
+
+RiskmonError                   exit 1
+├── ConfigError                exit 3: a setting is missing or invalid (names the setting)
+├── StoreError                 exit 1: the state database cannot be used
+│   └── StoreLockedError       another riskmon process holds the database
+├── PlatformError              exit 1: a trading platform failed
+│   ├── PlatformUnavailable    exit 4: cannot connect / reach the terminal or server (retryable)
+│   ├── AuthenticationError    exit 3: credentials refused (not retryable without a fix)
 │   └── ProtocolError          a message that does not fit the protocol
-└── ReplayError            a replay file cannot be read at all
+└── ReplayError                exit 1: a replay file cannot be read at all
+
+Usage errors (an unknown option, a missing argument) exit 2, as every click/typer program does.
 """
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # anything else riskmon stopped for
+    USAGE = 2  # the command line itself (click's own code)
+    CONFIG = 3  # configuration: a setting, a file, credentials
+    UNREACHABLE = 4  # a platform cannot be reached
 
 
 class RiskmonError(Exception):
     """Base of every error riskmon raises deliberately."""
 
+    exit_code = ExitCode.ERROR
+
 
 class ConfigError(RiskmonError):
-    def __init__(self, setting: str, problem: str) -> None:
+    """``setting`` as the user wrote it (variable, flag or riskmon.toml key); ``value`` is shown masked when secret."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(
+        self, setting: str, problem: str, *, value: str | None = None, where: str = "", secret: bool = False
+    ) -> None:
         self.setting = setting
         self.problem = problem
-        super().__init__(f"configuration error: {setting}: {problem}")
+        shown = "" if value is None else f"={'********' if secret else value!r}"
+        place = f" (in {where})" if where else ""
+        super().__init__(f"configuration error: {setting}{shown}{place}: {problem}")
 
 
 class StoreError(RiskmonError):
@@ -36,11 +62,11 @@ class PlatformError(RiskmonError):
 
 
 class PlatformUnavailable(PlatformError):
-    pass
+    exit_code = ExitCode.UNREACHABLE
 
 
 class AuthenticationError(PlatformError):
-    pass
+    exit_code = ExitCode.CONFIG
 
 
 class ProtocolError(PlatformError):

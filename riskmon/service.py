@@ -89,7 +89,7 @@ def _ctrader_platforms(config: AppConfig) -> list[Platform]:
 
     settings = config.settings
     calendars = {a.id: config.profile(a.id).calendar for a in _accounts_on(config, "ctrader")}
-    feed, trader = ctrader_platform(settings, calendars, settings.db_path)
+    feed, trader = ctrader_platform(settings, calendars)
     poll = timedelta(seconds=3 * settings.ctrader_poll_interval)
     stale = STREAM_SILENCE if settings.ctrader_mode == "stream" else poll
     return [Platform("ctrader", feed, trader, tuple(calendars), stale, feed.close)]

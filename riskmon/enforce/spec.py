@@ -24,6 +24,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from riskmon.units import Share
+
 Positive = Annotated[Decimal, Field(gt=0)]
 
 
@@ -38,7 +40,7 @@ class FlattenSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
-    at_used: Annotated[Decimal, Field(gt=0)] | None = Decimal("0.9")  # 0.9: flatten at 90% of the allowance used
+    at_used: Share | None = Decimal("0.9")  # 0.9: flatten at 90% of the allowance used
     room_below: Positive | None = None  # money: flatten when less than this is left before the floor
 
 

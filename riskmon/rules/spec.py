@@ -11,12 +11,11 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from riskmon.clock import TradingCalendar
+from riskmon.units import Share, check_percent
 
-Percent = Annotated[Decimal, Field(gt=0, le=100)]
-Share = Annotated[Decimal, Field(gt=0, le=1)]
 Money = Annotated[Decimal, Field(gt=0)]
 
 
@@ -54,7 +53,37 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DailyLossSpec(_Spec):
+class _Sized(_Spec):
+    """A limit whose ``size`` is money or a percent, as its ``size_basis`` says: a percent basis is 0–100."""
+
+    size_basis: str
+    size: Money
+
+    @model_validator(mode="after")
+    def _size_in_its_unit(self) -> _Sized:
+        if self.size_basis != "fixed":
+            try:
+                check_percent(self.size)
+            except ValueError as exc:
+                problem = f"size: {exc} (size_basis = {self.size_basis}; for money use size_basis = fixed)"
+                raise ValueError(problem) from None
+        return self
+
+    def size_text(self) -> str:
+        """``3 % of initial_pct``-style text for people: ``3 % of the initial balance``, ``1000 (money)``."""
+        if self.size_basis == "fixed":
+            return f"{self.size} (money)"
+        return f"{self.size} % of {_BASIS_TEXT.get(self.size_basis, self.size_basis)}"
+
+
+_BASIS_TEXT = {
+    "initial_pct": "the initial balance",
+    "anchor_pct": "the day's anchor",
+    "high_pct": "the high-water mark",
+}
+
+
+class DailyLossSpec(_Sized):
     enabled: bool = True
     anchor: DayAnchor = DayAnchor.BALANCE
     size_basis: DailySize = DailySize.ANCHOR_PCT
@@ -63,7 +92,7 @@ class DailyLossSpec(_Spec):
     breach: Literal["hard", "soft"] = "hard"  # hard: account failed; soft: blocked until the next reset
 
 
-class MaxLossSpec(_Spec):
+class MaxLossSpec(_Sized):
     enabled: bool = False
     mode: FloorMode = FloorMode.STATIC
     trail: TrailSource = TrailSource.EOD_BALANCE
@@ -91,7 +120,7 @@ class LeverageSpec(_Spec):
     emergency: Annotated[Decimal, Field(gt=0)] = Decimal(3)
 
 
-class ProfitTargetSpec(_Spec):
+class ProfitTargetSpec(_Sized):
     enabled: bool = False
     size_basis: Literal["initial_pct", "fixed"] = "initial_pct"
     size: Money = Decimal(10)

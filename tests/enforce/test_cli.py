@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from riskmon.cli import app
+from riskmon.errors import ExitCode
 
 runner = CliRunner()
 
@@ -29,7 +31,7 @@ def _restore_logging() -> Iterator[None]:
 
 def invoke(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, str]:
     env = {"RISKMON_DB": str(tmp_path / "riskmon.db"), "SIM_INTERVAL": "0.01"}
-    result = runner.invoke(app, [*args, "--env-file", str(tmp_path / "none.env")], env=env, input=stdin)
+    result = runner.invoke(app, [*args, "--env-file", os.devnull], env=env, input=stdin)
     return result.exit_code, result.stdout
 
 
@@ -61,10 +63,10 @@ def test_flatten_then_audit(tmp_path: Path) -> None:
 
 def test_flatten_unknown_account_and_audit_without_a_database(tmp_path: Path) -> None:
     env = {"RISKMON_DB": str(tmp_path / "riskmon.db")}
-    result = runner.invoke(app, ["audit", "--env-file", str(tmp_path / "none.env")], env=env)
-    assert result.exit_code == 2 and "nothing has been recorded" in result.stderr
-    result = runner.invoke(app, ["flatten", "nope", "--yes", "--env-file", str(tmp_path / "none.env")], env=env)
-    assert result.exit_code == 2 and "no configured account 'nope'" in result.stderr
+    result = runner.invoke(app, ["audit", "--env-file", os.devnull], env=env)
+    assert result.exit_code == ExitCode.ERROR and "nothing has been recorded" in result.stderr
+    result = runner.invoke(app, ["flatten", "nope", "--yes", "--env-file", os.devnull], env=env)
+    assert result.exit_code == ExitCode.CONFIG and "no configured account 'nope'" in result.stderr
 
 
 def test_config_shows_the_effective_enforcement(tmp_path: Path) -> None:
@@ -72,6 +74,7 @@ def test_config_shows_the_effective_enforcement(tmp_path: Path) -> None:
         '[[accounts]]\nid = "a1"\nplatform = "sim"\n[accounts.enforce]\nmode = "live"\n'
     )
     (tmp_path / "dry.env").write_text("DRY_RUN=true\n")
+    (tmp_path / "none.env").write_text("")
     modes = []
     for env in ("none.env", "dry.env"):
         args = ["config", "--config", str(tmp_path / "riskmon.toml"), "--env-file", str(tmp_path / env)]

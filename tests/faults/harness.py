@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import time
@@ -23,7 +24,7 @@ class Riskmon:
 
     def __init__(self, tmp_path: Path, env: dict[str, str], config: Path | None = None) -> None:
         self.record = tmp_path / "snapshots.jsonl"
-        args = ["run", "--no-table", "--record", str(self.record), "--env-file", str(tmp_path / "none.env")]
+        args = ["run", "--no-table", "--record", str(self.record), "--env-file", os.devnull]
         if config is not None:
             args += ["--config", str(config)]
         self.process = RiskmonProcess(args, {"LOG_FORMAT": "json", **env}, tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -106,7 +107,7 @@ async def test_check_json_prints_the_snapshot_in_the_replay_format(tmp_path: Pat
             "check",
             "--json",
             "--env-file",
-            str(tmp_path / "none.env"),
+            os.devnull,
             env=env_for(server, tmp_path),
             cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE,
@@ -126,7 +127,7 @@ async def test_check_fails_clearly_when_the_server_cannot_be_reached(tmp_path: P
         env = env_for(server, tmp_path)
     env["CTRADER_PORT"] = "1"  # nothing listens there
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "riskmon.cli", "check", "--timeout", "3", "--env-file", str(tmp_path / "none.env"),
+        sys.executable, "-m", "riskmon.cli", "check", "--timeout", "3", "--env-file", os.devnull,
         env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 30)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -527,7 +528,7 @@ async def test_sigkill_during_enforcement(tmp_path: Path, spawn: Spawn, outcome:
         actions = query(db, "SELECT status, attempts FROM enforcement_action WHERE account = ?", ACCOUNT)
         assert actions == [("done", 1)]
         audit = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "riskmon.cli", "audit", "--env-file", str(tmp_path / "none.env"),
+            sys.executable, "-m", "riskmon.cli", "audit", "--env-file", os.devnull,
             env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, _ = await asyncio.wait_for(audit.communicate(), 30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from tests.processes import RiskmonProcess, riskmon_env
 
 def start(tmp_path: Path) -> RiskmonProcess:
     env = riskmon_env(tmp_path, SIM_INTERVAL="0.05", LOG_FORMAT="json")
-    process = RiskmonProcess(["run", "--env-file", str(tmp_path / "none.env")], env, tmp_path)
+    process = RiskmonProcess(["run", "--env-file", os.devnull], env, tmp_path)
     process.wait_for(lambda line: "watching 2 account(s)" in line)
     return process
 

@@ -4,6 +4,7 @@ alerts are unchanged; after a missed reset the anchor is rebuilt from the platfo
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -33,7 +34,7 @@ def stored_state(db: Path) -> dict[str, object]:
 
 
 def start(tmp_path: Path) -> RiskmonProcess:
-    args = ["run", "--config", str(tmp_path / "riskmon.toml"), "--env-file", str(tmp_path / "none.env")]
+    args = ["run", "--config", str(tmp_path / "riskmon.toml"), "--env-file", os.devnull]
     return RiskmonProcess(args, riskmon_env(tmp_path), tmp_path)
 
 

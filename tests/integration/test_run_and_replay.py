@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ TABLE = ("--format", "table")
 def test_replay_of_a_recorded_run_gives_the_same_alerts(tmp_path: Path) -> None:
     record = tmp_path / "run.jsonl"
     env = riskmon_env(tmp_path, SIM_INTERVAL="0.02")
-    run = RiskmonProcess(["run", "--record", str(record), "--env-file", str(tmp_path / "none.env")], env, tmp_path)
+    run = RiskmonProcess(["run", "--record", str(record), "--env-file", os.devnull], env, tmp_path)
     run.wait_for(lambda line: "CRITICAL" in line and "daily_loss" in line, timeout=30)
     assert run.stop(signal.SIGINT) == 0
     live_events = [line for line in run.output() if line[:4].isdigit() and ("firing" in line or "escalated" in line)]

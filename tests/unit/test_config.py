@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from riskmon.cli import app
 from riskmon.config import load_config
-from riskmon.errors import ConfigError
+from riskmon.errors import ConfigError, ExitCode
 
 REFERENCE_ENV = """\
 PLATFORM=ctrader
@@ -31,11 +31,12 @@ MT5_PATH=
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Settings come only from the files each test writes."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Settings come only from the files each test writes; state (and token files) only in tmp_path."""
     for name in list(os.environ):
         if name.startswith(("PLATFORM", "ACCOUNT_", "MAX_", "TELEGRAM_", "CTRADER_", "MT5_", "RISKMON_", "PRESET")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("RISKMON_DB", str(tmp_path / "state" / "riskmon.db"))
     yield
 
 
@@ -165,7 +166,7 @@ def test_unreadable_config_file(tmp_path: Path) -> None:
 def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
     env = write(tmp_path, ".env", "MAX_DAILY_LOSS_PERCENT=150\n")
     result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
-    assert result.exit_code == 2
+    assert result.exit_code == ExitCode.CONFIG
     assert "MAX_DAILY_LOSS_PERCENT" in result.output
     assert "Traceback" not in result.output
 

@@ -82,8 +82,8 @@ def test_leverage_settings_fill_the_deleverage_defaults(tmp_path: Path) -> None:
             "target_leverage = 3\n",
             "target leverage 3 must be below the emergency level 3.0",
         ),
-        ('[accounts.enforce]\nmode = "yes"\n', "accounts.0.enforce.mode"),
-        ("[accounts.enforce]\nflaten = {}\n", "accounts.0.enforce.flaten"),
+        ('[accounts.enforce]\nmode = "yes"\n', "accounts[0].enforce.mode"),
+        ("[accounts.enforce]\nflaten = {}\n", "accounts[0].enforce.flaten"),
     ],
 )
 def test_bad_enforce_tables_name_the_setting(tmp_path: Path, table: str, message: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from riskmon.cli import app
+from riskmon.errors import ExitCode
 from riskmon.platforms.replay import BadLine, RecordError, parse_line, read_records, snapshot_to_line
 
 EXAMPLE = (
@@ -123,4 +124,4 @@ def test_replay_with_preset_and_initial_balance(tmp_path: Path) -> None:
     )
     assert first["limit"] == "3000"
     missing = CliRunner().invoke(app, ["replay", str(day), "--preset", "ftmo-1step"])
-    assert missing.exit_code == 2 and "--initial-balance" in missing.output
+    assert missing.exit_code == ExitCode.CONFIG and "--initial-balance" in missing.output

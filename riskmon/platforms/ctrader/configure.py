@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -18,9 +17,9 @@ from .trader import CTraderTrader
 from .transport import endpoint_url
 
 
-def token_store(settings: Settings, db_path: Path) -> TokenStore:
+def token_store(settings: Settings) -> TokenStore:
     """Where refreshed tokens are kept: CTRADER_TOKEN_FILE, or beside the state database."""
-    return TokenStore(settings.ctrader_token_file or db_path.with_name("ctrader-tokens.json"))
+    return TokenStore(settings.ctrader_token_path)
 
 
 def current_tokens(settings: Settings, store: TokenStore) -> Tokens:
@@ -32,12 +31,10 @@ def current_tokens(settings: Settings, store: TokenStore) -> Tokens:
     return Tokens(settings.ctrader_access_token, settings.ctrader_refresh_token or SecretStr(""))
 
 
-def ctrader_platform(
-    settings: Settings, calendars: Mapping[str, TradingCalendar], db_path: Path
-) -> tuple[CTraderFeed, CTraderTrader]:
+def ctrader_platform(settings: Settings, calendars: Mapping[str, TradingCalendar]) -> tuple[CTraderFeed, CTraderTrader]:
     if settings.ctrader_client_id is None or settings.ctrader_client_secret is None:
         raise ConfigError("CTRADER_CLIENT_ID", "and CTRADER_CLIENT_SECRET are required for cTrader accounts")
-    store = token_store(settings, db_path)
+    store = token_store(settings)
     session = CTraderSession(
         client_id=settings.ctrader_client_id,
         client_secret=settings.ctrader_client_secret,

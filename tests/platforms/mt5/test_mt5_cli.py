@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -27,7 +28,7 @@ def check(bridge_port: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         MT5_BRIDGE_PORT=str(bridge_port),
         MT5_SERVER_UTC_OFFSET="2",
     )
-    args = [sys.executable, "-m", "riskmon.cli", "check", "--json", "--timeout", "15", "--env-file", "none.env"]
+    args = [sys.executable, "-m", "riskmon.cli", "check", "--json", "--timeout", "15", "--env-file", os.devnull]
     return subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
 
 

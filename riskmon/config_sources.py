@@ -1,0 +1,122 @@
+"""Where configuration comes from: the files (encoding, syntax), the environment over ``.env``, and
+what a user most likely meant by a name riskmon does not know.
+
+Everything here turns a bad file into one ``ConfigError`` line; nothing here knows what a setting means.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import io
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from riskmon.errors import ConfigError
+
+ENVIRONMENT = "environment"
+_INLINE_COMMENT = re.compile(r"\s#")
+
+
+def read_text(path: Path, setting: str) -> str:
+    """A configuration file as text: UTF-8, with or without a byte-order mark; anything else is one clear line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(setting, f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(setting, f"{path} is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(setting, f"cannot read {path}: {exc.strerror}") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data[:256]:
+        raise ConfigError(setting, f"{path} is UTF-16 text; save it as UTF-8 (e.g. Notepad: Save as, Encoding UTF-8)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            setting,
+            f"{path} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, e.g. Latin-1 or Windows-1252); "
+            "save it as UTF-8",
+        ) from None
+
+
+def read_toml(path: Path, setting: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(read_text(path, setting))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(setting, f"{path} is not valid TOML: {exc}") from None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the closest known name, or nothing."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def looks_like_inline_comment(value: str) -> bool:
+    """``5.0   # percent``: what Docker's --env-file keeps of a line with a trailing comment."""
+    return _INLINE_COMMENT.search(value) is not None
+
+
+@dataclass(frozen=True)
+class Value:
+    """One variable as the user wrote it: its name, its text and where it was set."""
+
+    name: str
+    text: str
+    where: str  # the .env file's path, or ENVIRONMENT
+
+
+class EnvSource:
+    """The process environment over a ``.env`` file (the environment wins, as everywhere).
+
+    Known settings are looked up case-insensitively, like the variables of the reference monitor;
+    an empty value means "not set".
+    """
+
+    def __init__(self, environ: Mapping[str, str], file_values: Mapping[str, str], file: Path | None) -> None:
+        self.file = file
+        self._file = {name: Value(name, text, str(file)) for name, text in file_values.items() if text}
+        self._environ = {name: Value(name, text, ENVIRONMENT) for name, text in environ.items() if text}
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str], file: Path | None, setting: str = "--env-file") -> EnvSource:
+        """``file`` when it exists (an absent file is no file; the caller decides if that is an error)."""
+        if file is None or not file.exists():
+            return cls(environ, {}, None)
+        values = dotenv_values(stream=io.StringIO(read_text(file, setting)))
+        return cls(environ, {name: text or "" for name, text in values.items()}, file)
+
+    def get(self, name: str) -> Value | None:
+        """The value of ``name`` (exact, else in any case), the environment's before the file's."""
+        for source in (self._environ, self._file):
+            if name in source:
+                return source[name]
+        for source in (self._environ, self._file):
+            for key, value in source.items():
+                if key.upper() == name.upper():
+                    return value
+        return None
+
+    def unknown(self, known: Iterable[str]) -> list[str]:
+        """One line per name that is not a known setting: every unknown name in the file, and the
+        environment's names that are close to a known one (the environment holds much else)."""
+        known_upper = {k.upper() for k in known}
+        lines = []
+        for name in self._file:
+            if name.upper() not in known_upper:
+                lines.append(f"unknown setting {name} in {self.file}{did_you_mean(name.upper(), known_upper)}")
+        for name in self._environ:
+            hint = did_you_mean(name.upper(), known_upper)
+            if name.upper() not in known_upper and hint and name not in self._file:
+                lines.append(f"unknown setting {name} in the {ENVIRONMENT}{hint}")
+        return lines

@@ -1,0 +1,36 @@
+"""The two ways riskmon's settings state a fraction, each validated the same way everywhere.
+
+* ``Share``: 0–1 of an allowance (``warn_at = 0.8``, ``at_used = 0.9``).
+* ``Percent``: 0–100 (``MAX_DAILY_LOSS_PERCENT=5``, a percent-based ``size``).
+
+A value in the other unit is refused with an error that names the expected unit and the likely meaning,
+never accepted as something else (``at_used = 90`` would never fire).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def check_share(value: Decimal) -> Decimal:
+    if 0 < value <= 1:
+        return value
+    hint = f"; did you mean {_text(value / 100)} for {_text(value)} %?" if 1 < value <= 100 else ""
+    raise ValueError(f"{_text(value)} is not a share: a share is above 0 and at most 1 (0.9 means 90 %){hint}")
+
+
+def check_percent(value: Decimal) -> Decimal:
+    if 0 < value <= 100:
+        return value
+    raise ValueError(f"{_text(value)} is not a percent: a percent is above 0 and at most 100 (5 means 5 %)")
+
+
+Share = Annotated[Decimal, AfterValidator(check_share)]
+Percent = Annotated[Decimal, AfterValidator(check_percent)]
