@@ -53,7 +53,8 @@ def _env_file_exists(ctx: typer.Context, param: typer.CallbackParam, value: Path
     """The default .env may be absent; a file named on the command line (or by variable) must exist."""
     source = ctx.get_parameter_source(param.name or "")
     if source is not None and source.name != "DEFAULT" and not value.exists():
-        raise typer.BadParameter(f"{value} does not exist")
+        with clear_errors():
+            raise ConfigError("--env-file", "no such file", value=str(value))
     return value
 
 

@@ -437,11 +437,11 @@ def _named_secrets(env: EnvSource, accounts: list[AccountConfig]) -> dict[str, S
 def _check_names(accounts: list[AccountConfig]) -> None:
     """Ids and labels name one account each, so `riskmon flatten NAME` can never pick the wrong one."""
     owner: dict[str, str] = {}
-    for account in accounts:
+    for index, account in enumerate(accounts):
         for name in dict.fromkeys(n for n in (account.id, account.label) if n):
             if name in owner:
                 raise ConfigError(
-                    f"accounts.{account.id}",
+                    f"accounts[{index}]",
                     f"{name!r} already names account {owner[name]} (ids and labels are unique)",
                 )
             owner[name] = account.id
@@ -555,9 +555,7 @@ def _override_notices(preset: Preset, overrides: list[Override]) -> list[str]:
 
 def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> None:
     if policy.deleverage and not profile.rulebook.leverage.enabled:
-        raise ConfigError(
-            f"{key}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)"
-        )
+        raise ConfigError(f"{key}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)")
     if policy.deleverage and policy.target_leverage >= policy.emergency_leverage:
         raise ConfigError(
             f"{key}.enforce.deleverage",

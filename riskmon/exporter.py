@@ -145,9 +145,11 @@ class Exporter:
 
     def _health(self) -> Response:
         stale = [m.profile.account for m in self.monitors if m.is_stale()]
+        simulated = any(m.profile.platform == "sim" for m in self.monitors)
+        note = " (simulator running: these accounts are simulated, not real)" if simulated else ""
         if not stale:
-            return Response(200, "OK", b"ok\n")
-        body = f"stale (no data within STALE_AFTER): {', '.join(stale)}\n"
+            return Response(200, "OK", f"ok{note}\n".encode())
+        body = f"stale (no data within STALE_AFTER): {', '.join(stale)}{note}\n"
         return Response(503, "Service Unavailable", body.encode())
 
 

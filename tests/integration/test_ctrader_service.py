@@ -15,6 +15,7 @@ from rich.console import Console
 
 from riskmon.app import build_app
 from riskmon.config import load_config
+from riskmon.errors import ExitCode
 from riskmon.models import AlertEvent, Severity
 from riskmon.monitor import Evaluation
 from riskmon.service import serve
@@ -131,6 +132,6 @@ async def test_check_fails_clearly_when_the_server_cannot_be_reached(tmp_path: P
         env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2
+    assert proc.returncode == ExitCode.UNREACHABLE
     assert "riskmon: ctrader: no data for 7001 within 3 s" in err.decode()
     assert "Traceback" not in err.decode()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from riskmon.errors import ExitCode
 from tests.processes import RiskmonProcess, riskmon_env
 
 TABLE = ("--format", "table")
@@ -31,7 +32,7 @@ def test_replay_of_a_recorded_run_gives_the_same_alerts(tmp_path: Path) -> None:
         check=False,
     )
     # The simulator's accounts and rulebooks, written as a riskmon.toml for the replay.
-    assert replayed.returncode == 2 and "does not exist" in replayed.stderr
+    assert replayed.returncode == ExitCode.CONFIG and "does not exist" in replayed.stderr
     (tmp_path / "sim.toml").write_text(
         '[[accounts]]\nid = "sim-ftmo"\nplatform = "replay"\nreplay_file = "x"\nlabel = "FTMO 100k (sim)"\n'
         'preset = "ftmo-2step"\ninitial_balance = 100000\n\n'

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.config import load_config
+from riskmon.config import SETTING_NAMES, Source, load_config, mt5_password
 from riskmon.errors import ConfigError, ExitCode
+from riskmon.platforms.ctrader.tokens import Tokens, TokenStore
+from riskmon.rules.presets import PRESETS
 
 REFERENCE_ENV = """\
 PLATFORM=ctrader
@@ -177,3 +182,326 @@ def test_config_command_masks_secrets(tmp_path: Path) -> None:
     for secret in ("ABC-secret-bot-token", "client-secret-value", "access-token-value"):
         assert secret not in result.output
     assert "12345678" in result.output
+
+
+# --- issue 12: the newcomer's .env, provenance, no silent fallback -------------------------------------
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+
+
+def from_example(tmp_path: Path, **settings: str) -> Path:
+    """`cp .env.example .env`, then fill in the given lines the way a user edits the file."""
+    lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+    for name, value in settings.items():
+        index = next((i for i, line in enumerate(lines) if line.startswith(f"{name}=")), None)
+        if index is None:
+            lines.append(f"{name}={value}")
+        else:
+            lines[index] = f"{name}={value}"
+    return write(tmp_path, ".env", "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_env_example_keeps_every_preset_exactly(tmp_path: Path, preset: str) -> None:
+    env = from_example(tmp_path, PLATFORM="sim", ACCOUNT_ID="acc-1", PRESET=preset, INITIAL_BALANCE="100000")
+    config = load_config(env)
+    (profile,) = config.profiles
+    assert profile.rulebook == PRESETS[preset].rulebook()
+    assert config.notices == ()  # nothing overrides the preset
+    assert config.warnings == ()  # .env.example holds only known settings
+    assert config.sources["acc-1"]["daily_loss.size"] == Source("preset", preset)
+
+
+def test_env_example_copied_unchanged_runs_the_simulator_and_says_so(tmp_path: Path) -> None:
+    config = load_config(from_example(tmp_path))
+    assert config.simulated and {a.platform for a in config.accounts} == {"sim"}
+    assert config.notices[0].startswith("SIMULATOR: nothing is configured")
+
+
+def test_env_example_follows_dockers_env_file_rules() -> None:
+    """`docker run --env-file` takes each line as NAME=VALUE verbatim: no inline comments, no quotes."""
+    for number, line in enumerate(ENV_EXAMPLE.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        assert sep and re.fullmatch(r"[A-Z][A-Z0-9_]*", name), f"line {number}: {line!r}"
+        assert "#" not in value and '"' not in value and "'" not in value, f"line {number}: {line!r}"
+        assert value == value.strip(), f"line {number}: {line!r}"
+        assert name in SETTING_NAMES, f"line {number}: unknown setting {name}"
+
+
+def test_a_variable_overriding_a_preset_is_announced_with_its_source(tmp_path: Path) -> None:
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=ftmo-1step\nINITIAL_BALANCE=100000\n")
+    with_override = write(tmp_path, "o.env", env.read_text() + "MAX_DAILY_LOSS_PERCENT=2.5\n")
+    config = load_config(with_override)
+    assert config.profiles[0].rulebook.daily_loss.size == Decimal("2.5")
+    assert config.sources["a"]["daily_loss.size"] == Source("variable", "MAX_DAILY_LOSS_PERCENT", str(with_override))
+    assert config.sources["a"]["max_loss.size"] == Source("preset", "ftmo-1step")
+    assert config.sources["a"]["initial_balance"] == Source("variable", "INITIAL_BALANCE", str(with_override))
+    assert config.sources["a"]["margin_level.warning_below"] == Source("default")
+    (notice,) = config.notices
+    assert notice == (
+        f"MAX_DAILY_LOSS_PERCENT (in {with_override}) overrides preset ftmo-1step: daily_loss.size 3 -> 2.5"
+    )
+    assert config.limits("a") == (
+        "a [sim, preset ftmo-1step]: "
+        f"daily loss 2.5 % of the initial balance [MAX_DAILY_LOSS_PERCENT in {with_override}]; "
+        "overall loss trailing 10 % of the initial balance [preset ftmo-1step]; "
+        f"initial balance 100000 [INITIAL_BALANCE in {with_override}]"
+    )
+
+
+def test_a_percent_never_becomes_money(tmp_path: Path) -> None:
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=topstep-50k\nMAX_DAILY_LOSS_PERCENT=2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == "MAX_DAILY_LOSS_PERCENT"
+    assert "fixed amount (1000), not a percent" in str(caught.value)
+    assert f"=2' (in {env})" in str(caught.value) or f"='2' (in {env})" in str(caught.value)
+
+
+def test_config_command_shows_where_each_figure_came_from(tmp_path: Path) -> None:
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=topstep-50k\nMAX_POSITION_SIZE_PERCENT=7\n")
+    result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
+    assert result.exit_code == 0, result.output
+    (account,) = json.loads(result.stdout)["accounts"]
+    sources = account["sources"]
+    assert sources["daily_loss.size"] == "preset topstep-50k"
+    assert sources["position_size.max_percent"] == f"MAX_POSITION_SIZE_PERCENT in {env}"
+    assert sources["initial_balance"] == "preset topstep-50k"
+    assert sources["leverage.warning"] == "default"
+    assert set(sources) >= {f"daily_loss.{field}" for field in account["rules"]["daily_loss"]}
+
+
+# --- No silent fallback -----------------------------------------------------------------------------------
+
+
+def test_an_explicit_env_file_must_exist_the_default_may_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(app, ["config", "--env-file", str(tmp_path / "typo.env")])
+    assert result.exit_code == ExitCode.CONFIG
+    assert result.stderr == f"riskmon: configuration error: --env-file='{tmp_path / 'typo.env'}': no such file\n"
+    monkeypatch.chdir(tmp_path)  # no .env here: the simulator, as documented
+    assert CliRunner().invoke(app, ["config"]).exit_code == 0
+
+
+def test_a_missing_config_file_names_the_flag_or_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "none.env", tmp_path / "absent.toml")
+    assert caught.value.setting == "--config"
+    env = write(tmp_path, ".env", f"RISKMON_CONFIG={tmp_path / 'absent.toml'}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == f"RISKMON_CONFIG (in {env})"
+    assert "absent.toml does not exist" in str(caught.value)
+
+
+def test_unknown_settings_warn_with_a_suggestion_and_fail_under_strict(tmp_path: Path) -> None:
+    env = write(tmp_path, ".env", "MAX_DAILY_LOSS_PERCNT=2\nTELEGRAM_CHAT_IDS=5\n")
+    config = load_config(env, environ={"CTRADER_HOTS": "demo.ctraderapi.com", "HOME": "/home/x", "LANG": "C"})
+    assert config.warnings == (
+        f"unknown setting MAX_DAILY_LOSS_PERCNT in {env} (did you mean MAX_DAILY_LOSS_PERCENT?)",
+        f"unknown setting TELEGRAM_CHAT_IDS in {env} (did you mean TELEGRAM_CHAT_ID?)",
+        "unknown setting CTRADER_HOTS in the environment (did you mean CTRADER_HOST?)",
+    )
+    with pytest.raises(ConfigError, match="--strict: unknown setting MAX_DAILY_LOSS_PERCNT"):
+        load_config(env, strict=True, environ={})
+    result = CliRunner().invoke(app, ["config", "--strict", "--env-file", str(env)])
+    assert result.exit_code == ExitCode.CONFIG and "did you mean MAX_DAILY_LOSS_PERCENT?" in result.stderr
+    result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
+    assert result.exit_code == 0 and "did you mean MAX_DAILY_LOSS_PERCENT?" in result.stderr
+
+
+@pytest.mark.parametrize("line", ["PRESET=ftmo-2step", "MAX_DAILY_LOSS_PERCENT=3", "INITIAL_BALANCE=100000"])
+def test_account_settings_without_an_account_are_an_error_not_the_simulator(tmp_path: Path, line: str) -> None:
+    result = CliRunner().invoke(app, ["config", "--env-file", str(write(tmp_path, ".env", line + "\n"))])
+    assert result.exit_code == ExitCode.CONFIG
+    assert "ACCOUNT_ID" in result.stderr and line in result.stderr and "simulator" in result.stderr
+
+
+def test_a_misspelt_preset_suggests_the_right_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"PRESET='ftmo-2stp' .*did you mean ftmo-2step\?"):
+        load_config(write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=ftmo-2stp\n"))
+
+
+def test_env_account_settings_beside_riskmon_toml_are_refused(tmp_path: Path) -> None:
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "a"\nplatform = "sim"\n')
+    env = write(tmp_path, ".env", "MAX_DAILY_LOSS_PERCENT=2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, toml)
+    assert caught.value.setting == f"MAX_DAILY_LOSS_PERCENT (in {env})"
+    assert "accounts come from --config" in str(caught.value)
+
+
+# --- Docker, bad values, secrets -----------------------------------------------------------------------
+
+
+def test_a_value_carrying_an_inline_comment_is_named_with_its_value(tmp_path: Path) -> None:
+    """What `docker run --env-file` hands over for `PLATFORM=ctrader   # ctrader | mt5`."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "none.env", environ={"PLATFORM": "ctrader   # ctrader | mt5"})
+    assert str(caught.value).startswith(
+        "configuration error: PLATFORM='ctrader   # ctrader | mt5' (in environment): looks like it carries an inline"
+    )
+
+
+def test_a_bad_value_is_shown_and_a_secret_one_masked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "none.env", environ={"METRICS_PORT": "94650"})
+    assert "METRICS_PORT='94650' (in environment): " in str(caught.value)
+    config = load_config(
+        write(tmp_path, ".env", REFERENCE_ENV), environ={"CTRADER_CLIENT_SECRET": "s3cr3t-value  # from the portal"}
+    )
+    (warning,) = config.warnings
+    assert "CTRADER_CLIENT_SECRET (in environment) contains ' #'" in warning
+    assert "s3cr3t" not in warning
+
+
+def test_missing_ctrader_settings_are_reported_together(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ".env", "PLATFORM=ctrader\nACCOUNT_ID=1\n"))
+    assert caught.value.setting == "CTRADER_CLIENT_ID, CTRADER_CLIENT_SECRET, CTRADER_ACCESS_TOKEN"
+    assert "riskmon ctrader-login" in str(caught.value)
+
+
+def test_the_ctrader_login_token_file_satisfies_the_credential_check(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    env = "PLATFORM=ctrader\nACCOUNT_ID=1\nCTRADER_CLIENT_ID=id\nCTRADER_CLIENT_SECRET=secret\n"
+    env += f"CTRADER_TOKEN_FILE={tokens}\n"
+    with pytest.raises(ConfigError, match="CTRADER_ACCESS_TOKEN"):
+        load_config(write(tmp_path, ".env", env))
+    TokenStore(tokens).save(Tokens(SecretStr("access"), SecretStr("refresh")))
+    assert load_config(write(tmp_path, ".env", env)).settings.ctrader_token_path == tokens
+
+
+def test_the_default_token_file_sits_beside_the_database(tmp_path: Path) -> None:
+    """Where `riskmon ctrader-login` writes without CTRADER_TOKEN_FILE (RISKMON_DB is set by the fixture)."""
+    env = write(tmp_path, ".env", "PLATFORM=ctrader\nACCOUNT_ID=1\nCTRADER_CLIENT_ID=id\nCTRADER_CLIENT_SECRET=s\n")
+    TokenStore(tmp_path / "state" / "ctrader-tokens.json").save(Tokens(SecretStr("a"), SecretStr("r")))
+    assert load_config(env).profiles[0].account == "1"
+
+
+def test_password_env_is_read_from_the_env_file(tmp_path: Path) -> None:
+    toml = write(
+        tmp_path,
+        "riskmon.toml",
+        '[[accounts]]\nid = 5550001\nplatform = "mt5"\n'
+        '[accounts.mt5]\nserver = "B"\npassword_env = "MT5_PASSWORD_E8"\n',
+    )
+    env = write(tmp_path, ".env", "MT5_PASSWORD_E8=pw-from-dotenv\n")
+    config = load_config(env, toml)
+    assert mt5_password(config.settings, config.accounts[0]).get_secret_value() == "pw-from-dotenv"
+    assert config.warnings == ()  # a variable riskmon.toml names is not unknown
+    assert "pw-from-dotenv" in config.settings.secret_values()  # so logs redact it
+    result = CliRunner().invoke(app, ["config", "--config", str(toml), "--env-file", str(env)])
+    assert result.exit_code == 0 and "pw-from-dotenv" not in result.output
+    with pytest.raises(ConfigError, match="MT5_PASSWORD_E8: required for MT5 account 5550001"):
+        load_config(write(tmp_path, "empty.env", ""), toml)
+
+
+# --- Shares and percents -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        ("[accounts.enforce.flatten]\nat_used = 90\n", "90 is not a share: a share is above 0 and at most 1"),
+        ("[accounts.enforce.flatten]\nat_used = 90\n", "did you mean 0.9 for 90 %?"),
+        ("[accounts.rules.daily_loss]\nwarn_at = 80\n", "did you mean 0.8 for 80 %?"),
+        ("[accounts.rules.max_loss]\nwarn_at = 0\n", "0 is not a share"),
+        ("[accounts.rules.daily_loss]\nsize = 500\n", "500 is not a percent"),
+        ("[accounts.rules.daily_loss]\nsize = 500\n", "for money use size_basis = fixed"),
+    ],
+)
+def test_shares_and_percents_say_which_unit_they_expect(tmp_path: Path, table: str, needle: str) -> None:
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "a"\nplatform = "sim"\n' + table)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "none.env", toml)
+    assert needle in str(caught.value)
+
+
+@pytest.mark.parametrize(("at_used", "ok"), [("1", True), ("0.9", True), ("1.01", False), ("0.0001", True)])
+def test_the_share_boundaries(tmp_path: Path, at_used: str, ok: bool) -> None:
+    table = f"[accounts.enforce.flatten]\nat_used = {at_used}\n"
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "a"\nplatform = "sim"\n' + table)
+    if ok:
+        assert load_config(tmp_path / "none.env", toml).enforcement()["a"].flatten_at_used == Decimal(at_used)
+    else:
+        with pytest.raises(ConfigError, match="is not a share"):
+            load_config(tmp_path / "none.env", toml)
+
+
+def test_percent_boundaries(tmp_path: Path) -> None:
+    base = "PLATFORM=sim\nACCOUNT_ID=a\n"
+    assert load_config(write(tmp_path, "a.env", base + "MAX_DAILY_LOSS_PERCENT=100\n")).profiles[0].rulebook
+    with pytest.raises(ConfigError, match=r"100\.5 is not a percent"):
+        load_config(write(tmp_path, "b.env", base + "MAX_DAILY_LOSS_PERCENT=100.5\n"))
+
+
+def test_an_unknown_toml_key_suggests_the_known_one(tmp_path: Path) -> None:
+    toml = write(
+        tmp_path, "riskmon.toml", '[[accounts]]\nid = "a"\nplatform = "sim"\n[accounts.rules.daily_loss]\nsise = 4\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "none.env", toml)
+    assert caught.value.setting == "accounts[0].rules.daily_loss.sise"
+    assert "(did you mean size?)" in str(caught.value)
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "a"\nplatform = "sim"\nlable = "x"\n')
+    with pytest.raises(ConfigError, match=r"accounts\[0\]\.lable: unknown key .*did you mean label\?"):
+        load_config(tmp_path / "none.env", toml)
+
+
+# --- Encodings -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ("PLATFORM=sim\n".encode("utf-16"), "is UTF-16 text; save it as UTF-8"),
+        ("PLATFORM=sim\n".encode("utf-16-le"), "is UTF-16 text; save it as UTF-8"),
+        ("TELEGRAM_QUIET_TZ=UTC\nMT5_SERVER=Brokér\n".encode("latin-1"), "is not UTF-8 (byte 0xe9 on line 2"),
+    ],
+)
+def test_a_file_in_another_encoding_is_one_clear_line(tmp_path: Path, data: bytes, needle: str) -> None:
+    env = tmp_path / ".env"
+    env.write_bytes(data)
+    result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
+    assert result.exit_code == ExitCode.CONFIG
+    assert needle in result.stderr and "Traceback" not in result.output
+    toml = tmp_path / "riskmon.toml"
+    toml.write_bytes(data)
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(")):
+        load_config(tmp_path / "none.env", toml)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_bytes(b"\xef\xbb\xbfPLATFORM=sim\nACCOUNT_ID=a\n")
+    assert load_config(env).profiles[0].account == "a"
+    toml = tmp_path / "riskmon.toml"
+    toml.write_bytes(b'\xef\xbb\xbf[[accounts]]\nid = "b"\nplatform = "sim"\n')
+    assert load_config(tmp_path / "none.env", toml).profiles[0].account == "b"
+
+
+# --- Accounts by name --------------------------------------------------------------------------------------
+
+TWO = '[[accounts]]\nid = "a1"\nplatform = "sim"\nlabel = "FTMO"\n[[accounts]]\nid = "a2"\nplatform = "sim"\n'
+
+
+def test_flatten_of_an_unknown_account_lists_the_configured_ones(tmp_path: Path) -> None:
+    config = load_config(tmp_path / "none.env", write(tmp_path, "riskmon.toml", TWO))
+    with pytest.raises(ConfigError, match=r"no configured account 'nope'; configured: a1 \(FTMO\), a2$"):
+        config.profile("nope")
+    assert config.profile("FTMO").account == config.profile("a1").account == "a1"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        '[[accounts]]\nid = "a3"\nplatform = "sim"\nlabel = "a2"\n',  # a label that is another account's id
+        '[[accounts]]\nid = "a3"\nplatform = "sim"\nlabel = "FTMO"\n',  # a label twice
+        '[[accounts]]\nid = "FTMO"\nplatform = "sim"\n',  # an id that is another account's label
+    ],
+)
+def test_ids_and_labels_name_one_account_each(tmp_path: Path, extra: str) -> None:
+    with pytest.raises(ConfigError, match=r"accounts\[2\]: '(a2|FTMO)' already names account"):
+        load_config(tmp_path / "none.env", write(tmp_path, "riskmon.toml", TWO + extra))

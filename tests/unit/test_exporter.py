@@ -26,10 +26,10 @@ START = ts("2026-03-02 08:00")
 
 
 class Setup:
-    def __init__(self) -> None:
+    def __init__(self, platform: str = "ctrader") -> None:
         self.clock = ManualClock(START)
         self.registry = CollectorRegistry()
-        profiles = [AccountProfile("acc-1", platform="sim"), AccountProfile("acc-2", platform="sim")]
+        profiles = [AccountProfile("acc-1", platform=platform), AccountProfile("acc-2", platform=platform)]
         metrics = Metrics(profiles, self.registry)
         self.monitors = [
             AccountMonitor(p, Store(MEMORY), [metrics], clock=self.clock, stale_after=timedelta(seconds=30))
@@ -88,6 +88,16 @@ async def test_healthz_lists_stale_accounts_by_the_injected_clock(served: tuple[
     setup.feed("acc-2")
     response = await client.get("/healthz")
     assert (response.status_code, response.text) == (200, "ok\n")
+
+
+async def test_healthz_says_when_the_simulator_runs() -> None:
+    setup = Setup(platform="sim")
+    async with setup.exporter, httpx.AsyncClient(base_url=f"http://127.0.0.1:{setup.exporter.port}") as client:
+        response = await client.get("/healthz")
+    assert (response.status_code, response.text) == (
+        200,
+        "ok (simulator running: these accounts are simulated, not real)\n",
+    )
 
 
 async def test_head_unknown_paths_and_methods(served: tuple[Setup, httpx.AsyncClient]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mt5_support import LOGIN, PASSWORD, SERVER, Bridge
 
+from riskmon.errors import ExitCode
 from tests.processes import riskmon_env
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ def test_check_json_over_the_bridge(bridge: Bridge, tmp_path: Path) -> None:
 
 def test_check_says_which_bridge_to_start(tmp_path: Path) -> None:
     done = check(1, tmp_path)  # nothing listens on port 1
-    assert done.returncode == 2
+    assert done.returncode == ExitCode.UNREACHABLE
     assert "riskmon: mt5:5012345: no data for 5012345" in done.stderr
     assert "Traceback" not in done.stderr
     assert PASSWORD.get_secret_value() not in done.stderr
