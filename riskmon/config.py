@@ -222,7 +222,7 @@ class FileConfig(BaseModel):
 class Source:
     """Where one effective figure came from."""
 
-    kind: Literal["preset", "variable", "file", "default", "snapshot"]
+    kind: Literal["preset", "variable", "file", "default", "snapshot", "simulator"]
     name: str = ""  # the preset, the variable as written, or the riskmon.toml key
     where: str = ""  # the variable's .env file or "environment"; the riskmon.toml path
 
@@ -231,7 +231,7 @@ class Source:
             return f"preset {self.name}"
         if self.kind in ("variable", "file"):
             return f"{self.name} in {self.where}"
-        return "default" if self.kind == "default" else "first snapshot"
+        return {"default": "default", "snapshot": "first snapshot", "simulator": "simulator demo account"}[self.kind]
 
 
 Sources = Mapping[str, Source]  # dotted rulebook field (and "initial_balance") -> its source
@@ -276,11 +276,11 @@ class AppConfig:
         overall = "no overall loss limit"
         if ml.enabled:
             overall = f"overall loss {ml.mode.value} {ml.size_text()} [{src['max_loss.size']}]"
-        initial = profile.initial_balance if profile.initial_balance is not None else "from the first snapshot"
+        initial = "" if profile.initial_balance is None else f" {profile.initial_balance}"
         preset = next(a.preset for a in self.accounts if a.id == account)
         return (
             f"{profile.name} [{profile.platform}, preset {preset}]: {daily}; {overall}; "
-            f"initial balance {initial} [{src['initial_balance']}]"
+            f"initial balance{initial} [{src['initial_balance']}]"
         )
 
 
@@ -506,8 +506,9 @@ def _profile(
     key = f"accounts[{index}]"
     if toml is not None:
         overrides = [(p, v, Source("file", f"{key}.rules.{p}", str(toml[0]))) for p, v in _leaves(account.rules)]
-    else:
-        overrides = _env_overrides(settings, env, preset)
+    else:  # the .env account (no rules of its own) or a simulator demo account (rules built in)
+        overrides = [(p, v, Source("simulator")) for p, v in _leaves(account.rules)]
+        overrides += _env_overrides(settings, env, preset)
     try:
         rulebook = preset.rulebook(_nest(overrides))
     except ValidationError as exc:
@@ -533,7 +534,10 @@ def _initial_balance(
     account: AccountConfig, preset: Preset, env: EnvSource, key: str, toml: tuple[Path, str] | None
 ) -> tuple[Decimal | None, Source]:
     if account.initial_balance is not None:
-        where = Source("file", f"{key}.initial_balance", str(toml[0])) if toml else _variable(env, "INITIAL_BALANCE")
+        if toml is not None:
+            return account.initial_balance, Source("file", f"{key}.initial_balance", str(toml[0]))
+        variable = env.get("INITIAL_BALANCE")
+        where = Source("variable", variable.name, variable.where) if variable else Source("simulator")
         return account.initial_balance, where
     if preset.initial_balance is not None:
         return preset.initial_balance, Source("preset", preset.name)
@@ -545,7 +549,7 @@ def _override_notices(preset: Preset, overrides: list[Override]) -> list[str]:
     before = dict(_leaves(preset.rulebook().model_dump()))
     changes: dict[Source, list[str]] = {}
     for path, value, source in overrides:
-        if before.get(path) != value:
+        if source.kind == "variable" and before.get(path) != value:
             changes.setdefault(source, []).append(f"{path} {before.get(path)} -> {value}")
     return [
         f"{source.name} (in {source.where}) overrides preset {preset.name}: {', '.join(items)}"

@@ -70,17 +70,15 @@ class _Sized(_Spec):
         return self
 
     def size_text(self) -> str:
-        """``3 % of initial_pct``-style text for people: ``3 % of the initial balance``, ``1000 (money)``."""
+        """The size for people: ``3 % of the initial balance``, ``1000 (money)``."""
         if self.size_basis == "fixed":
             return f"{self.size} (money)"
-        return f"{self.size} % of {_BASIS_TEXT.get(self.size_basis, self.size_basis)}"
+        return f"{self.size} % of {self._basis_text()}"
 
-
-_BASIS_TEXT = {
-    "initial_pct": "the initial balance",
-    "anchor_pct": "the day's anchor",
-    "high_pct": "the high-water mark",
-}
+    def _basis_text(self) -> str:
+        return {"initial_pct": "the initial balance", "high_pct": "the high-water mark"}.get(
+            self.size_basis, self.size_basis
+        )
 
 
 class DailyLossSpec(_Sized):
@@ -90,6 +88,11 @@ class DailyLossSpec(_Sized):
     size: Money = Decimal(5)
     warn_at: Share = Decimal("0.8")
     breach: Literal["hard", "soft"] = "hard"  # hard: account failed; soft: blocked until the next reset
+
+    def _basis_text(self) -> str:
+        if self.size_basis is DailySize.ANCHOR_PCT:
+            return f"the {self.anchor.value.replace('_', ' ')} at the day's reset"
+        return super()._basis_text()
 
 
 class MaxLossSpec(_Sized):

@@ -109,6 +109,11 @@ def ctrader_env(server: FakeCTraderServer, tmp_path: Path, **extra: str) -> dict
     )
 
 
+def toml_env(env: dict[str, str]) -> dict[str, str]:
+    """The connection settings only: with riskmon.toml the .env account's settings are refused, not ignored."""
+    return {k: v for k, v in env.items() if k not in ("PLATFORM", "ACCOUNT_ID", "MAX_DAILY_LOSS_PERCENT")}
+
+
 def position_ids(snapshot: dict[str, Any]) -> set[str]:
     return {p["id"] for p in snapshot.get("positions", [])}
 
@@ -502,7 +507,7 @@ async def test_sigkill_during_enforcement(tmp_path: Path, spawn: Spawn, outcome:
     db = tmp_path / "riskmon.db"
     async with ctrader() as (server, market):
         pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.10000")
-        env = ctrader_env(server, tmp_path, DRY_RUN="false")
+        env = toml_env(ctrader_env(server, tmp_path, DRY_RUN="false"))
         first = spawn(env, config)
         await streaming(first)
 
@@ -548,7 +553,7 @@ async def test_sigkill_during_enforcement_restart_before_the_broker_answers(
     db = tmp_path / "riskmon.db"
     async with ctrader() as (server, market):
         pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.10000")
-        env = ctrader_env(server, tmp_path, DRY_RUN="false")
+        env = toml_env(ctrader_env(server, tmp_path, DRY_RUN="false"))
         first = spawn(env, config)
         await streaming(first)
 

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
+from riskmon.errors import ExitCode
 from tests.processes import RiskmonProcess, riskmon_env
 
 CONFIG = """
@@ -81,7 +82,7 @@ def test_second_process_on_the_same_database_is_refused(tmp_path: Path) -> None:
     first = start(tmp_path)
     first.wait_for(lambda line: "watching 1 account(s)" in line)
     second = start(tmp_path)
-    assert second.proc.wait(20) == 2
+    assert second.proc.wait(20) == ExitCode.ERROR
     message = "\n".join(second.output())
     assert "in use by another riskmon process" in message and "Traceback" not in message
     first.stop(signal.SIGTERM)
