@@ -39,7 +39,7 @@ from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms, serve
 from riskmon.store import MEMORY, Store
 
-log = logging.getLogger("riskmon")
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
@@ -59,7 +59,7 @@ def _env_file_exists(ctx: typer.Context, param: typer.CallbackParam, value: Path
 
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="riskmon.toml with \\[[accounts]] (default: RISKMON_CONFIG)")
+    Path | None, typer.Option("--config", "-c", help="riskmon.toml with [[accounts]] (default: RISKMON_CONFIG)")
 ]
 EnvOption = Annotated[
     Path, typer.Option("--env-file", help="Environment file to read settings from.", callback=_env_file_exists)
