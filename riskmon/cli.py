@@ -23,7 +23,7 @@ from rich.table import Table
 
 from riskmon import logs
 from riskmon.app import build_app
-from riskmon.config import AppConfig, load_config
+from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import read_entries
 from riskmon.enforce.manual import flatten_once
@@ -97,6 +97,13 @@ def _load(env_file: Path, config: Path | None, strict: bool = False) -> AppConfi
     for warning in app_config.warnings:
         log.warning("%s", warning)
     return app_config
+
+
+def _load_settings(env_file: Path) -> Settings:
+    """The settings for a command that needs no account (one may not be configured yet), logging set up."""
+    settings = load_settings(env_file)
+    logs.configure(settings.log_format, settings.log_level, settings.secret_values())
+    return settings
 
 
 def _announce(app_config: AppConfig) -> None:
@@ -306,7 +313,7 @@ def audit(
 ) -> None:
     """Print the enforcement audit trail: every decision, request, broker answer and verification."""
     with clear_errors():
-        settings = _load(env_file, None).settings
+        settings = _load_settings(env_file)
         with closing(open_read_only(settings.db_path)) as db:
             entries = read_entries(db, account, since.replace(tzinfo=UTC) if since else None)
             (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
@@ -330,7 +337,7 @@ def ctrader_login(
     from riskmon.platforms.ctrader.transport import endpoint_url
 
     with clear_errors():
-        settings = _load(env_file, None).settings
+        settings = _load_settings(env_file)
         if settings.ctrader_client_id is None or settings.ctrader_client_secret is None:
             raise ConfigError("CTRADER_CLIENT_ID", "and CTRADER_CLIENT_SECRET are needed to log in")
         typer.echo("Open this address, log in and approve riskmon:\n")

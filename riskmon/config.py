@@ -341,6 +341,12 @@ def load_config(
     return config
 
 
+def load_settings(env_file: Path | None = DEFAULT_ENV_FILE, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """The process settings alone, for commands that need no account (`ctrader-login`, `audit`):
+    checked the same way, but no account has to be configured yet."""
+    return _settings(EnvSource.read(os.environ if environ is None else environ, env_file))
+
+
 def _settings(env: EnvSource) -> Settings:
     given = {name: value for name in Settings.model_fields if (value := env.get(name.upper())) is not None}
     for name, value in given.items():

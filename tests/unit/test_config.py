@@ -505,3 +505,11 @@ def test_flatten_of_an_unknown_account_lists_the_configured_ones(tmp_path: Path)
 def test_ids_and_labels_name_one_account_each(tmp_path: Path, extra: str) -> None:
     with pytest.raises(ConfigError, match=r"accounts\[2\]: '(a2|FTMO)' already names account"):
         load_config(tmp_path / "none.env", write(tmp_path, "riskmon.toml", TWO + extra))
+
+
+def test_ctrader_login_needs_no_account_yet(tmp_path: Path) -> None:
+    """It lists the accounts a newcomer then puts in ACCOUNT_ID: PLATFORM=ctrader alone must not stop it."""
+    env = write(tmp_path, ".env", "PLATFORM=ctrader\nCTRADER_CLIENT_ID=id\nCTRADER_CLIENT_SECRET=s\n")
+    result = CliRunner().invoke(app, ["ctrader-login", "--env-file", str(env)], input="")
+    assert "Open this address, log in and approve riskmon" in result.stdout
+    assert "configuration error" not in result.output
