@@ -27,12 +27,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_comment, read_toml
+from riskmon.config_rules import Sources, account_profile
+from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_comment, plain, read_toml, toml_error
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
-from riskmon.rules.presets import PRESETS, Preset
-from riskmon.rules.spec import DailySize, Rulebook
+from riskmon.rules.presets import PRESETS
 from riskmon.store import default_db_path
 from riskmon.units import Percent
 
@@ -165,7 +165,9 @@ def _csv(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-SECRET_SETTINGS = frozenset(name for name, f in Settings.model_fields.items() if SecretStr in get_args(f.annotation))
+SECRET_SETTINGS = frozenset(
+    name for name, f in Settings.model_fields.items() if SecretStr in (f.annotation, *get_args(f.annotation))
+)
 SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 # What describes the one account of a .env: any of these set means "monitor my account", never the simulator.
 ACCOUNT_SETTINGS = (
@@ -216,25 +218,6 @@ class AccountConfig(BaseModel):
 class FileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     accounts: list[AccountConfig] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where one effective figure came from."""
-
-    kind: Literal["preset", "variable", "file", "default", "snapshot", "simulator"]
-    name: str = ""  # the preset, the variable as written, or the riskmon.toml key
-    where: str = ""  # the variable's .env file or "environment"; the riskmon.toml path
-
-    def __str__(self) -> str:
-        if self.kind == "preset":
-            return f"preset {self.name}"
-        if self.kind in ("variable", "file"):
-            return f"{self.name} in {self.where}"
-        return {"default": "default", "snapshot": "first snapshot", "simulator": "simulator demo account"}[self.kind]
-
-
-Sources = Mapping[str, Source]  # dotted rulebook field (and "initial_balance") -> its source
 
 
 @dataclass(frozen=True)
@@ -325,7 +308,7 @@ def load_config(
     _check_names(accounts)
     for account in accounts:
         _check_credentials(settings, account)
-    built = [_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]
+    built = [account_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]
     config = AppConfig(
         settings,
         tuple(accounts),
@@ -365,7 +348,7 @@ def _settings(env: EnvSource) -> Settings:
         name = str(error["loc"][0])
         value = given[name]
         raise ConfigError(
-            value.name, _plain(error["msg"]), value=value.text, where=value.where, secret=name in SECRET_SETTINGS
+            value.name, plain(error["msg"]), value=value.text, where=value.where, secret=name in SECRET_SETTINGS
         ) from None
 
 
@@ -396,7 +379,7 @@ def _accounts_from_file(path: Path, flag: str) -> list[AccountConfig]:
     try:
         accounts = FileConfig.model_validate(document).accounts
     except ValidationError as exc:
-        raise _file_error(exc, path, FileConfig) from None
+        raise toml_error(exc, path, FileConfig) from None
     if not accounts:
         raise ConfigError(flag, f"{path} has no [[accounts]] tables")
     return accounts
@@ -453,116 +436,6 @@ def _check_names(accounts: list[AccountConfig]) -> None:
             owner[name] = account.id
 
 
-Override = tuple[str, Any, Source]  # dotted rulebook field, value, where it came from
-
-
-def _variable(env: EnvSource, name: str) -> Source:
-    value = env.get(name)
-    return Source("variable", value.name, value.where) if value else Source("variable", name, "environment")
-
-
-def _env_overrides(settings: Settings, env: EnvSource, preset: Preset) -> list[Override]:
-    """MAX_DAILY_LOSS_PERCENT / MAX_POSITION_SIZE_PERCENT, when set, in the preset's own units."""
-    overrides: list[Override] = []
-    if settings.max_daily_loss_percent is not None:
-        source = _variable(env, "MAX_DAILY_LOSS_PERCENT")
-        daily = preset.rulebook().daily_loss
-        if daily.size_basis is DailySize.FIXED:
-            raise ConfigError(
-                source.name,
-                f"preset {preset.name}'s daily loss is a fixed amount ({daily.size}), not a percent: remove "
-                "the variable, or set the amount in riskmon.toml ([accounts.rules.daily_loss] size)",
-                value=str(settings.max_daily_loss_percent),
-                where=source.where,
-            )
-        overrides.append(("daily_loss.size", settings.max_daily_loss_percent, source))
-    if settings.max_position_size_percent is not None:
-        source = _variable(env, "MAX_POSITION_SIZE_PERCENT")
-        overrides += [
-            ("position_size.enabled", True, source),
-            ("position_size.max_percent", settings.max_position_size_percent, source),
-        ]
-    return overrides
-
-
-def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    found = []
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        found += _leaves(value, f"{path}.") if isinstance(value, Mapping) else [(path, value)]
-    return found
-
-
-def _nest(overrides: list[Override]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path, value, _ in overrides:
-        *parents, last = path.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return tree
-
-
-def _profile(
-    account: AccountConfig, index: int, settings: Settings, env: EnvSource, toml: tuple[Path, str] | None
-) -> tuple[AccountProfile, dict[str, Source], list[str]]:
-    """The account's profile, the source of each of its figures, and a line per variable overriding the preset."""
-    preset = PRESETS[account.preset]
-    key = f"accounts[{index}]"
-    if toml is not None:
-        overrides = [(p, v, Source("file", f"{key}.rules.{p}", str(toml[0]))) for p, v in _leaves(account.rules)]
-    else:  # the .env account (no rules of its own) or a simulator demo account (rules built in)
-        overrides = [(p, v, Source("simulator")) for p, v in _leaves(account.rules)]
-        overrides += _env_overrides(settings, env, preset)
-    try:
-        rulebook = preset.rulebook(_nest(overrides))
-    except ValidationError as exc:
-        if toml is not None:
-            raise _file_error(exc, toml[0], Rulebook, f"{key}.rules") from None
-        raise _env_rule_error(exc, overrides) from None
-    sources = {path: Source("preset", preset.name) for path, _ in _leaves(preset.rules)}
-    sources |= {path: source for path, _, source in overrides}
-    for path, _ in _leaves(rulebook.model_dump()):
-        sources.setdefault(path, Source("default"))
-    initial, sources["initial_balance"] = _initial_balance(account, preset, env, key, toml)
-    if rulebook.needs_initial_balance and initial is None:
-        setting = f"{key}.initial_balance" if toml else "INITIAL_BALANCE"
-        raise ConfigError(setting, f"required by preset {account.preset} (its limits are % of the initial balance)")
-    notices = _override_notices(preset, overrides) if toml is None else []
-    profile = AccountProfile(
-        account=account.id, rulebook=rulebook, label=account.label, platform=account.platform, initial_balance=initial
-    )
-    return profile, sources, notices
-
-
-def _initial_balance(
-    account: AccountConfig, preset: Preset, env: EnvSource, key: str, toml: tuple[Path, str] | None
-) -> tuple[Decimal | None, Source]:
-    if account.initial_balance is not None:
-        if toml is not None:
-            return account.initial_balance, Source("file", f"{key}.initial_balance", str(toml[0]))
-        variable = env.get("INITIAL_BALANCE")
-        where = Source("variable", variable.name, variable.where) if variable else Source("simulator")
-        return account.initial_balance, where
-    if preset.initial_balance is not None:
-        return preset.initial_balance, Source("preset", preset.name)
-    return None, Source("snapshot")
-
-
-def _override_notices(preset: Preset, overrides: list[Override]) -> list[str]:
-    """One line per variable that changes a figure the preset sets."""
-    before = dict(_leaves(preset.rulebook().model_dump()))
-    changes: dict[Source, list[str]] = {}
-    for path, value, source in overrides:
-        if source.kind == "variable" and before.get(path) != value:
-            changes.setdefault(source, []).append(f"{path} {before.get(path)} -> {value}")
-    return [
-        f"{source.name} (in {source.where}) overrides preset {preset.name}: {', '.join(items)}"
-        for source, items in changes.items()
-    ]
-
-
 def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> None:
     if policy.deleverage and not profile.rulebook.leverage.enabled:
         raise ConfigError(f"{key}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)")
@@ -607,52 +480,3 @@ def mt5_password(settings: Settings, account: AccountConfig) -> SecretStr:
             account.mt5.password_env, f"required for MT5 account {account.id} (in .env or the environment)"
         )
     return value
-
-
-def _file_error(exc: ValidationError, path: Path, model: type[BaseModel], prefix: str = "") -> ConfigError:
-    """A riskmon.toml validation error: the key as written, its value, and for an unknown key the closest known one."""
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    key = ".".join(part if not part.isdigit() else f"[{part}]" for part in loc).replace(".[", "[")
-    key = f"{prefix}.{key}" if prefix and key else prefix or key
-    if error["type"] == "extra_forbidden":
-        known = _fields_at(model, loc[:-1])
-        return ConfigError(key, f"unknown key in {path}{did_you_mean(loc[-1], known)}")
-    value = error.get("input")
-    shown = None if isinstance(value, dict | list) or value is None else str(value)
-    return ConfigError(key, _plain(error["msg"]), value=shown, where=str(path))
-
-
-def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """The field names of the table at ``loc`` inside ``model`` (list indexes skipped)."""
-    current: Any = model
-    for part in loc:
-        if part.isdigit():
-            continue
-        is_model = isinstance(current, type) and issubclass(current, BaseModel)
-        field = current.model_fields.get(part) if is_model else None
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        if (found := _model_in(arg)) is not None:
-            return found
-    return None
-
-
-def _env_rule_error(exc: ValidationError, overrides: list[Override]) -> ConfigError:
-    error = exc.errors()[0]
-    path = ".".join(str(part) for part in error["loc"])
-    source = next((s for p, _, s in overrides if p == path or p.startswith(path)), overrides[0][2])
-    value = next((v for p, v, s in overrides if s == source), None)
-    return ConfigError(source.name, _plain(error["msg"]), value=str(value), where=source.where)
-
-
-def _plain(message: str) -> str:
-    return message.removeprefix("Value error, ")

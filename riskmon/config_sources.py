@@ -14,9 +14,10 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from dotenv import dotenv_values
+from pydantic import BaseModel, ValidationError
 
 from riskmon.errors import ConfigError
 
@@ -120,3 +121,45 @@ class EnvSource:
             if name.upper() not in known_upper and hint and name not in self._file:
                 lines.append(f"unknown setting {name} in the {ENVIRONMENT}{hint}")
         return lines
+
+
+def toml_error(exc: ValidationError, path: Path, model: type[BaseModel], prefix: str = "") -> ConfigError:
+    """A riskmon.toml validation error: the key as written, its value, and for an unknown key the closest known one."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(part if not part.isdigit() else f"[{part}]" for part in loc).replace(".[", "[")
+    key = f"{prefix}.{key}" if prefix and key else prefix or key
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        return ConfigError(key, f"unknown key in {path}{did_you_mean(loc[-1], known)}")
+    value = error.get("input")
+    shown = None if isinstance(value, dict | list) or value is None else str(value)
+    return ConfigError(key, plain(error["msg"]), value=shown, where=str(path))
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The field names of the table at ``loc`` inside ``model`` (list indexes skipped)."""
+    current: Any = model
+    for part in loc:
+        if part.isdigit():
+            continue
+        is_model = isinstance(current, type) and issubclass(current, BaseModel)
+        field = current.model_fields.get(part) if is_model else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def plain(message: str) -> str:
+    """A pydantic message without its prefix."""
+    return message.removeprefix("Value error, ")

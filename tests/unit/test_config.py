@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.config import SETTING_NAMES, Source, load_config, mt5_password
+from riskmon.config import SETTING_NAMES, load_config, mt5_password
+from riskmon.config_rules import Source
 from riskmon.errors import ConfigError, ExitCode
 from riskmon.platforms.ctrader.tokens import Tokens, TokenStore
 from riskmon.rules.presets import PRESETS
