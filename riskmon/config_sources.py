@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import BaseModel, ValidationError
 
 from riskmon.errors import ConfigError
@@ -94,8 +95,14 @@ class EnvSource:
         """``file`` when it exists (an absent file is no file; the caller decides if that is an error)."""
         if file is None or not file.exists():
             return cls(environ, {}, None)
-        values = dotenv_values(stream=io.StringIO(read_text(file, setting)))
-        return cls(environ, {name: text or "" for name, text in values.items()}, file)
+        text = read_text(file, setting)
+        for binding in parse_stream(io.StringIO(text)):
+            if binding.error:  # the line itself is not shown: it may hold a secret
+                raise ConfigError(
+                    setting, f"line {binding.original.line} of {file} is not NAME=VALUE (an unclosed quote?)"
+                )
+        values = dotenv_values(stream=io.StringIO(text))
+        return cls(environ, {name: value or "" for name, value in values.items()}, file)
 
     def get(self, name: str) -> Value | None:
         """The value of ``name`` (exact, else in any case), the environment's before the file's."""

@@ -514,3 +514,13 @@ def test_ctrader_login_needs_no_account_yet(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ctrader-login", "--env-file", str(env)], input="")
     assert "Open this address, log in and approve riskmon" in result.stdout
     assert "configuration error" not in result.output
+
+
+@pytest.mark.parametrize("line", ["MAX DAILY LOSS = 3", 'TELEGRAM_BOT_TOKEN="123:never-shown'])
+def test_a_line_that_is_not_name_value_is_an_error_that_never_shows_it(tmp_path: Path, line: str) -> None:
+    env = write(tmp_path, ".env", f"PLATFORM=sim\n{line}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert (
+        str(caught.value) == f"configuration error: --env-file: line 2 of {env} is not NAME=VALUE (an unclosed quote?)"
+    )
