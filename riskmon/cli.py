@@ -406,6 +406,7 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
     """Print the effective settings and each account's rulebook, where each figure came from; secrets masked."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
+        _announce(app_config)
         settings = json.loads(app_config.settings.model_dump_json())
         policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
