@@ -12,13 +12,16 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from riskmon import logs
 from riskmon.app import build_app
@@ -33,8 +36,8 @@ from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
+from riskmon.rules import wording
 from riskmon.rules.presets import PRESETS
-from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms, serve
 from riskmon.store import MEMORY, Store
 
@@ -43,7 +46,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: `[[accounts]]` must not be read as markup
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"riskmon {package_version('riskmon')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits."""
+
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="riskmon.toml with [[accounts]] (default: RISKMON_CONFIG)")
@@ -133,10 +153,14 @@ async def _run_service(service: Service, console: Console, show_table: bool) -> 
     if not show_table:
         await serve(service)
         return
-    with Live(account_table(service.monitors.values()), console=console, refresh_per_second=4) as live:
+
+    def table() -> Table:
+        return account_table(service.monitors.values(), console.width)
+
+    with Live(table(), console=console, refresh_per_second=4) as live:
         task = asyncio.create_task(serve(service))
         while not task.done():
-            live.update(account_table(service.monitors.values()))
+            live.update(table())
             await asyncio.wait({task}, timeout=0.25)
         await task
 
@@ -329,45 +353,25 @@ def ctrader_login(
             typer.echo(f"  ctidTraderAccountId {account.ctid}  trader login {account.trader_login}  ({kind})")
 
 
-def _describe(book: Rulebook) -> tuple[str, str, str]:
-    dl, ml = book.daily_loss, book.max_loss
-    daily = "-"
-    if dl.enabled:
-        size = f"{dl.size}" if dl.size_basis == "fixed" else f"{dl.size}% of {dl.size_basis.value.split('_')[0]}"
-        daily = f"{size} below {dl.anchor.value} at {book.day_reset} {book.timezone} ({dl.breach})"
-    overall = "-"
-    if ml.enabled:
-        size = f"{ml.size}" if ml.size_basis == "fixed" else f"{ml.size}% of {ml.size_basis.value.split('_')[0]}"
-        overall = f"{ml.mode.value} {size}"
-        if ml.mode == "trailing":
-            overall += f" trailing {ml.trail.value}" + (f", locks at {ml.lock}" if ml.lock else "")
-    other = []
-    if book.profit_target.enabled:
-        other.append(f"target {book.profit_target.size}%")
-    if book.min_trading_days:
-        other.append(f"{book.min_trading_days} min days")
-    if book.position_size.enabled:
-        other.append(f"position ≤ {book.position_size.max_percent}% ({book.position_size.basis})")
-    return daily, overall, ", ".join(other) or "-"
-
-
 @app.command()
 def presets() -> None:
     """List the firm rulebooks riskmon ships, with their numbers, sources and dates."""
-    table = Table(title="presets (override any field per account in riskmon.toml)")
-    for column in ("name", "firm / program", "daily loss", "max loss", "other", "source (as of)"):
-        table.add_column(column, overflow="fold")
+    console = Console(highlight=False)
+    console.print("Presets (set PRESET=name; override any number per account in riskmon.toml)\n", markup=False)
     for preset in PRESETS.values():
-        daily, overall, other = _describe(preset.rulebook())
-        table.add_row(
-            preset.name,
-            f"{preset.firm} {preset.program}",
-            daily,
-            overall,
-            other,
-            f"{preset.source} ({preset.rules_as_of})",
-        )
-    Console(width=200).print(table)
+        book = preset.rulebook()
+        rows = Table.grid(padding=(0, 2))
+        rows.add_column(style="bold", no_wrap=True)
+        rows.add_column(overflow="fold")
+        for label, text in (
+            ("daily loss", wording.daily_loss(book)),
+            ("max loss", wording.max_loss(book)),
+            ("other", wording.other_rules(book)),
+            ("source", f"{preset.source}, as of {preset.rules_as_of}"),
+        ):
+            rows.add_row(Text(label), Text(text))
+        console.print(Text.assemble((preset.name, "bold cyan"), f"  {preset.firm} {preset.program}".rstrip()))
+        console.print(Padding(rows, (0, 0, 1, 2), expand=False))
 
 
 @app.command("config")
