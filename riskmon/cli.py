@@ -38,7 +38,16 @@ from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
 from riskmon.rules import wording
 from riskmon.rules.presets import PRESETS
-from riskmon.service import Platform, Service, build_platforms, serve
+from riskmon.service import (
+    Platform,
+    Service,
+    SignalHook,
+    build_platforms,
+    default_signals,
+    loop_signals,
+    portable_signals,
+    serve,
+)
 from riskmon.store import MEMORY, Store
 
 app = typer.Typer(
@@ -74,6 +83,15 @@ EnvOption = Annotated[Path, typer.Option("--env-file", help="Environment file to
 class ReplayFormat(StrEnum):
     jsonl = "jsonl"
     table = "table"
+
+
+class SignalMode(StrEnum):
+    auto = "auto"  # the platform's way
+    loop = "loop"  # the event loop's handlers (POSIX)
+    portable = "portable"  # signal.signal (what Windows uses)
+
+
+SIGNAL_HOOKS: dict[SignalMode, SignalHook] = {SignalMode.loop: loop_signals, SignalMode.portable: portable_signals}
 
 
 class AuditFormat(StrEnum):
@@ -125,6 +143,9 @@ def run(
         Path | None, typer.Option(help="Append every snapshot to this file as JSON Lines (the replay format).")
     ] = None,
     table: Annotated[bool, typer.Option(help="Show the live account table (off when not a terminal).")] = True,
+    signals: Annotated[
+        SignalMode, typer.Option(hidden=True, help="How Ctrl+C / SIGTERM are caught (tests run Windows' way on Linux).")
+    ] = SignalMode.auto,
 ) -> None:
     """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
     with clear_errors():
@@ -134,31 +155,34 @@ def run(
         recorder = Recorder(record) if record else None
         app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
         try:
-            asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal))
+            hook = SIGNAL_HOOKS.get(signals) or default_signals()
+            asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal, hook))
         finally:
             store.close()
             if recorder:
                 recorder.close()
 
 
-async def _serve(service: Service, exporter: Exporter | None, console: Console, show_table: bool) -> None:
+async def _serve(
+    service: Service, exporter: Exporter | None, console: Console, show_table: bool, signals: SignalHook
+) -> None:
     if exporter is None:
-        await _run_service(service, console, show_table)
+        await _run_service(service, console, show_table, signals)
         return
     async with exporter:
-        await _run_service(service, console, show_table)
+        await _run_service(service, console, show_table, signals)
 
 
-async def _run_service(service: Service, console: Console, show_table: bool) -> None:
+async def _run_service(service: Service, console: Console, show_table: bool, signals: SignalHook) -> None:
     if not show_table:
-        await serve(service)
+        await serve(service, signals=signals)
         return
 
     def table() -> Table:
         return account_table(service.monitors.values(), console.width)
 
     with Live(table(), console=console, refresh_per_second=4) as live:
-        task = asyncio.create_task(serve(service))
+        task = asyncio.create_task(serve(service, signals=signals))
         while not task.done():
             live.update(table())
             await asyncio.wait({task}, timeout=0.25)
