@@ -32,6 +32,7 @@ from riskmon.rules.spec import Rulebook
 from riskmon.store import MEMORY, Store
 from tests.builders import D, snap, ts
 from tests.fakes.telegram_api import FakeTelegram
+from tests.processes import riskmon_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")]
 
@@ -440,16 +441,14 @@ def test_build_telegram_reads_the_settings(api: FakeTelegram) -> None:
 
 async def test_riskmon_run_answers_status_over_telegram(api: FakeTelegram, tmp_path: Path) -> None:
     """The wiring in `riskmon run`: the simulator's accounts, the fake Bot API, a /status round trip."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_CHAT_ID": "111",
-        "TELEGRAM_API_BASE_URL": api.url,
-        "RISKMON_DB": str(tmp_path / "riskmon.db"),
-        "SIM_INTERVAL": "0.1",
-        "LOG_LEVEL": "DEBUG",
-    }
+    env = riskmon_env(  # its own database and no metrics listener: never the default port
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_CHAT_ID="111",
+        TELEGRAM_API_BASE_URL=api.url,
+        SIM_INTERVAL="0.1",
+        LOG_LEVEL="DEBUG",
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "riskmon.cli", "run", "--no-table", "--env-file", os.devnull,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
