@@ -7,7 +7,7 @@ import getpass
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,13 +29,13 @@ from riskmon.config import AppConfig, Settings, load_config
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import read_entries
 from riskmon.enforce.manual import flatten_once
-from riskmon.errors import ConfigError, PlatformUnavailable, RiskmonError
+from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
-from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
+from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
 from riskmon.rules import wording
 from riskmon.rules.presets import PRESETS
 from riskmon.service import (
@@ -151,16 +151,12 @@ def run(
     with clear_errors():
         app_config = _load(env_file, config)
         console = Console()
-        store = Store(app_config.settings.db_path)
-        recorder = Recorder(record) if record else None
-        app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
-        try:
+        with ExitStack() as stack:
+            recorder = stack.enter_context(closing(Recorder(record))) if record else None
+            store = stack.enter_context(closing(Store(app_config.settings.db_path)))
+            app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
             hook = SIGNAL_HOOKS.get(signals) or default_signals()
             asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal, hook))
-        finally:
-            store.close()
-            if recorder:
-                recorder.close()
 
 
 async def _serve(
@@ -263,10 +259,12 @@ def replay(
             stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(str(file), f"cannot read: {exc.strerror}") from None
+        bad: list[BadLine] = []
         with stream:
             for item in read_records(stream):
                 if isinstance(item, BadLine):
                     typer.echo(f"{file}: line {item.number}: {item.reason} (skipped)", err=True)
+                    bad.append(item)
                     continue
                 monitor = monitors.get(item.account)
                 if monitor is None:
@@ -277,6 +275,10 @@ def replay(
                 evaluation = monitor.process(item)
                 for event in evaluation.events if evaluation else ():
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))
+        if not monitors and bad:
+            raise ReplayError(f"{file}: none of its {len(bad)} lines is a valid snapshot{wrapped_json_hint(bad)}")
+        if not monitors:
+            raise ReplayError(f"{file}: no snapshot to replay (the file is empty)")
 
 
 @app.command()

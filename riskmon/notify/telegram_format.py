@@ -55,9 +55,8 @@ def _next_step(event: AlertEvent) -> str:
     return "For information; nothing to do."
 
 
-def _change(severity: Severity) -> str:
-    """An ESCALATED event only says the severity moved; nothing is above critical, so that one went up."""
-    return "escalated" if severity is Severity.CRITICAL else "severity changed"
+def _change(status: AlertStatus) -> str:
+    return "eased, still failing" if status is AlertStatus.DEESCALATED else "escalated"
 
 
 def alert_html(event: AlertEvent) -> str:
@@ -66,7 +65,7 @@ def alert_html(event: AlertEvent) -> str:
     if event.status is AlertStatus.RESOLVED:
         head = f"{RESOLVED_ICON} <b>RESOLVED · {escape(rule_name(event.rule))}</b> — {who}"
     else:
-        status = "" if event.status is AlertStatus.FIRING else f" ({_change(event.severity)})"
+        status = "" if event.status is AlertStatus.FIRING else f" ({_change(event.status)})"
         head = (
             f"{_ICON[event.severity]} <b>{escape(event.severity.value.upper())}{status} · "
             f"{escape(rule_name(event.rule))}</b> — {who}"
