@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
@@ -28,7 +29,7 @@ from riskmon.app import build_app
 from riskmon.config import AppConfig, Settings, load_config
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import read_entries
-from riskmon.enforce.manual import flatten_once
+from riskmon.enforce.manual import flatten_once, resume_once
 from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot, AlertEvent
@@ -195,7 +196,8 @@ def check(
     """Connect once, print one snapshot per account, exit non-zero if a platform cannot be reached."""
     with clear_errors():
         app_config = _load(env_file, config)
-        snapshots = asyncio.run(_first_snapshots(build_platforms(app_config), timeout))
+        with _platform_problems(_secrets(app_config.settings)) as problems:
+            snapshots = asyncio.run(_first_snapshots(build_platforms(app_config), timeout, problems))
         for snap in snapshots:
             if as_json:
                 typer.echo(json.dumps(snapshot_to_record(snap)))
@@ -206,7 +208,36 @@ def check(
                 )
 
 
-async def _first_snapshots(platforms: list[Platform], wait_s: float) -> list[AccountSnapshot]:
+class _Problems(logging.Handler):
+    """The warnings and errors platforms log while `check` waits: the cause of a silence, for its one line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def cause(self, accounts: Sequence[str]) -> str:
+        mine = [m for m in self.messages if any(a in m for a in accounts)] or self.messages
+        return f" (last error: {mine[-1]})" if mine else ""
+
+
+@contextmanager
+def _platform_problems(secrets: Sequence[str]) -> Iterator[_Problems]:
+    handler = _Problems()
+    handler.addFilter(logs.RedactSecrets(secrets))
+    platforms_log = logging.getLogger("riskmon.platforms")
+    platforms_log.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        platforms_log.removeHandler(handler)
+
+
+async def _first_snapshots(
+    platforms: list[Platform], wait_s: float, problems: _Problems | None = None
+) -> list[AccountSnapshot]:
     async def first(platform: Platform) -> list[AccountSnapshot]:
         seen: dict[str, AccountSnapshot] = {}
         stream = platform.feed.snapshots()
@@ -218,8 +249,11 @@ async def _first_snapshots(platforms: list[Platform], wait_s: float) -> list[Acc
                     if len(seen) == len(platform.accounts):
                         break
         except TimeoutError:
-            missing = ", ".join(a for a in platform.accounts if a not in seen)
-            raise PlatformUnavailable(f"{platform.name}: no data for {missing} within {wait_s:.0f} s") from None
+            missing = [a for a in platform.accounts if a not in seen]
+            cause = problems.cause(missing) if problems else ""
+            raise PlatformUnavailable(
+                f"{platform.name}: no data for {', '.join(missing)} within {wait_s:.0f} s{cause}"
+            ) from None
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         return [seen[a] for a in platform.accounts]
@@ -322,10 +356,64 @@ def flatten(
 
 
 @app.command()
+def resume(
+    account: Annotated[str, typer.Argument(help="Account id or label.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvOption = Path(".env"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the platform.")] = 30.0,
+) -> None:
+    """Lift a halt (after `flatten` or an automatic flatten) so the account may trade again today.
+
+    Refused while the automatic flatten would halt it again at once. Audited like a flatten. Needs the
+    state database: stop `riskmon run` first (while it runs, use Telegram's /resume).
+    """
+    with clear_errors():
+        app_config = _load(env_file, config)
+        profile = app_config.profile(account)
+        platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
+        if not yes:
+            typer.confirm(f"Lift the halt on {profile.name} and allow trading again?", abort=True)
+        with closing(Store(app_config.settings.db_path)) as store:
+            trading, line = asyncio.run(
+                resume_once(
+                    profile,
+                    platform.feed,
+                    platform.trader,
+                    store,
+                    app_config.enforcement()[profile.account],
+                    requested_by=f"cli:{getpass.getuser()}",
+                    wait_s=timeout,
+                    on_event=lambda event: typer.echo(event_line(event), err=True),
+                )
+            )
+        typer.echo(line)
+        if not trading:
+            raise typer.Exit(1)
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 date or time (with offset or ``Z``; none means UTC), as an aware UTC datetime."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 date or time (e.g. 2026-03-02 or 2026-03-02T10:00:00+00:00)"
+        ) from None
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(UTC)
+
+
+@app.command()
 def audit(
     account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
     since: Annotated[
-        datetime | None, typer.Option(help="From this UTC date or time.", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
+        datetime | None,
+        typer.Option(
+            help="From this time: ISO 8601 as `audit` prints it (2026-03-02T10:00:00+00:00, ...Z) or a date "
+            "(UTC midnight); without an offset it is UTC.",
+            parser=_instant,
+            metavar="TIME",
+        ),
     ] = None,
     fmt: Annotated[AuditFormat, typer.Option("--format", help="jsonl or csv.")] = AuditFormat.jsonl,
     env_file: EnvOption = Path(".env"),
@@ -334,7 +422,7 @@ def audit(
     with clear_errors():
         settings = _load(env_file, None).settings
         with closing(open_read_only(settings.db_path)) as db:
-            entries = read_entries(db, account, since.replace(tzinfo=UTC) if since else None)
+            entries = read_entries(db, account, since)
             (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
 
 
