@@ -167,6 +167,7 @@ HELP_HTML = "\n".join(
         "/mute &lt;account&gt; &lt;minutes&gt; — hold back warnings (critical alerts still come)",
         "/unmute [account] — end mutes",
         "/flatten &lt;account&gt; — close everything (admins; asks to confirm)",
+        "/resume &lt;account&gt; — lift a halt so the account may trade again (admins; asks to confirm)",
         "/help — this list",
     ]
 )
@@ -243,5 +244,12 @@ def limits_html(ev: Evaluation) -> str:
 def flatten_prompt_html(name: str, positions: int, seconds: int) -> str:
     return (
         f"⚠️ Flatten <b>{escape(name)}</b>: close every open position ({positions} now)?\n"
+        f"Press the button within {seconds} s to confirm."
+    )
+
+
+def resume_prompt_html(name: str, seconds: int) -> str:
+    return (
+        f"▶️ Resume <b>{escape(name)}</b>: lift its halt and allow trading again?\n"
         f"Press the button within {seconds} s to confirm."
     )

@@ -44,10 +44,15 @@ ADMIN, MEMBER, STRANGER_CHAT = 7, 8, 999
 class RecordingFlatten:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.resumed: list[tuple[str, str]] = []
 
     async def flatten(self, account: str, requested_by: str) -> str:
         self.calls.append((account, requested_by))
         return "closed 2 positions, equity 99,100.00"
+
+    async def resume(self, account: str, requested_by: str) -> str:
+        self.resumed.append((account, requested_by))
+        return f"{account}: halt lifted by {requested_by}; trading allowed again"
 
 
 @pytest.fixture
@@ -336,8 +341,49 @@ async def test_flatten_needs_the_same_admins_confirmation(api: FakeTelegram, cap
     assert edit["message_id"] == message_id
 
 
+async def test_resume_is_admin_only_and_confirmed_like_flatten(
+    api: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(MEMORY)
+    flattener = RecordingFlatten()
+    monitor = ftmo_monitor(store)
+    telegram = notifier(api, store, {"acc-1": monitor}, flattener=flattener)
+    async with running(telegram):
+        api.command(int(CHATS[0]), MEMBER, "/resume acc-1")  # not an admin: ignored
+        await api.wait_for(lambda: "ignored /resume from user 8" in caplog.text)
+        api.command(int(CHATS[0]), ADMIN, "/resume")
+        await api.wait_for(lambda: len(api.sent()) == 1)
+        assert api.sent()[0].params["text"] == "Usage: /resume &lt;account&gt; (one of: acc-1)"
+        api.command(int(CHATS[0]), ADMIN, "/flatten acc-1")
+        api.command(int(CHATS[0]), ADMIN, "/resume acc-1")
+        await api.wait_for(lambda: len(api.sent()) == 3)
+        flatten_data = api.sent()[1].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        prompt = api.sent()[2].params
+        assert prompt["text"].startswith("▶️ Resume <b>FTMO 100k</b>: lift its halt and allow trading again?")
+        button = prompt["reply_markup"]["inline_keyboard"][0][0]
+        assert button["text"] == "Confirm resume"
+        # the flatten button's secret with the resume action confirms nothing
+        api.press(int(CHATS[0]), ADMIN, "resume:" + flatten_data.partition(":")[2], 501)
+        await api.wait_for(lambda: len(api.sent("answerCallbackQuery")) == 1)
+        api.press(int(CHATS[0]), MEMBER, button["callback_data"], 502)  # not an admin
+        await api.wait_for(lambda: "resume confirmation from user 8" in caplog.text)
+        api.press(int(CHATS[0]), ADMIN, button["callback_data"], 502)
+        await api.wait_for(lambda: len(api.sent("editMessageText")) == 1)
+    assert flattener.calls == []
+    assert flattener.resumed == [("acc-1", "telegram user 7")]
+    assert (
+        api.sent("answerCallbackQuery")[0].params["text"] == "This confirmation is no longer valid; send /resume again."
+    )
+    assert api.sent("editMessageText")[0].params["text"] == (
+        "Resume acc-1: acc-1: halt lifted by telegram user 7; trading allowed again"
+    )
+
+
 class BrokenFlatten:
     async def flatten(self, account: str, requested_by: str) -> str:
+        raise RuntimeError("platform unreachable")
+
+    async def resume(self, account: str, requested_by: str) -> str:
         raise RuntimeError("platform unreachable")
 
 
