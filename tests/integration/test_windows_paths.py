@@ -116,3 +116,21 @@ def test_the_blocker_would_catch_the_posix_signal_path(windows_env: dict[str, st
             proc.stop(signal.SIGKILL)
     assert code != 0
     assert "add_signal_handler: not on Windows" in "\n".join(proc.output())
+
+
+IMPORT_ALL = """
+import importlib, pkgutil, riskmon
+names = [m.name for m in pkgutil.walk_packages(riskmon.__path__, "riskmon.") if m.name != "riskmon.__main__"]
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
+
+
+def test_every_riskmon_module_imports_without_posix_modules(windows_env: dict[str, str], tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL], env=windows_env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 50  # every module, the cTrader and MT5 ones included
+    assert all(not importer.startswith("riskmon") for importer, _ in blocked(windows_env))
