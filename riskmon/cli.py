@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -50,6 +50,8 @@ from riskmon.service import (
     serve,
 )
 from riskmon.store import MEMORY, Store
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
@@ -335,24 +337,32 @@ def flatten(
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
         if not (yes or dry_run):
             typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
-        store = Store(app_config.settings.db_path)
-        try:
-            line = asyncio.run(
-                flatten_once(
-                    profile,
-                    platform.feed,
-                    platform.trader,
-                    store,
-                    app_config.enforcement()[profile.account],
-                    requested_by=f"cli:{getpass.getuser()}",
-                    dry_run=dry_run,
-                    wait_s=timeout,
-                    on_event=lambda event: typer.echo(event_line(event), err=True),
-                )
-            )
-        finally:
-            store.close()
+        line = _by_hand(app_config, profile, platform, flatten_once, dry_run=dry_run, wait_s=timeout)
         typer.echo(line)
+
+
+def _by_hand(
+    app_config: AppConfig,
+    profile: AccountProfile,
+    platform: Platform,
+    once: Callable[..., Awaitable[T]],
+    **options: Any,
+) -> T:
+    """A flatten or resume asked for at the terminal: the account's enforcer, on its platform and the state
+    database, as `riskmon run` would do it; enforcement events are printed on stderr as they happen."""
+    with closing(Store(app_config.settings.db_path)) as store:
+        return asyncio.run(
+            once(
+                profile,
+                platform.feed,
+                platform.trader,
+                store,
+                app_config.enforcement()[profile.account],
+                requested_by=f"cli:{getpass.getuser()}",
+                on_event=lambda event: typer.echo(event_line(event), err=True),
+                **options,
+            )
+        )
 
 
 @app.command()
@@ -374,19 +384,7 @@ def resume(
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
         if not yes:
             typer.confirm(f"Lift the halt on {profile.name} and allow trading again?", abort=True)
-        with closing(Store(app_config.settings.db_path)) as store:
-            trading, line = asyncio.run(
-                resume_once(
-                    profile,
-                    platform.feed,
-                    platform.trader,
-                    store,
-                    app_config.enforcement()[profile.account],
-                    requested_by=f"cli:{getpass.getuser()}",
-                    wait_s=timeout,
-                    on_event=lambda event: typer.echo(event_line(event), err=True),
-                )
-            )
+        trading, line = _by_hand(app_config, profile, platform, resume_once, wait_s=timeout)
         typer.echo(line)
         if not trading:
             raise typer.Exit(1)

@@ -234,17 +234,15 @@ class Enforcer:
         who = request.requested_by if request else None
         resume = request is not None and request.kind == RESUME_REQUEST
         if request and resume and (refusal := self._resume_refusal(lane, ev)):
+            entry = Entry(now, lane.account, ev.state.trading_day, "manual", refusal, detail={"by": who or ""})
+            self.journal.audit(entry)  # a refused resume is on the record too
             request.reply.set_result(refusal)
             return
-        decision = decide(
-            ev,
-            lane.policy,
-            lane.status,
-            list(lane.actions.values()),
-            now,
-            None if resume else who,
-            who if resume else None,
-        )
+        actions = list(lane.actions.values())
+        if resume:
+            decision = decide(ev, lane.policy, lane.status, actions, now, resume=who)
+        else:
+            decision = decide(ev, lane.policy, lane.status, actions, now, manual=who)
         if request and request.dry_run:
             request.reply.set_result(self._preview(lane, ev, decision, who or ""))
             return

@@ -67,6 +67,8 @@ async def test_resume_is_refused_while_the_automatic_flatten_would_halt_again(tm
         assert line.startswith(f"{ACCOUNT}: not resumed: daily loss: ")
         assert "the enforcer would halt it again at once" in line
         assert rig.enforcer.trading_state(ACCOUNT) is TradingState.HALTED
+        refused = [e for e in rig.enforcer.journal.entries(ACCOUNT) if e.step == "manual"]
+        assert [(e.message, e.detail) for e in refused] == [(line, {"by": "cli:me"})]
 
 
 # -- the command line --------------------------------------------------------------------------------
