@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -345,7 +345,7 @@ def _by_hand(
     app_config: AppConfig,
     profile: AccountProfile,
     platform: Platform,
-    once: Callable[..., Awaitable[T]],
+    once: Callable[..., Coroutine[Any, Any, T]],
     **options: Any,
 ) -> T:
     """A flatten or resume asked for at the terminal: the account's enforcer, on its platform and the state
