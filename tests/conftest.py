@@ -29,6 +29,8 @@ _DIRS = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME",
 def default_metrics_port_taken() -> Iterator[bool]:
     """Hold 127.0.0.1:<default port> for the session; True when this fixture (not a live riskmon) holds it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if os.name != "nt":  # past connections in TIME_WAIT must not keep the fixture from holding the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", DEFAULT_METRICS_PORT))
         sock.listen(1)
