@@ -180,7 +180,8 @@ async def _run_service(service: Service, console: Console, show_table: bool, sig
     def table() -> Table:
         return account_table(service.monitors.values(), console.width)
 
-    with Live(table(), console=console, refresh_per_second=4) as live:
+    # Log lines on the same terminal go through the table's console, above it; a log file stays a log file.
+    with Live(table(), console=console, refresh_per_second=4, redirect_stderr=sys.stderr.isatty()) as live:
         task = asyncio.create_task(serve(service, signals=signals))
         while not task.done():
             live.update(table())
