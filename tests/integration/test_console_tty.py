@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,14 +29,12 @@ def screen_text(raw: bytes) -> str:
     return STYLES.sub("", MOVES.sub("\n", raw.decode("utf-8", "replace")))
 
 
-def read_until(fd: int, buffer: bytearray, done: object, limit_s: float = 60.0) -> str:
-    """Read the terminal until ``done(text)`` holds (or the process closed it); the text so far."""
-    import select
-
+def read_until(fd: int, buffer: bytearray, done: Callable[[str], bool], limit_s: float = 60.0) -> str:
+    """Read the terminal until ``done(text)`` holds (or the process closed it, or ``limit_s`` passed)."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         text = screen_text(bytes(buffer))
-        if done(text):  # type: ignore[operator]
+        if done(text):
             return text
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
