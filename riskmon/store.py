@@ -137,5 +137,11 @@ def _acquire_lock(db_path: Path) -> FileLock:
         raise StoreLockedError(
             f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file"
         ) from None
-    pid_file.write_text(str(os.getpid()), encoding="ascii")
+    except OSError as exc:
+        raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}") from None
+    try:
+        pid_file.write_text(str(os.getpid()), encoding="ascii")
+    except OSError as exc:
+        lock.release()
+        raise StoreError(f"cannot write {pid_file}: {exc.strerror or exc}") from None
     return lock

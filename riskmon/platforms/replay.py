@@ -216,7 +216,7 @@ class BadLine:
 
 def wrapped_json_hint(bad: list[BadLine]) -> str:
     """When no line was a snapshot, say so if the file looks like pretty-printed (or array-wrapped) JSON."""
-    if any(line.text.strip().startswith(("{", "[")) for line in bad[:1]):
+    if bad and bad[0].text.strip().startswith(("{", "[")):
         return (
             "; it looks like pretty-printed JSON, and the replay format needs one snapshot per line "
             "(JSON Lines: `jq -c . FILE` rewrites it that way)"
