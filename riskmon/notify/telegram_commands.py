@@ -26,8 +26,7 @@ from riskmon.notify.telegram_store import Journal
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PREFIX = "flatten:"  # the button's data is "<action>:<nonce>"
-ADMIN_ACTIONS = ("flatten", "resume")
+ADMIN_ACTIONS = ("flatten", "resume")  # a confirmation button's data is "<action>:<nonce>"
 MAX_MUTE_MINUTES = 24 * 60
 
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
