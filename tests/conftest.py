@@ -2,7 +2,8 @@
 
 - Each test (and every process it starts) gets a fresh HOME and XDG/AppData directories, so the default
   state database (``platformdirs``' user data dir) is a temporary file, never the user's. Settings the
-  user exported in their shell (``PLATFORM``, ``RISKMON_DB``, ``TELEGRAM_BOT_TOKEN``...) are removed.
+  user exported in their shell (``PLATFORM``, ``RISKMON_DB``, ``TELEGRAM_BOT_TOKEN``...) are removed, and
+  each test starts in that home, so the checkout's own ``.env`` (the user's) is never read by default.
   ``RISKMON_DB`` and ``METRICS_PORT`` are not set here on purpose: an environment variable beats a
   test's own ``.env``, so setting them would silently change what those tests check.
 - The default metrics port is held for the whole session (unless something, such as a running
@@ -54,4 +55,5 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("USERPROFILE", str(home))
     for name in _DIRS:
         monkeypatch.setenv(name, str(home / name.lower()))
+    monkeypatch.chdir(home)  # the default `--env-file .env` is never the checkout's own (the user's) .env
     return home
