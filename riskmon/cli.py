@@ -179,11 +179,11 @@ def run(
     """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
-        _announce(app_config)
         console = Console()
         with ExitStack() as stack:
             recorder = stack.enter_context(closing(Recorder(record))) if record else None
             store = stack.enter_context(closing(Store(app_config.settings.db_path)))
+            _announce(app_config)  # once the files it needs are open: a refusal stays one line
             app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
             hook = SIGNAL_HOOKS.get(signals) or default_signals()
             asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal, hook))
@@ -227,7 +227,7 @@ def check(
     """Connect once, print one snapshot per account, exit non-zero if a platform cannot be reached."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
-        with _platform_problems(_secrets(app_config.settings)) as problems:
+        with _platform_problems(app_config.settings.secret_values()) as problems:
             snapshots = asyncio.run(_first_snapshots(build_platforms(app_config), timeout, problems))
         for snap in snapshots:
             if as_json:
