@@ -21,9 +21,15 @@ from google.protobuf.message import Message
 
 ENVELOPE = frozenset({"payloadType", "payload", "clientMsgId"})
 MODULES = ("OpenApiCommonMessages_pb2", "OpenApiMessages_pb2")
-# Fields in Spotware's current .proto files that the 0.9.2 package predates, checked here by hand:
-# OpenApiMessages.proto, ProtoOAErrorRes: ``optional uint64 retryAfter = 6;``
-NEWER_FIELDS: dict[str, dict[str, type]] = {"ProtoOAErrorRes": {"retryAfter": int}}
+# Where Spotware's current .proto files differ from the 0.9.2 package (which predates them), the
+# current definition is the judge; these fields are checked here by hand and then set aside:
+UPSTREAM: dict[tuple[str, str], str] = {
+    # OpenApiMessages.proto, ProtoOAErrorRes: ``optional uint64 retryAfter = 6;`` (not in the package)
+    ("ProtoOAErrorRes", "retryAfter"): "uint64",
+    # OpenApiModelMessages.proto, ProtoOAPositionUnrealizedPnL: ``required int64 netUnrealizedPnL = 3;``
+    # (int32 in the package: an 8-digit account's P&L overflows it)
+    ("ProtoOAPositionUnrealizedPnL", "netUnrealizedPnL"): "int64",
+}
 
 
 def _message_classes() -> dict[int, type[Message]]:
@@ -67,15 +73,42 @@ def check_frame(text: str | bytes) -> list[str]:
 
 
 def check_payload(cls: type[Message], payload: dict[str, Any]) -> list[str]:
-    payload = dict(payload)
-    problems = []
-    for name, kind in NEWER_FIELDS.get(cls.__name__, {}).items():
-        value = payload.pop(name, None)
-        if value is not None and not (isinstance(value, kind) or str(value).isdigit()):
-            problems.append(f"{name} must be an unsigned integer, got {value!r}")
+    problems: list[str] = []
+    payload = _set_aside(cls.DESCRIPTOR, payload, problems)
     try:
         message = json_format.ParseDict(payload, cls(), ignore_unknown_fields=False)
     except json_format.ParseError as exc:
         return [*problems, str(exc)]
     missing = message.FindInitializationErrors()
     return problems + ([f"required fields missing: {', '.join(missing)}"] if missing else [])
+
+
+def _set_aside(descriptor: Any, payload: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The payload with the UPSTREAM fields checked and replaced (0 where the package has the field,
+    dropped where it does not), at any depth."""
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        field = descriptor.fields_by_name.get(key)
+        kind = UPSTREAM.get((descriptor.name, key))
+        if kind is not None:
+            if not _integer(value, unsigned=kind.startswith("u")):
+                problems.append(f"{descriptor.name}.{key} must be a {kind}, got {value!r}")
+            if field is not None:
+                out[key] = 0
+        elif field is not None and field.message_type is not None and isinstance(value, dict):
+            out[key] = _set_aside(field.message_type, value, problems)
+        elif field is not None and field.message_type is not None and isinstance(value, list):
+            out[key] = [_set_aside(field.message_type, v, problems) if isinstance(v, dict) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _integer(value: object, *, unsigned: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return False
+    try:
+        number = int(value)
+    except ValueError:
+        return False
+    return 0 <= number < 2**64 if unsigned else -(2**63) <= number < 2**63
