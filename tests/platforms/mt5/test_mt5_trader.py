@@ -229,3 +229,17 @@ async def test_cancel_pending_order(mt5: ModuleType) -> None:
     assert mt5._fake.sent_requests == [{"action": mt5.TRADE_ACTION_REMOVE, "order": 80001}]
     assert mt5.orders_get() == ()
     assert (await trader.cancel_order(ACCOUNT, "80001")).outcome is Outcome.NOT_FOUND
+
+
+def test_the_fake_terminal_holds_requests_to_the_documented_mql_trade_request(mt5: ModuleType) -> None:
+    """What order_send accepts is what MqlTradeRequest defines; the trader's requests pass (above)."""
+    assert mt5.initialize(login=LOGIN, password="s3cret-Pa55", server="Broker-Demo")
+    close = {"action": mt5.TRADE_ACTION_DEAL, "position": 70001, "symbol": "EURGBP", "volume": 0.5,
+             "type": mt5.ORDER_TYPE_SELL, "price": 0.855, "type_filling": mt5.ORDER_FILLING_FOK}  # fmt: skip
+    assert mt5.order_send(dict(close, filling=0)) is None  # no such field
+    assert mt5.last_error()[0] == mt5.RES_E_INVALID_PARAMS
+    assert mt5.order_send(dict(close, volume="0.5")) is None  # volume is a double
+    missing = {k: v for k, v in close.items() if k != "type_filling"}
+    assert mt5.order_send(missing).retcode == mt5.TRADE_RETCODE_INVALID  # required for a market deal
+    assert mt5.order_send({"action": mt5.TRADE_ACTION_REMOVE}).retcode == mt5.TRADE_RETCODE_INVALID
+    assert mt5.order_send(close).retcode == mt5.TRADE_RETCODE_DONE
