@@ -11,19 +11,32 @@ Control API (all money in Decimal account currency, prices in Decimal, volumes i
     await server.set_price("EURUSD", bid="1.1010")      # SpotEvent to every subscribed account
     await server.send_spot(1001, "EURUSD", bid=..., ask=...)  # one tick to one account (benchmarks)
     await server.deposit(1001, "500")                   # ExecutionEvent DEPOSIT_WITHDRAW
-    server.add_deal(1001, when=ts, gross="120")         # history for DealList (realized today)
+    server.add_deal(1001, when=ts, gross="120")         # history for DealList (opening=True: commission only)
     server.equity(1001), server.unrealized(1001)        # the server's own figures (cTrader's definition)
     server.balance(1001), server.margin(1001)
 
 Account events: ``set_margin(pid, m)`` (2141), ``set_leverage(ctid, n)`` (2123), ``charge_swap(pid, x)``.
-Timestamps come from ``clock`` (a riskmon Clock; ManualClock in tests). The real proxy sends heartbeats;
-pass ``heartbeat_interval`` (seconds) so a client with a silence timeout sees an idle link as alive
-(default: none, for tests that want full control of the wire).
+Timestamps come from ``clock`` (a riskmon Clock; ManualClock in tests). Like the real proxy it sends
+heartbeats, every ``heartbeat_interval`` seconds (10 by default; None for tests that want full control).
+
+As the definitions describe the server: a close is answered ORDER_ACCEPTED, then ORDER_FILLED with the
+order, the deal and its closePositionDetail (``fill_client_msg_id = False``: the fill without the
+request's clientMsgId); an opening fill carries its opening deal with the deal's own commission, which
+moves no balance (the close realises both sides); DealList honours maxRows (and ``max_deal_rows``) with
+hasMore, pages the oldest or the newest deals, in order or shuffled (``deal_order``); a refreshed token
+ends, with AccountsTokenInvalidatedEvent (2147), every account session authorised with the old one.
+Accounts may have any ``money_digits`` (0, 2, 8); ``omit_money_digits`` leaves the optional moneyDigits
+out of positions, deals, margin and cash events. ``add_symbol(max_lots=...)`` sets maxVolume (a larger
+close is refused with TRADING_BAD_VOLUME), ``bare=True`` lists a symbol without its optional fields.
+
+Every frame either way is checked against Spotware's message definitions (``tests/fakes/ctrader_schema``);
+``stop()`` fails the test if any broke them (``schema_errors``; ``check_frames=False`` only in benchmarks).
 
 Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``disconnect_account(ctid)``,
-``end_application_session()``, ``expire_access_token()``, ``fail_next(payload_type, code, carrier)``,
-``send_raw(text)``, ``market_closed`` (set of symbol names), ``response_delay`` (seconds),
-``response_delays`` (seconds per request payload type, overriding ``response_delay``).
+``end_application_session()``, ``expire_access_token()``, ``fail_next(payload_type, code, carrier,
+retry_after, after=n)``, ``send_raw(text)`` (not checked: malformed on purpose), ``market_closed`` and
+``holidays`` (sets of symbol names), ``response_delay`` (seconds), ``response_delays`` (seconds per request
+payload type, overriding ``response_delay``).
 Records: ``close_requests`` / ``cancel_requests`` (``Received`` with a monotonic receive time),
 ``requests`` (payload types, in order), ``await received(payload_type)``, ``await arrived(payload_type)``
 (on the wire, before ``response_delay``), ``connections_opened``, ``open_connections``,
@@ -155,6 +168,7 @@ class FakeCTraderServer:
         int64_as_strings: bool = True,
         heartbeat_interval: float | None = 10.0,
         clock: Clock | None = None,
+        check_frames: bool = True,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.access_token, self.refresh_token = access_token, refresh_token
@@ -180,6 +194,7 @@ class FakeCTraderServer:
         self.requests: list[int] = []
         self._seen: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._arrived: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+        self.check_frames = check_frames  # off only in benchmarks, where the check's time would count
         self.schema_errors: list[str] = []  # frames, either way, that the official definitions refuse
         self.connections_opened = 0
         self.account_auths = 0
@@ -214,7 +229,8 @@ class FakeCTraderServer:
             raise AssertionError("frames that break the Open API definitions:\n" + "\n".join(self.schema_errors))
 
     def _check(self, direction: str, text: str | bytes) -> None:
-        self.schema_errors += [f"{direction}: {problem}" for problem in check_frame(text)]
+        if self.check_frames:
+            self.schema_errors += [f"{direction}: {problem}" for problem in check_frame(text)]
 
     async def __aenter__(self) -> FakeCTraderServer:
         await self.start()
