@@ -14,7 +14,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
@@ -188,7 +188,7 @@ class Enforcer:
 
     def _due_in(self, lane: _Lane) -> float | None:
         """Seconds until the next retry is due; None: sleep until woken (nothing due, or no snapshot yet)."""
-        due = [at for a in lane.actions.values() if (at := _retry_due_at(a, lane.gen)) is not None]
+        due = [a.next_at for a in lane.actions.values() if a.status is Status.RETRY and a.next_at is not None]
         if not due or lane.latest is None:
             return None
         return max(0.0, (min(due) - self.clock.now()).total_seconds())
@@ -218,12 +218,7 @@ class Enforcer:
             request.reply.set_result(self._preview(lane, ev, decision, who or ""))
             return
         self._apply(lane, ev, decision)
-        # A refused action is sent again only as re-planned from a snapshot taken after the refusal.
-        retries = [
-            replanned
-            for key in decision.retry
-            if (replanned := _replanned(lane.actions[key], ev.snapshot, lane.gen)) is not None
-        ]
+        retries = [_replanned(lane.actions[key], ev.snapshot) for key in decision.retry]
         await asyncio.gather(
             *(self._send(lane, ev, intent) for intent in decision.intents),
             *(self._send(lane, ev, a.intent, a) for a in retries),
@@ -429,21 +424,14 @@ def _partially(intent: Intent, result: ActionResult) -> Intent:
     return replace(intent, volume=result.closed_volume)
 
 
-def _retry_due_at(action: Action, gen: int) -> datetime | None:
-    """When a refused action may go again: at ``next_at``, and only once a snapshot came after the refusal."""
-    if action.status is not Status.RETRY or action.next_at is None or action.answer_gen >= gen:
-        return None
-    return action.next_at
+def _replanned(action: Action, snap: AccountSnapshot) -> Action:
+    """An action due again, re-planned from the latest snapshot: the same target, never more.
 
-
-def _replanned(action: Action, snap: AccountSnapshot, gen: int) -> Action | None:
-    """A refused action as the fresh snapshot makes it: the same target volume, never more.
-
-    A partial close keeps the volume it was meant to leave open; a full close stays full (it closes
-    whatever is open). None while no snapshot has come since the refusal.
+    A partial close keeps the volume it was meant to leave open (the position may have changed since it
+    was planned); a full close stays full (it closes whatever is open). A refusal means the broker did
+    not act, so the latest snapshot is as good as one taken after it; an unconfirmed action has already
+    been checked against a snapshot taken after its answer.
     """
-    if action.answer_gen >= gen:
-        return None
     intent = action.intent
     if intent.kind is Kind.CLOSE and intent.volume is not None and intent.volume_before is not None:
         position = next((p for p in snap.positions if p.id == intent.target), None)

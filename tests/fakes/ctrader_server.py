@@ -545,6 +545,10 @@ class FakeCTraderServer:
     async def _answer(self, conn: _Conn, pt: int, p: dict[str, Any], mid: str | None) -> None:
         self.requests.append(pt)
         self._seen[pt].set()
+        if pt == 2111:  # every close and cancel that arrived, refused or not
+            self.close_requests.append(self._received(p, "positionId", p.get("volume"), mid))
+        elif pt == 2108:
+            self.cancel_requests.append(self._received(p, "orderId", None, mid))
         failures = self._failures.get(pt)
         if failures and failures[0][0] > 0:
             failures[0][0] -= 1
@@ -613,6 +617,11 @@ class FakeCTraderServer:
         if handler is None:
             return await self._error(conn, mid, "INVALID_REQUEST", ctid)
         await handler(conn, ctid, p, mid)
+
+    @staticmethod
+    def _received(p: dict[str, Any], target: str, volume: Any, mid: str | None) -> Received:
+        ctid, target_id = int(p.get("ctidTraderAccountId", 0)), int(p.get(target, 0))
+        return Received(ctid, target_id, None if volume is None else int(volume), time.monotonic(), mid)
 
     async def _assets(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         assets = [{"assetId": i, "name": n, "displayName": n, "digits": 2} for n, i in self.assets.items()]
@@ -716,7 +725,6 @@ class FakeCTraderServer:
 
     async def _close(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         pid, volume = int(p["positionId"]), int(p["volume"])
-        self.close_requests.append(Received(ctid, pid, volume, time.monotonic(), mid))
         position = self.positions.get(pid)
         if position is None or position.ctid != ctid:
             return await self._error(conn, mid, "POSITION_NOT_FOUND", ctid)
@@ -764,7 +772,6 @@ class FakeCTraderServer:
 
     async def _cancel(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         oid = int(p["orderId"])
-        self.cancel_requests.append(Received(ctid, oid, None, time.monotonic(), mid))
         order = self.orders.get(oid)
         if order is None or order.ctid != ctid:
             payload = {
