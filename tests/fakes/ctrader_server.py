@@ -525,9 +525,9 @@ class FakeCTraderServer:
         self.connections_opened += 1
         try:
             async for text in ws:
+                self._check("client → server", text)
                 if conn.silent:
                     continue
-                self._check("client → server", text)
                 frame = json.loads(text)
                 if frame["payloadType"] == 51:
                     self.heartbeats_received += 1
