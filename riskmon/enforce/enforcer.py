@@ -272,6 +272,10 @@ class Enforcer:
                     # Unanswered, from before a restart: the request may still be on its way or queued at
                     # the broker. Not sent again before its answer would have been due.
                     delay = max(delay, (action.next_at - now).total_seconds())
+                elif action.outcome == Outcome.UNKNOWN.value:
+                    # No clear answer (a timeout, an order placed but not yet filled): it may still execute.
+                    # Sending it again sooner than an answer could take would risk closing twice.
+                    delay = max(delay, self.answer_timeout_s)
                 retry = replace(action, status=Status.RETRY, next_at=now + timedelta(seconds=delay))
                 message = f"{text}: still open after {action.outcome or 'no answer'}; sending again in {delay:.0f} s"
                 if not action.alerted:

@@ -294,6 +294,24 @@ async def test_an_unanswered_request_is_verified_before_it_is_sent_again(tmp_pat
         assert rig.enforcer.open_actions(ACCOUNT) == []
 
 
+async def test_an_unknown_answer_is_not_sent_again_before_an_answer_could_have_come(tmp_path: Path) -> None:
+    """MT5 PLACED, a cTrader timeout: the order may still execute. Resending at once could close twice."""
+    async with running(Rig(tmp_path / "r.db", LIVE, answer_timeout_s=20)) as rig:
+        rig.trader.refuse(Outcome.UNKNOWN)  # nothing happens at the broker, and it says nothing clear
+        await rig.walk_until(halted)
+        assert len(rig.trader.closes()) == 3
+        for _ in range(19):
+            await rig.tick()
+        assert len(rig.trader.closes()) == 3, "not again within the answer timeout"
+        unconfirmed = [e for e in rig.events if e.details.get("outcome") == "unconfirmed"]
+        assert len(unconfirmed) == 3 and "sending again in 20 s" in unconfirmed[0].message
+        rig.trader.reopen()
+        await rig.tick()
+        await rig.tick()
+        assert len(rig.trader.closes()) == 6
+        assert (await rig.tick()).snapshot.positions == ()
+
+
 async def test_a_slow_broker_blocks_only_its_own_account(tmp_path: Path) -> None:
     rig = Rig(tmp_path / "r.db", LIVE, answer_timeout_s=60)
     other = Rig(tmp_path / "other.db", LIVE)
