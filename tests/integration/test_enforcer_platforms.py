@@ -448,6 +448,33 @@ async def test_partial_deleveraging_lands_under_the_target(
         assert states == ["reducing", "active"]
 
 
+@PLATFORMS
+async def test_a_position_above_the_maximum_volume_is_flattened_in_allowed_parts(
+    platform: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """cTrader splits the close at maxVolume; MT5 closes volume_max and reports it partial, the enforcer
+    plans the rest. Either way: flat in the end, each request within the limit, never more than held."""
+    async with venue_for(platform, request) as venue:
+        if isinstance(venue, CTraderVenue):
+            venue.server.symbol("EURUSD").max_volume = 4_000_000  # 0.4 lot: both positions are larger
+            largest, capped = Decimal("0.4"), {"1", "2"}
+        else:
+            venue.fake.symbols["EURGBP"]["volume_max"] = 0.2  # position 70001 holds 0.5 lot
+            largest, capped = Decimal("0.2"), {"70001"}
+        held = venue.positions()
+        async with riskmon_on(venue, tmp_path) as rm:
+            await rm.walk_until_halted()
+            await rm.until(lambda: not venue.positions(), what="flat")
+            closes = venue.closes()
+            assert all(lots <= largest for target, lots in closes if target in capped), closes
+            assert len([t for t, _ in closes if t in capped]) > len(capped), "the capped ones took several"
+            closed: Counter[str] = Counter()
+            for target, lots in closes:
+                closed[target] += lots
+            assert closed == held, "every lot closed, none twice"
+            assert rm.state() is TradingState.HALTED
+
+
 @pytest.mark.parametrize("refusal", ["holiday", "rate_limit"])
 async def test_a_refused_deleverage_cut_is_never_widened_into_a_full_close(
     refusal: str, tmp_path: Path, request: pytest.FixtureRequest
