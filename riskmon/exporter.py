@@ -1,10 +1,12 @@
 """The HTTP side of the metrics: ``GET /metrics`` and ``GET /healthz`` on the service's own event loop.
 
-A minimal HTTP/1.1 server on ``asyncio.start_server`` (one request per connection): scrapes read the
-monitors on the loop thread that updates them, so no thread ever sees an account half-updated, and
-nothing blocks the loop longer than rendering the text. ``/metrics`` negotiates the exposition format
+A minimal HTTP/1.1 server on ``asyncio.start_server`` (one request per connection). A scrape captures an
+immutable view of the monitors on the loop thread that updates them (so no account is ever seen
+half-updated), then renders and encodes the text in a worker thread: the loop is held only for the
+capture, a few milliseconds at 10,000 accounts (benchmarks/RESULTS.md). ``/metrics`` negotiates the exposition format
 (Prometheus text or OpenMetrics) and gzip like prometheus_client's own server; ``/healthz`` answers 200
-while every account's data is fresh and 503 listing the stale accounts otherwise.
+while every account's data is fresh and its state saved, and 503 listing the stale or unsaved accounts
+otherwise.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from riskmon.config import Settings
 from riskmon.errors import ConfigError
-from riskmon.metrics import Metrics, StateCollector
+from riskmon.metrics import Metrics, StateCollector, StateView, render
 from riskmon.models import TradingState
 from riskmon.monitor import AccountMonitor
 from riskmon.service import Service
@@ -54,8 +57,19 @@ class Response:
         return head + self.body if with_body else head
 
 
+class _Scrape(CollectorRegistry):
+    """One scrape's collectors: the registry's (thread-safe counters) and the captured account view."""
+
+    def __init__(self, registry: CollectorRegistry, view: StateView | None) -> None:
+        super().__init__(auto_describe=False)
+        self.registry, self.view = registry, view
+
+    def collect(self) -> list[Metric]:
+        return [*self.registry.collect(), *(render(self.view) if self.view is not None else ())]
+
+
 class Exporter:
-    """Serves ``/metrics`` from ``registry`` and ``/healthz`` from the monitors' staleness on ``host:port``."""
+    """Serves ``/metrics`` from ``registry`` plus ``state`` and ``/healthz`` from the monitors on ``host:port``."""
 
     def __init__(
         self,
@@ -64,9 +78,11 @@ class Exporter:
         host: str = "127.0.0.1",
         port: int = 9465,
         read_timeout: float = 5.0,
+        state: StateCollector | None = None,
     ) -> None:
         self.registry = registry
         self.monitors = monitors
+        self.state = state
         self.host = host
         self.port = port
         self.read_timeout = read_timeout
@@ -106,7 +122,7 @@ class Exporter:
                         break
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
-            response, with_body = self.respond(request_line, headers)
+            response, with_body = await self.respond(request_line, headers)
             writer.write(response.encode(with_body))
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError):
@@ -116,7 +132,7 @@ class Exporter:
             with suppress(ConnectionError):
                 await writer.wait_closed()
 
-    def respond(self, request_line: str, headers: dict[str, str]) -> tuple[Response, bool]:
+    async def respond(self, request_line: str, headers: dict[str, str]) -> tuple[Response, bool]:
         """The response to one request, and whether to send its body (not for HEAD)."""
         parts = request_line.split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
@@ -126,29 +142,38 @@ class Exporter:
             return Response(405, "Method Not Allowed", b"GET or HEAD only\n", headers={"Allow": "GET, HEAD"}), True
         with_body = method == "GET"
         if path == "/metrics":
-            return self._metrics(headers), with_body
+            return await self._metrics(headers), with_body
         if path == "/healthz":
             return self._health(), with_body
         return Response(404, "Not Found", b"try /metrics or /healthz\n"), with_body
 
-    def _metrics(self, headers: dict[str, str]) -> Response:
+    async def _metrics(self, headers: dict[str, str]) -> Response:
         encoder, content_type = choose_encoder(headers.get("accept", ""))
+        scrape = _Scrape(self.registry, None if self.state is None else self.state.capture())
+        compress = gzip_accepted(headers.get("accept-encoding", ""))
         try:
-            body = encoder(self.registry)
+            body = await asyncio.to_thread(_encode, encoder, scrape, compress)
         except Exception:
             log.exception("metrics collection failed")
             return Response(500, "Internal Server Error", b"metrics collection failed\n")
-        extra = {}
-        if gzip_accepted(headers.get("accept-encoding", "")):
-            body, extra = gzip.compress(body), {"Content-Encoding": "gzip"}
-        return Response(200, "OK", body, content_type, extra)
+        return Response(200, "OK", body, content_type, {"Content-Encoding": "gzip"} if compress else {})
 
     def _health(self) -> Response:
+        problems = []
         stale = [m.profile.account for m in self.monitors if m.is_stale()]
-        if not stale:
+        if stale:
+            problems.append(f"stale (no data within STALE_AFTER): {', '.join(stale)}")
+        unsaved = [m.profile.account for m in self.monitors if m.unsaved]
+        if unsaved:
+            problems.append(f"state not saved (database unwritable): {', '.join(unsaved)}")
+        if not problems:
             return Response(200, "OK", b"ok\n")
-        body = f"stale (no data within STALE_AFTER): {', '.join(stale)}\n"
-        return Response(503, "Service Unavailable", body.encode())
+        return Response(503, "Service Unavailable", "".join(f"{p}\n" for p in problems).encode())
+
+
+def _encode(encoder: Callable[[CollectorRegistry], bytes], scrape: _Scrape, compress: bool) -> bytes:
+    body = encoder(scrape)
+    return gzip.compress(body) if compress else body
 
 
 def build_exporter(
@@ -158,5 +183,5 @@ def build_exporter(
     if settings.metrics_port == 0:
         return None
     monitors = service.monitors.values()
-    metrics.registry.register(StateCollector(monitors, service.platforms, trading_state))
-    return Exporter(metrics.registry, monitors, settings.metrics_host, settings.metrics_port)
+    state = StateCollector(monitors, service.platforms, trading_state)
+    return Exporter(metrics.registry, monitors, settings.metrics_host, settings.metrics_port, state=state)

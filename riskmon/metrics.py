@@ -2,9 +2,12 @@
 
 ``StateCollector`` reads each monitor's latest ``Evaluation`` at scrape time, so a scrape always shows
 the engine's own figures (``RuleResult``s, the snapshot, the account state) and nothing here computes a
-limit. ``Metrics`` holds the counters: it observes evaluations (alerts fired, evaluation latency) and
-offers ``record_enforcement`` / ``record_notification_failure`` to the components that own those
-events. Both live on an explicit ``CollectorRegistry``: riskmon never touches the global one.
+limit. A scrape is split in two: ``capture`` takes an immutable ``StateView`` of every account on the
+event loop (references to frozen evaluations and a few scalars: cheap), and ``render`` turns it into
+metric families anywhere (the exporter does it in a worker thread), so rendering 10,000 accounts never
+holds up the snapshots of the loop. ``Metrics`` holds the counters: it observes evaluations (alerts
+fired, evaluation latency) and offers ``record_enforcement`` / ``record_notification_failure`` to the
+components that own those events. Both live on an explicit ``CollectorRegistry``: riskmon never touches the global one.
 
 Rule state is 0 for ok, 1 for warning and 2 for critical. ``info`` (an objective reached, such as the
 profit target) is not trouble and reads 0; the alerts counter still counts it with ``severity="info"``.
@@ -12,12 +15,14 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from riskmon.models import AlertEvent, AlertStatus, Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
@@ -52,6 +57,13 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     ("riskmon_last_snapshot_timestamp_seconds", "Unix time riskmon took the account's latest snapshot.", ACCOUNT),
     ("riskmon_account_stale", "1 when no data arrived within STALE_AFTER (as /healthz and stale_data).", ACCOUNT),
+    (
+        "riskmon_clock_skew_seconds",
+        "riskmon's clock minus the platform's timestamp when the latest fresh data arrived (delivery delay plus "
+        "clock difference; negative: the platform's clock is ahead).",
+        ACCOUNT,
+    ),
+    ("riskmon_state_unsaved", "1 while the account's state cannot be saved (the same check as /healthz).", ACCOUNT),
     ("riskmon_rule_state", "Rule verdict on the latest snapshot: 0 ok (or info), 1 warning, 2 critical.", RULE),
     ("riskmon_rule_used_ratio", "Share of the rule's limit used (1 = at the limit; negative in profit).", RULE),
     ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", RULE),
@@ -75,8 +87,36 @@ class PlatformStatus(Protocol):
     def failures(self) -> int: ...
 
 
+REFUSED = "riskmon_snapshots_refused"
+REFUSAL_REASONS = ("invalid", "future")
+
+
 def _families() -> dict[str, GaugeMetricFamily]:
     return {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, labels in GAUGES}
+
+
+def _refused_family() -> CounterMetricFamily:
+    doc = "Snapshots refused unevaluated and unsaved: invalid figures or times, or stamped too far in the future."
+    return CounterMetricFamily(REFUSED, doc, labels=(*ACCOUNT, "reason"))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """One account as a scrape shows it, captured on the event loop. Every field is immutable."""
+
+    profile: AccountProfile
+    last: Evaluation | None
+    stale: bool
+    unsaved: bool
+    skew: timedelta | None
+    refused: Mapping[str, int]  # the monitor replaces this mapping, never edits it
+    trading: TradingState | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateView:
+    accounts: tuple[AccountView, ...]
+    platforms: tuple[tuple[str, bool, int], ...]  # name, connected, consecutive failures
 
 
 def _ratio(percent: Decimal | None) -> float | None:
@@ -97,53 +137,81 @@ class StateCollector:
         self.trading_state = trading_state  # the enforcer's view, when there is one
 
     def describe(self) -> Iterable[Metric]:
-        return _families().values()
+        return [*_families().values(), _refused_family()]
 
     def collect(self) -> Iterable[Metric]:
-        g = _families()
-        for monitor in self.monitors:
-            profile = monitor.profile
-            ids = [profile.account, profile.platform]
-            g["riskmon_account_info"].add_metric([*ids, profile.label], 1)
-            g["riskmon_account_stale"].add_metric(ids, float(monitor.is_stale()))
-            if self.trading_state is not None:
-                state = self.trading_state(profile.account)
-                g["riskmon_trading_state"].add_metric(ids, TRADING_STATE[state])
-            if monitor.last is not None:
-                self._account(g, ids, monitor.last)
-        for platform in self.platforms:
-            g["riskmon_platform_up"].add_metric([platform.name], float(platform.feed.connected))
-            g["riskmon_platform_consecutive_failures"].add_metric([platform.name], platform.failures)
-        return g.values()
+        return render(self.capture())
 
-    @staticmethod
-    def _account(g: dict[str, GaugeMetricFamily], ids: list[str], ev: Evaluation) -> None:
-        snap, state = ev.snapshot, ev.state
-        position_size = ev.result("position_size")
-        values: dict[str, float | None] = {
-            "riskmon_balance": float(snap.balance),
-            "riskmon_equity": float(snap.equity),
-            "riskmon_day_start_balance": float(state.day_start_balance),
-            "riskmon_day_start_equity": float(state.day_start_equity),
-            "riskmon_daily_pnl": float(snap.equity - state.day_start_balance),
-            "riskmon_margin_level_ratio": _ratio(snap.margin_level),
-            "riskmon_leverage_ratio": float(effective_leverage(snap)),
-            "riskmon_open_positions": len(snap.positions),
-            "riskmon_largest_position_ratio": _ratio(position_size.observed) if position_size else None,
-            "riskmon_last_snapshot_timestamp_seconds": (snap.received_at or snap.ts).timestamp(),
-        }
-        for name, value in values.items():
-            if value is not None:
-                g[name].add_metric(ids, value)
-        for result in ev.results:
-            labels = [*ids, result.rule]
-            g["riskmon_rule_state"].add_metric(labels, RULE_STATE[result.severity])
-            if result.used is not None:
-                g["riskmon_rule_used_ratio"].add_metric(labels, float(result.used))
-            if result.room_left is not None:
-                g["riskmon_rule_room_left"].add_metric(labels, float(result.room_left))
-            if result.floor is not None:
-                g["riskmon_rule_floor"].add_metric(labels, float(result.floor))
+    def capture(self) -> StateView:
+        """Every account and platform as it is now: call on the event loop that updates the monitors."""
+        trading = self.trading_state
+        accounts = tuple(
+            AccountView(
+                m.profile,
+                m.last,
+                m.is_stale(),
+                m.unsaved,
+                m.skew,
+                m.refused,
+                None if trading is None else trading(m.profile.account),
+            )
+            for m in self.monitors
+        )
+        platforms = tuple((p.name, p.feed.connected, p.failures) for p in self.platforms)
+        return StateView(accounts, platforms)
+
+
+def render(view: StateView) -> list[Metric]:
+    """The metric families of a captured view: pure, safe in any thread."""
+    g = _families()
+    refused = _refused_family()
+    for account in view.accounts:
+        profile = account.profile
+        ids = [profile.account, profile.platform]
+        g["riskmon_account_info"].add_metric([*ids, profile.label], 1)
+        g["riskmon_account_stale"].add_metric(ids, float(account.stale))
+        g["riskmon_state_unsaved"].add_metric(ids, float(account.unsaved))
+        if account.skew is not None:
+            g["riskmon_clock_skew_seconds"].add_metric(ids, account.skew.total_seconds())
+        for reason in REFUSAL_REASONS:
+            refused.add_metric([*ids, reason], account.refused.get(reason, 0))
+        if account.trading is not None:
+            g["riskmon_trading_state"].add_metric(ids, TRADING_STATE[account.trading])
+        if account.last is not None:
+            _account(g, ids, account.last)
+    for name, connected, failures in view.platforms:
+        g["riskmon_platform_up"].add_metric([name], float(connected))
+        g["riskmon_platform_consecutive_failures"].add_metric([name], failures)
+    return [*g.values(), refused]
+
+
+def _account(g: dict[str, GaugeMetricFamily], ids: list[str], ev: Evaluation) -> None:
+    snap, state = ev.snapshot, ev.state
+    position_size = ev.result("position_size")
+    values: dict[str, float | None] = {
+        "riskmon_balance": float(snap.balance),
+        "riskmon_equity": float(snap.equity),
+        "riskmon_day_start_balance": float(state.day_start_balance),
+        "riskmon_day_start_equity": float(state.day_start_equity),
+        "riskmon_daily_pnl": float(snap.equity - state.day_start_balance),
+        "riskmon_margin_level_ratio": _ratio(snap.margin_level),
+        "riskmon_leverage_ratio": float(effective_leverage(snap)),
+        "riskmon_open_positions": len(snap.positions),
+        "riskmon_largest_position_ratio": _ratio(position_size.observed) if position_size else None,
+        "riskmon_last_snapshot_timestamp_seconds": (snap.received_at or snap.ts).timestamp(),
+    }
+    for name, value in values.items():
+        if value is not None:
+            g[name].add_metric(ids, value)
+    for result in ev.results:
+        labels = [*ids, result.rule]
+        g["riskmon_rule_state"].add_metric(labels, RULE_STATE[result.severity])
+        if result.used is not None:
+            g["riskmon_rule_used_ratio"].add_metric(labels, float(result.used))
+        if result.room_left is not None:
+            g["riskmon_rule_room_left"].add_metric(labels, float(result.room_left))
+        if result.floor is not None:
+            g["riskmon_rule_floor"].add_metric(labels, float(result.floor))
 
 
 class Metrics:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -19,7 +19,7 @@ from typing import Protocol
 
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.engine import advance, evaluate, track
-from riskmon.models import AccountSnapshot, AlertEvent, RuleResult, Severity
+from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
 from riskmon.rules import Rule, Rulebook, build_rules
 from riskmon.state import AccountState
 from riskmon.store import Store
@@ -83,6 +83,10 @@ class Annotator(Protocol):
 
 
 STALE_DATA = "stale_data"
+STATE_UNREADABLE = "state_unreadable"
+# A platform clock may run a little ahead of ours; a snapshot further ahead than this is refused: saved, it
+# would become the account's trading day and "latest" time across restarts.
+FUTURE_TOLERANCE = timedelta(minutes=2)
 
 
 class AccountMonitor:
@@ -95,6 +99,7 @@ class AccountMonitor:
         clock: Clock | None = None,
         stale_after: timedelta | None = None,
         annotators: Sequence[Annotator] = (),
+        future_tolerance: timedelta = FUTURE_TOLERANCE,
     ) -> None:
         self.profile = profile
         self.store = store
@@ -103,9 +108,14 @@ class AccountMonitor:
         self.persist_interval = persist_interval
         self.clock = clock or SystemClock()
         self.stale_after = stale_after
-        self.state: AccountState | None = store.load_state(profile.account)
+        self.future_tolerance = future_tolerance
+        self.last_data = self.clock.monotonic()  # when fresh data last arrived (or when watching began)
+        self.skew: timedelta | None = None  # riskmon's clock minus the platform's stamp, at the last fresh data
+        # Snapshots refused, by reason ("invalid", "future"). Replaced, never edited: a scrape may hold it.
+        self.refused: Mapping[str, int] = {}
+        self._refusing: set[str] = set()  # reasons already logged since the last accepted snapshot
         self.last: Evaluation | None = None  # the last evaluation of a snapshot
-        self.last_seen = self.clock.now()  # when data last arrived (or when watching began)
+        self.state: AccountState | None = self._load()
         self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
         self._persisted: AccountState | None = self.state
         self._unsaved_since: float | None = None  # monotonic time saving began to fail
@@ -118,19 +128,47 @@ class AccountMonitor:
                 len(self.state.alerts),
             )
 
-    def process(self, snap: AccountSnapshot) -> Evaluation | None:
-        """Evaluate one snapshot; one older than what was already seen is ignored (time never runs back)."""
-        if self.state is not None and self.state.last_ts is not None and snap.ts < self.state.last_ts:
-            log.debug("%s: snapshot at %s is older than %s; ignored", self.profile.name, snap.ts, self.state.last_ts)
+    def _load(self) -> AccountState | None:
+        """The saved state; an unreadable one is reported (log line, CRITICAL alert) and this account starts
+        afresh with estimated anchors, while every other account goes on as usual."""
+        account = self.profile.account
+        try:
+            return self.store.load_state(account)
+        except ValueError as exc:
+            log.error("%s: saved state is unreadable (%s); starting afresh with estimated day anchors", account, exc)
+            message = f"saved state is unreadable ({exc}): day anchors and high-water marks are estimated afresh"
+            event = AlertEvent(
+                account, STATE_UNREADABLE, Severity.CRITICAL, AlertStatus.FIRING, Decimal(0), Decimal(0), message,
+                self.clock.now(), label=self.profile.label,
+            )  # fmt: skip
+            self.publish_events((event,))
             return None
+
+    def process(self, snap: AccountSnapshot) -> Evaluation | None:
+        """Evaluate one snapshot, in or out of order (time never runs back in the state: the engine keeps
+        the newest). A snapshot that cannot be trusted is refused, counted and never saved: None."""
+        problem = snapshot_problem(snap)
+        reason = "invalid"
+        if problem is None and snap.ts - self.clock.now() > self.future_tolerance:
+            reason = "future"
+            problem = (
+                f"timestamp {snap.ts.isoformat()} is ahead of riskmon's clock by more than {self.future_tolerance}"
+            )
+        if problem is not None:
+            self._refuse(reason, problem)
+            return None
+        self._refusing.clear()
         started = time.perf_counter()
-        self.last_seen = self.clock.now()
+        if not snap.keepalive:
+            self.last_data = self.clock.monotonic()
+            if snap.received_at is not None:
+                self.skew = snap.received_at - snap.ts
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance
         ).with_alerts(self._open_alerts)
         state = advance(previous, snap, self.profile.calendar)
         results = evaluate(self.profile.rules, snap, state)
-        if STALE_DATA in state.alerts:
+        if STALE_DATA in state.alerts and not snap.keepalive:
             results += (self._freshness(Severity.OK, timedelta(0)),)
         tracked = track(state.alerts, results, snap.account, snap.ts, label=self.profile.label)
         state = state.with_alerts(tracked.alerts)
@@ -143,9 +181,24 @@ class AccountMonitor:
         self._publish(evaluation)
         return evaluation
 
+    def _refuse(self, reason: str, problem: str) -> None:
+        self.refused = {**self.refused, reason: self.refused.get(reason, 0) + 1}
+        if reason not in self._refusing:  # one line per episode; every refusal is counted
+            self._refusing.add(reason)
+            log.warning("%s: snapshot refused, not evaluated nor saved: %s", self.profile.name, problem)
+
+    @property
+    def unsaved(self) -> bool:
+        """The state could not be written at the last attempt (read-only or full disk, deleted file)."""
+        return self._unsaved_since is not None
+
     def is_stale(self) -> bool:
         """No data for longer than ``stale_after`` (the one staleness test: alarm, /healthz, metrics)."""
-        return self.stale_after is not None and self.clock.now() - self.last_seen > self.stale_after
+        return self.stale_after is not None and self.silence() > self.stale_after.total_seconds()
+
+    def silence(self) -> float:
+        """Seconds since fresh data last arrived (monotonic: a clock change cannot hide or fake silence)."""
+        return self.clock.monotonic() - self.last_data
 
     def check_staleness(self) -> tuple[AlertEvent, ...]:
         """Fire ``stale_data`` once when no data has come for longer than ``stale_after``.
@@ -157,7 +210,7 @@ class AccountMonitor:
         if STALE_DATA in alerts or not self.is_stale():
             return ()
         now = self.clock.now()
-        result = self._freshness(Severity.CRITICAL, now - self.last_seen)
+        result = self._freshness(Severity.CRITICAL, timedelta(seconds=self.silence()))
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
         if self.state is not None:
             self.state = self.state.with_alerts(tracked.alerts)

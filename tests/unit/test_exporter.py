@@ -35,8 +35,8 @@ class Setup:
             AccountMonitor(p, Store(MEMORY), [metrics], clock=self.clock, stale_after=timedelta(seconds=30))
             for p in profiles
         ]
-        self.registry.register(StateCollector(self.monitors, []))
-        self.exporter = Exporter(self.registry, self.monitors, port=0)
+        self.state = StateCollector(self.monitors, [])
+        self.exporter = Exporter(self.registry, self.monitors, port=0, state=self.state)
 
     def feed(self, account: str) -> None:
         monitor = next(m for m in self.monitors if m.profile.account == account)
@@ -158,6 +158,9 @@ def test_build_exporter_for_the_service(tmp_path: Path, monkeypatch: pytest.Monk
     exporter = build_exporter(service, metrics, config.settings)
     assert exporter is not None
     assert (exporter.host, exporter.port) == ("0.0.0.0", 9999)
-    assert registry.get_sample_value("riskmon_platform_up", {"platform": "sim"}) == 1
+    assert exporter.state is not None
+    view = CollectorRegistry()
+    view.register(exporter.state)
+    assert view.get_sample_value("riskmon_platform_up", {"platform": "sim"}) == 1
     info = {"account": "sim-ftmo", "platform": "sim", "label": "FTMO 100k (sim)"}
-    assert registry.get_sample_value("riskmon_account_info", info) == 1
+    assert view.get_sample_value("riskmon_account_info", info) == 1

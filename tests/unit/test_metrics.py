@@ -39,8 +39,13 @@ def profile() -> AccountProfile:
 
 
 def replay(monitor: AccountMonitor, recording: list[AccountSnapshot]) -> list[Evaluation]:
-    """Through the replay format, as `riskmon replay` reads a recording."""
-    return [monitor.process(parse_line(snapshot_to_line(s))) for s in recording]
+    """Through the replay format, as `riskmon replay` reads a recording, the clock following the recording."""
+    evaluations = []
+    for s in recording:
+        if isinstance(monitor.clock, ManualClock):
+            monitor.clock.set(max(monitor.clock.now(), s.ts))
+        evaluations.append(monitor.process(parse_line(snapshot_to_line(s))))
+    return evaluations
 
 
 @dataclass

@@ -55,5 +55,5 @@ def test_open_stale_alert_survives_a_restart(tmp_path: object) -> None:
     assert m.check_staleness()
     store.close()
     restarted = monitor(clock, Store(db))
-    resumed = restarted.process(snap("2026-03-02 10:05:00", "100000"))
+    resumed = restarted.process(snap("2026-03-02 10:00:50", "100000"))
     assert resumed is not None and [(e.rule, e.status) for e in resumed.events] == [(STALE_DATA, AlertStatus.RESOLVED)]
