@@ -135,6 +135,7 @@ class CTraderSession:
         self._runner: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
         self._last_sent = time.monotonic()
+        self.last_received = time.monotonic()  # when the server last sent anything (heartbeats included)
         self._attempt = 0
         self._ctid: dict[str, int] = {}
         self._account_of: dict[int, str] = {}
@@ -257,6 +258,7 @@ class CTraderSession:
             try:
                 async with asyncio.timeout(silence):
                     frame = await conn.recv()
+                self.last_received = time.monotonic()
             except TimeoutError:
                 raise PlatformUnavailable(f"no message from cTrader for {silence:g} s") from None
             try:
