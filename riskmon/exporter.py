@@ -12,16 +12,18 @@ otherwise.
 from __future__ import annotations
 
 import asyncio
-import gzip
+import gc
 import logging
-from collections.abc import Callable, Collection
-from contextlib import suppress
+import threading
+import zlib
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from riskmon.config import Settings
@@ -45,7 +47,7 @@ class Response:
     content_type: str = TEXT
     headers: dict[str, str] = field(default_factory=dict)
 
-    def encode(self, with_body: bool) -> bytes:
+    def head(self) -> bytes:
         lines = [
             f"HTTP/1.1 {self.status} {self.reason}",
             f"Content-Type: {self.content_type}",
@@ -53,8 +55,7 @@ class Response:
             "Connection: close",
             *(f"{name}: {value}" for name, value in self.headers.items()),
         ]
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        return head + self.body if with_body else head
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class _Scrape(CollectorRegistry):
@@ -64,8 +65,22 @@ class _Scrape(CollectorRegistry):
         super().__init__(auto_describe=False)
         self.registry, self.view = registry, view
 
-    def collect(self) -> list[Metric]:
-        return [*self.registry.collect(), *(render(self.view) if self.view is not None else ())]
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+        if self.view is not None:
+            yield from render(self.view)
+
+
+class _Family(CollectorRegistry):
+    """One metric family, encoded on its own: the text of 10,000 accounts is joined family by family,
+    never in one call that would hold the interpreter (and with it the event loop) for ~100 ms."""
+
+    def __init__(self, family: Metric) -> None:
+        super().__init__(auto_describe=False)
+        self.family = family
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.family
 
 
 class Exporter:
@@ -123,7 +138,9 @@ class Exporter:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
             response, with_body = await self.respond(request_line, headers)
-            writer.write(response.encode(with_body))
+            writer.write(response.head())
+            if with_body:
+                writer.write(response.body)  # not joined to the head: a copy of megabytes on the loop
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError):
             pass  # slow, broken or oversized request: drop the connection
@@ -171,9 +188,47 @@ class Exporter:
         return Response(503, "Service Unavailable", "".join(f"{p}\n" for p in problems).encode())
 
 
+_rendering = 0
+_rendering_lock = threading.Lock()
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a scrape renders.
+
+    A scrape of 10,000 accounts builds hundreds of thousands of short-lived sample objects (the counter
+    families come whole from prometheus_client); left alone they trigger full collections of the
+    process's millions of objects, which pause every thread, the event loop's included, for up to a
+    second. The samples hold no cycles: reference counting frees them all the same.
+    """
+    global _rendering
+    with _rendering_lock:
+        ours = _rendering > 0 or gc.isenabled()  # someone else turned it off: leave it so
+        if ours:
+            _rendering += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if ours:
+            with _rendering_lock:
+                _rendering -= 1
+                if _rendering == 0:
+                    gc.enable()
+
+
+EOF = b"# EOF\n"  # OpenMetrics' last line, once per exposition
+
+
 def _encode(encoder: Callable[[CollectorRegistry], bytes], scrape: _Scrape, compress: bool) -> bytes:
-    body = encoder(scrape)
-    return gzip.compress(body) if compress else body
+    with _without_cyclic_gc():
+        parts = [encoder(_Family(family)).removesuffix(EOF) for family in scrape.collect()]
+    if encoder(_Family(GaugeMetricFamily("riskmon_probe", ""))).endswith(EOF):
+        parts.append(EOF)
+    if not compress:
+        return b"".join(parts)
+    packer = zlib.compressobj(wbits=31)  # gzip; the compression itself runs outside the interpreter lock
+    return b"".join([*(packer.compress(part) for part in parts), packer.flush()])
 
 
 def build_exporter(

@@ -15,16 +15,16 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from riskmon.models import AlertEvent, AlertStatus, Severity, TradingState
+from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.platforms.base import Feed, Outcome
 from riskmon.rules.exposure import effective_leverage
@@ -100,9 +100,9 @@ def _refused_family() -> CounterMetricFamily:
     return CounterMetricFamily(REFUSED, doc, labels=(*ACCOUNT, "reason"))
 
 
-@dataclass(frozen=True, slots=True)
-class AccountView:
-    """One account as a scrape shows it, captured on the event loop. Every field is immutable."""
+class AccountView(NamedTuple):
+    """One account as a scrape shows it, captured on the event loop. Every field is immutable (a
+    NamedTuple: a capture builds 10,000 of them on the loop, in a third of a frozen dataclass's time)."""
 
     profile: AccountProfile
     last: Evaluation | None
@@ -161,57 +161,79 @@ class StateCollector:
         return StateView(accounts, platforms)
 
 
-def render(view: StateView) -> list[Metric]:
-    """The metric families of a captured view: pure, safe in any thread."""
+def _latest(figure: Callable[[Evaluation], float | None]) -> Callable[[AccountView], float | None]:
+    return lambda a: None if a.last is None else figure(a.last)
+
+
+def _position_ratio(ev: Evaluation) -> float | None:
+    result = ev.result("position_size")
+    return None if result is None else _ratio(result.observed)
+
+
+# Each account gauge's figure; None leaves the account out of that family.
+ACCOUNT_FIGURES: dict[str, Callable[[AccountView], float | None]] = {
+    "riskmon_account_stale": lambda a: float(a.stale),
+    "riskmon_state_unsaved": lambda a: float(a.unsaved),
+    "riskmon_clock_skew_seconds": lambda a: None if a.skew is None else a.skew.total_seconds(),
+    "riskmon_trading_state": lambda a: None if a.trading is None else TRADING_STATE[a.trading],
+    "riskmon_balance": _latest(lambda ev: float(ev.snapshot.balance)),
+    "riskmon_equity": _latest(lambda ev: float(ev.snapshot.equity)),
+    "riskmon_day_start_balance": _latest(lambda ev: float(ev.state.day_start_balance)),
+    "riskmon_day_start_equity": _latest(lambda ev: float(ev.state.day_start_equity)),
+    "riskmon_daily_pnl": _latest(lambda ev: float(ev.snapshot.equity - ev.state.day_start_balance)),
+    "riskmon_margin_level_ratio": _latest(lambda ev: _ratio(ev.snapshot.margin_level)),
+    "riskmon_leverage_ratio": _latest(lambda ev: float(effective_leverage(ev.snapshot))),
+    "riskmon_open_positions": _latest(lambda ev: len(ev.snapshot.positions)),
+    "riskmon_largest_position_ratio": _latest(_position_ratio),
+    "riskmon_last_snapshot_timestamp_seconds": _latest(
+        lambda ev: (ev.snapshot.received_at or ev.snapshot.ts).timestamp()
+    ),
+}
+RULE_FIGURES: dict[str, Callable[[RuleResult], float | None]] = {
+    "riskmon_rule_state": lambda r: RULE_STATE[r.severity],
+    "riskmon_rule_used_ratio": lambda r: None if r.used is None else float(r.used),
+    "riskmon_rule_room_left": lambda r: None if r.room_left is None else float(r.room_left),
+    "riskmon_rule_floor": lambda r: None if r.floor is None else float(r.floor),
+}
+
+
+def render(view: StateView) -> Iterator[Metric]:
+    """The metric families of a captured view: pure, safe in any thread.
+
+    One family at a time, each from a pass over the accounts: a family is encoded and dropped before the
+    next is built, so a scrape of 10,000 accounts never holds millions of samples at once (whose garbage
+    collection would pause every thread, the event loop's included).
+    """
     g = _families()
+    info = g["riskmon_account_info"]
+    for a in view.accounts:
+        info.add_metric([a.profile.account, a.profile.platform, a.profile.label], 1)
+    yield info
+    for name, figure in ACCOUNT_FIGURES.items():
+        family = g[name]
+        for a in view.accounts:
+            value = figure(a)
+            if value is not None:
+                family.add_metric([a.profile.account, a.profile.platform], value)
+        yield family
+    for name, rule_figure in RULE_FIGURES.items():
+        family = g[name]
+        for a in view.accounts:
+            for result in () if a.last is None else a.last.results:
+                value = rule_figure(result)
+                if value is not None:
+                    family.add_metric([a.profile.account, a.profile.platform, result.rule], value)
+        yield family
     refused = _refused_family()
-    for account in view.accounts:
-        profile = account.profile
-        ids = [profile.account, profile.platform]
-        g["riskmon_account_info"].add_metric([*ids, profile.label], 1)
-        g["riskmon_account_stale"].add_metric(ids, float(account.stale))
-        g["riskmon_state_unsaved"].add_metric(ids, float(account.unsaved))
-        if account.skew is not None:
-            g["riskmon_clock_skew_seconds"].add_metric(ids, account.skew.total_seconds())
+    for a in view.accounts:
         for reason in REFUSAL_REASONS:
-            refused.add_metric([*ids, reason], account.refused.get(reason, 0))
-        if account.trading is not None:
-            g["riskmon_trading_state"].add_metric(ids, TRADING_STATE[account.trading])
-        if account.last is not None:
-            _account(g, ids, account.last)
+            refused.add_metric([a.profile.account, a.profile.platform, reason], a.refused.get(reason, 0))
+    yield refused
     for name, connected, failures in view.platforms:
         g["riskmon_platform_up"].add_metric([name], float(connected))
         g["riskmon_platform_consecutive_failures"].add_metric([name], failures)
-    return [*g.values(), refused]
-
-
-def _account(g: dict[str, GaugeMetricFamily], ids: list[str], ev: Evaluation) -> None:
-    snap, state = ev.snapshot, ev.state
-    position_size = ev.result("position_size")
-    values: dict[str, float | None] = {
-        "riskmon_balance": float(snap.balance),
-        "riskmon_equity": float(snap.equity),
-        "riskmon_day_start_balance": float(state.day_start_balance),
-        "riskmon_day_start_equity": float(state.day_start_equity),
-        "riskmon_daily_pnl": float(snap.equity - state.day_start_balance),
-        "riskmon_margin_level_ratio": _ratio(snap.margin_level),
-        "riskmon_leverage_ratio": float(effective_leverage(snap)),
-        "riskmon_open_positions": len(snap.positions),
-        "riskmon_largest_position_ratio": _ratio(position_size.observed) if position_size else None,
-        "riskmon_last_snapshot_timestamp_seconds": (snap.received_at or snap.ts).timestamp(),
-    }
-    for name, value in values.items():
-        if value is not None:
-            g[name].add_metric(ids, value)
-    for result in ev.results:
-        labels = [*ids, result.rule]
-        g["riskmon_rule_state"].add_metric(labels, RULE_STATE[result.severity])
-        if result.used is not None:
-            g["riskmon_rule_used_ratio"].add_metric(labels, float(result.used))
-        if result.room_left is not None:
-            g["riskmon_rule_room_left"].add_metric(labels, float(result.room_left))
-        if result.floor is not None:
-            g["riskmon_rule_floor"].add_metric(labels, float(result.floor))
+    yield g["riskmon_platform_up"]
+    yield g["riskmon_platform_consecutive_failures"]
 
 
 class Metrics:

@@ -241,3 +241,28 @@ async def test_a_scrape_renders_off_the_loop_from_a_view_captured_on_it() -> Non
     assert response.status_code == 200 and 'riskmon_equity{account="acc-0",platform="replay"} 91000.0' in response.text
     assert probe.threads and threading.main_thread().ident not in probe.threads  # rendered in a worker thread
     assert asyncio.get_running_loop().is_running()
+
+
+async def test_a_family_by_family_exposition_is_still_one_valid_document() -> None:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+    from prometheus_client.parser import text_string_to_metric_families
+
+    clock = ManualClock(NOW)
+    registry = CollectorRegistry()
+    profiles = [AccountProfile(f"acc-{n}", BOOK, initial_balance=D(100000)) for n in range(2)]
+    metrics = Metrics(profiles, registry)
+    monitors = [AccountMonitor(p, Store(MEMORY), [metrics], clock=clock) for p in profiles]
+    for m in monitors:
+        m.process(snap("2026-03-02 10:00", "100000", account=m.profile.account))
+    exporter = Exporter(registry, monitors, port=0, state=StateCollector(monitors, []))
+    async with exporter, httpx.AsyncClient(trust_env=False) as client:
+        url = f"http://127.0.0.1:{exporter.port}/metrics"
+        accept = {"Accept": "application/openmetrics-text;version=1.0.0", "Accept-Encoding": "gzip"}
+        om = (await client.get(url, headers=accept)).text
+        text = (await client.get(url, headers={"Accept-Encoding": "identity"})).text
+    assert om.count("# EOF") == 1 and om.endswith("# EOF\n")
+    names = [f.name for f in openmetrics_families(om)]
+    assert len(names) == len(set(names)) and "riskmon_equity" in names and "riskmon_alerts_fired" in names
+    assert "# EOF" not in text
+    plain = [f.name for f in text_string_to_metric_families(text)]
+    assert len(plain) == len(set(plain)) and "riskmon_snapshots_refused" in plain
