@@ -84,6 +84,7 @@ class Annotator(Protocol):
 
 STALE_DATA = "stale_data"
 STATE_UNREADABLE = "state_unreadable"
+STATE_UNSAVED = "state_unsaved"
 # A platform clock may run a little ahead of ours; a snapshot further ahead than this is refused: saved, it
 # would become the account's trading day and "latest" time across restarts.
 FUTURE_TOLERANCE = timedelta(minutes=2)
@@ -137,12 +138,16 @@ class AccountMonitor:
         except ValueError as exc:
             log.error("%s: saved state is unreadable (%s); starting afresh with estimated day anchors", account, exc)
             message = f"saved state is unreadable ({exc}): day anchors and high-water marks are estimated afresh"
-            event = AlertEvent(
-                account, STATE_UNREADABLE, Severity.CRITICAL, AlertStatus.FIRING, Decimal(0), Decimal(0), message,
-                self.clock.now(), label=self.profile.label,
-            )  # fmt: skip
-            self.publish_events((event,))
+            self._announce(STATE_UNREADABLE, AlertStatus.FIRING, message)
             return None
+
+    def _announce(self, rule: str, status: AlertStatus, message: str) -> None:
+        """A CRITICAL alert about riskmon itself, outside any rule: to every observer, at once."""
+        event = AlertEvent(
+            self.profile.account, rule, Severity.CRITICAL, status, Decimal(0), Decimal(0), message,
+            self.clock.now(), label=self.profile.label,
+        )  # fmt: skip
+        self.publish_events((event,))
 
     def process(self, snap: AccountSnapshot) -> Evaluation | None:
         """Evaluate one snapshot, in or out of order (time never runs back in the state: the engine keeps
@@ -267,14 +272,21 @@ class AccountMonitor:
         except sqlite3.Error as exc:
             # Kept in memory and written with the next snapshot; monitoring goes on. One line per outage.
             if self._unsaved_since is None:
-                self._unsaved_since = time.monotonic()
+                self._unsaved_since = self.clock.monotonic()
                 log.error(
                     "%s: could not save state (%s); monitoring goes on, retrying with each snapshot",
                     self.profile.name,
                     exc,
                 )
+                message = (
+                    f"riskmon cannot save this account's state ({exc}): day anchors and open alerts would be "
+                    "lost on a restart, and the enforcer cannot record; fix the disk or the database file"
+                )
+                self._announce(STATE_UNSAVED, AlertStatus.FIRING, message)
             return
         self._persisted = state
         if self._unsaved_since is not None:
-            log.warning("%s: state saved again after %.1f s", self.profile.name, time.monotonic() - self._unsaved_since)
+            outage = self.clock.monotonic() - self._unsaved_since
+            log.warning("%s: state saved again after %.1f s", self.profile.name, outage)
             self._unsaved_since = None
+            self._announce(STATE_UNSAVED, AlertStatus.RESOLVED, f"state saved again after {outage:.0f} s")

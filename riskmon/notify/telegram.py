@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,6 +42,16 @@ log = logging.getLogger(__name__)
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 DEFAULT_POLICY = AlertPolicy()
 KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
+
+
+@dataclass(slots=True)
+class _Held:
+    """Alerts not yet in the outbox (a database outage), in order."""
+
+    events: tuple[AlertEvent, ...]
+    day: date
+    at: datetime
+    sent_directly: bool = False
 
 
 class TelegramNotifier:
@@ -76,8 +87,9 @@ class TelegramNotifier:
         self.commands = Commands(bot, monitors, self.journal, access, clock, flattener, confirm_s)
         self.poller = Poller(bot, self.commands.handle, scrub, poll_timeout_s)
         self.summaries = DailySummaries(self.queue_summary, clock)
-        self._held: deque[tuple[tuple[AlertEvent, ...], date, datetime]] = deque()  # not yet in the outbox
+        self._held: deque[_Held] = deque()  # not yet in the outbox
         self._held_since: float | None = None
+        self._direct: set[asyncio.Task[None]] = set()
 
     # -- observer: called by each AccountMonitor, must stay fast ---------------------------------------
 
@@ -98,7 +110,7 @@ class TelegramNotifier:
                 self._queue((event,), monitor.profile.calendar.day_of(event.ts))
 
     def _queue(self, events: Sequence[AlertEvent], day: date) -> None:
-        self._held.append((tuple(events), day, self.clock.now()))
+        self._held.append(_Held(tuple(events), day, self.clock.now()))
         self._write_held()
 
     def _write_held(self) -> None:
@@ -106,7 +118,7 @@ class TelegramNotifier:
         stay in memory, in order, and are written with the next snapshot (or at shutdown)."""
         try:
             while self._held:
-                events, day, now = self._held[0]
+                events, day, now = self._held[0].events, self._held[0].day, self._held[0].at
                 try:
                     with self.store.transaction():
                         self.journal.record(events, day)
@@ -120,7 +132,12 @@ class TelegramNotifier:
         except sqlite3.OperationalError as exc:
             if self._held_since is None:
                 self._held_since = time.monotonic()
-                log.error("telegram: cannot queue alerts (%s); kept in memory and retried with each snapshot", exc)
+                log.error(
+                    "telegram: cannot queue alerts (%s); kept in memory, retried with each snapshot, and sent "
+                    "directly meanwhile",
+                    exc,
+                )
+            self._send_held_directly()
             return
         if self._held_since is not None:
             log.warning(
@@ -129,6 +146,35 @@ class TelegramNotifier:
             )
             self._held_since = None
         self.sender.wake()
+
+    def _send_held_directly(self) -> None:
+        """The outbox cannot be written (read-only or full disk): send what it cannot hold straight to the
+        chats, once, with no retry. The held copy still goes through the outbox when the database is back
+        (a second copy then, never a loss)."""
+        fresh = [held for held in self._held if not held.sent_directly]
+        if not fresh:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (a synchronous caller): the held copy waits for the outbox
+        for held in fresh:
+            held.sent_directly = True
+        task = loop.create_task(self._deliver_directly([e for held in fresh for e in held.events]))
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+
+    async def _deliver_directly(self, events: Sequence[AlertEvent]) -> None:
+        for event in events:
+            for chat_id in self.chat_ids:
+                try:
+                    await self._send(chat_id, alert_html(event))
+                except Exception as exc:
+                    log.error(
+                        "telegram: direct alert to chat %s failed (%s): %s %s %s",
+                        chat_id, self.scrub(f"{type(exc).__name__}: {exc}"), event.label or event.account,
+                        event.rule, event.message,
+                    )  # fmt: skip
 
     def _queue_alert(self, event: AlertEvent, now: datetime) -> None:
         who = event.label or event.account
@@ -197,13 +243,21 @@ class TelegramNotifier:
                 await self.bot.shutdown()
 
     async def aclose(self) -> None:
-        """Shutdown: deliver what is due now (the service bounds how long); the rest stays queued on disk."""
+        """Shutdown: deliver what is due now (the service bounds how long); the rest stays queued on disk.
+        Alerts the database could not take are logged and sent directly: nothing is dropped."""
         if self._held:
             self._write_held()
-            if self._held:
-                log.error("telegram: %d alert event(s) could not be queued (database unavailable)", len(self._held))
+        if self._held:
+            log.error("telegram: %d alert event(s) could not be queued (database unavailable)", len(self._held))
+            for held in self._held:
+                for event in held.events:
+                    log.error("telegram: unqueued alert: %s %s %s", event.label or event.account, event.rule,
+                              event.message)  # fmt: skip
         try:
             await self.bot.initialize()
+            if self._held:
+                self._send_held_directly()
+            await asyncio.gather(*self._direct, return_exceptions=True)
             while await self.sender.deliver_due() == 0.0:
                 pass
         except Exception as exc:

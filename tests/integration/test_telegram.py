@@ -449,6 +449,7 @@ async def test_riskmon_run_answers_status_over_telegram(api: FakeTelegram, tmp_p
         "RISKMON_DB": str(tmp_path / "riskmon.db"),
         "SIM_INTERVAL": "0.1",
         "LOG_LEVEL": "DEBUG",
+        "METRICS_PORT": "0",  # never the default port: a real riskmon may be running on this machine
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "riskmon.cli", "run", "--no-table", "--env-file", os.devnull,
