@@ -32,6 +32,9 @@ MAX_MUTE_MINUTES = 24 * 60
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 
 
+ADMIN_ONLY = frozenset({"flatten", "mute"})  # they act on the account or silence its warnings
+
+
 class FlattenHandler(Protocol):
     """What /flatten calls once confirmed (the enforcer). Returns a one-line outcome for the chat."""
 
@@ -88,8 +91,8 @@ class Commands:
         if chat_id not in self.access.chat_ids:
             log.warning("telegram: ignored /%s from user %s in chat %s (chat not allowed)", name, user_id, chat_id)
             return
-        if name == "flatten" and user_id not in self.access.admin_ids:
-            log.warning("telegram: ignored /flatten from user %s in chat %s (not an admin)", user_id, chat_id)
+        if name in ADMIN_ONLY and user_id not in self.access.admin_ids:
+            log.warning("telegram: ignored /%s from user %s in chat %s (not an admin)", name, user_id, chat_id)
             return
         if name == "flatten":
             await self._ask_flatten(chat_id, user_id, args)
