@@ -266,3 +266,27 @@ async def test_a_family_by_family_exposition_is_still_one_valid_document() -> No
     assert "# EOF" not in text
     plain = [f.name for f in text_string_to_metric_families(text)]
     assert len(plain) == len(set(plain)) and "riskmon_snapshots_refused" in plain
+
+
+# ---- finding 16: no false recovery before the quotes arrive -----------------------------------------------
+
+
+def test_a_restart_before_quotes_arrive_resolves_nothing(tmp_path: Path) -> None:
+    book = PRESETS["ftmo-2step"].rulebook({"position_size": {"enabled": True}})
+    profile = AccountProfile("acc-1", book, initial_balance=D(100000))
+    store = Store(tmp_path / "s.db")
+    clock = ManualClock(NOW)
+    big = snap("2026-03-02 10:00", "100000", positions=(position(notional="900000"),))
+    fired = AccountMonitor(profile, store, clock=clock).process(big)
+    assert fired is not None and [(e.rule, e.status) for e in fired.events] == [("position_size", AlertStatus.FIRING)]
+    restarted = AccountMonitor(profile, store, clock=clock)
+    loading = snap("2026-03-02 10:00:05", "100000", positions=(position(notional=None, price=None),))
+    first = restarted.process(loading)
+    assert first is not None and first.events == ()  # no false "resolved" while the size is unknown
+    priced = restarted.process(snap("2026-03-02 10:00:06", "100000", positions=(position(notional="10000"),)))
+    assert priced is not None and [(e.rule, e.status) for e in priced.events] == [
+        ("position_size", AlertStatus.RESOLVED)
+    ]
+    fresh = AccountMonitor(AccountProfile("acc-2", book, initial_balance=D(100000)), store, clock=clock)
+    unknown = fresh.process(snap("2026-03-02 10:00:05", "100000", account="acc-2", positions=loading.positions))
+    assert unknown is not None and unknown.events == ()  # and no false alarm either
