@@ -168,10 +168,17 @@ def _bad_time(when: datetime | None, what: str) -> str | None:
     return f"{what} {when.isoformat()} is outside {EARLIEST.year}–{LATEST.year}"
 
 
+# No account holds a quadrillion of anything: a figure this large (10^15 and up, told by its exponent, as
+# arithmetic on it could overflow) is a corrupt value that would break the rules' arithmetic.
+IMPLAUSIBLE_EXPONENT = 15
+
+
 def _bad_figures(what: str, figures: dict[str, Decimal | None]) -> str | None:
     for name, value in figures.items():
         if value is not None and not value.is_finite():
             return f"{what}{name} is {value}"
+        if value is not None and value.adjusted() >= IMPLAUSIBLE_EXPONENT:
+            return f"{what}{name} is implausibly large ({value})"
     return None
 
 
