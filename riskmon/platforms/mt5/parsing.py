@@ -146,7 +146,10 @@ def position_notional(pos: Record, info: Record, *, account_currency: str, rate:
     ``rate`` converts the symbol's profit currency into the account currency (ignored when they match);
     None when no quote for it is available, making the notional unknown.
     """
-    value = money(pos["volume"]) * money(info["trade_contract_size"]) * money(pos["price_current"])
+    try:
+        value = money(pos["volume"]) * money(info["trade_contract_size"]) * money(pos["price_current"])
+    except ArithmeticError:  # a non-finite figure (0 × inf): unknown here, refused whole at the monitor's door
+        return None
     if info["currency_profit"] == account_currency:
         return abs(value)
     return abs(value * rate) if rate is not None else None
