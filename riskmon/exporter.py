@@ -177,9 +177,13 @@ class Exporter:
 
     def _health(self) -> Response:
         problems = []
-        stale = [m.profile.account for m in self.monitors if m.is_stale()]
+        blind = [m for m in self.monitors if m.is_stale()]
+        stale = [m.profile.account for m in blind if not m.loading]
         if stale:
             problems.append(f"stale (no data within STALE_AFTER): {', '.join(stale)}")
+        loading = [m.profile.account for m in blind if m.loading]
+        if loading:
+            problems.append(f"no data since start-up (loading longer than 10 × STALE_AFTER): {', '.join(loading)}")
         unsaved = [m.profile.account for m in self.monitors if m.unsaved]
         if unsaved:
             problems.append(f"state not saved (database unwritable): {', '.join(unsaved)}")

@@ -58,6 +58,11 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_last_snapshot_timestamp_seconds", "Unix time riskmon took the account's latest snapshot.", ACCOUNT),
     ("riskmon_account_stale", "1 when no data arrived within STALE_AFTER (as /healthz and stale_data).", ACCOUNT),
     (
+        "riskmon_account_loading",
+        "1 until the account's first fresh data since start-up (neither fresh nor stale).",
+        ACCOUNT,
+    ),
+    (
         "riskmon_clock_skew_seconds",
         "riskmon's clock minus the platform's timestamp when the latest fresh data arrived (delivery delay plus "
         "clock difference; negative: the platform's clock is ahead).",
@@ -88,7 +93,7 @@ class PlatformStatus(Protocol):
 
 
 REFUSED = "riskmon_snapshots_refused"
-REFUSAL_REASONS = ("invalid", "future")
+REFUSAL_REASONS = ("invalid", "future", "old")
 
 
 def _families() -> dict[str, GaugeMetricFamily]:
@@ -96,7 +101,10 @@ def _families() -> dict[str, GaugeMetricFamily]:
 
 
 def _refused_family() -> CounterMetricFamily:
-    doc = "Snapshots refused unevaluated and unsaved: invalid figures or times, or stamped too far in the future."
+    doc = (
+        "Snapshots refused unevaluated and unsaved: invalid figures or times (invalid), stamped too far in the "
+        "future (future) or far older than the newest seen (old)."
+    )
     return CounterMetricFamily(REFUSED, doc, labels=(*ACCOUNT, "reason"))
 
 
@@ -107,6 +115,7 @@ class AccountView(NamedTuple):
     profile: AccountProfile
     last: Evaluation | None
     stale: bool
+    loading: bool
     unsaved: bool
     skew: timedelta | None
     refused: Mapping[str, int]  # the monitor replaces this mapping, never edits it
@@ -150,6 +159,7 @@ class StateCollector:
                 m.profile,
                 m.last,
                 m.is_stale(),
+                m.loading,
                 m.unsaved,
                 m.skew,
                 m.refused,
@@ -173,6 +183,7 @@ def _position_ratio(ev: Evaluation) -> float | None:
 # Each account gauge's figure; None leaves the account out of that family.
 ACCOUNT_FIGURES: dict[str, Callable[[AccountView], float | None]] = {
     "riskmon_account_stale": lambda a: float(a.stale),
+    "riskmon_account_loading": lambda a: float(a.loading),
     "riskmon_state_unsaved": lambda a: float(a.unsaved),
     "riskmon_clock_skew_seconds": lambda a: None if a.skew is None else a.skew.total_seconds(),
     "riskmon_trading_state": lambda a: None if a.trading is None else TRADING_STATE[a.trading],

@@ -47,6 +47,15 @@ def default_db_path() -> Path:
 # would stall the event loop and with it monitoring. Start-up (migrations) may wait longer.
 BUSY_TIMEOUT_S = 0.05
 STARTUP_WAIT_S = 5.0
+# A lock held by another process (a backup, the sqlite3 shell) is waited out quietly this long; any other
+# write failure (read-only or full disk, a deleted file) is a fault at once.
+TRANSIENT_GRACE_S = 30.0
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def is_transient(exc: sqlite3.Error) -> bool:
+    """The database is only locked by someone else for now: the write will succeed on a later try."""
+    return getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES or "locked" in str(exc)
 
 
 class Store:

@@ -35,7 +35,7 @@ from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
 from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, Sender
 from riskmon.notify.telegram_store import Journal, Outbox
 from riskmon.notify.telegram_summary import DailySummaries, DayBook
-from riskmon.store import Store
+from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +132,9 @@ class TelegramNotifier:
         except sqlite3.OperationalError as exc:
             if self._held_since is None:
                 self._held_since = time.monotonic()
-                log.error(
-                    "telegram: cannot queue alerts (%s); kept in memory, retried with each snapshot, and sent "
-                    "directly meanwhile",
-                    exc,
-                )
-            self._send_held_directly()
+                log.error("telegram: cannot queue alerts (%s); kept in memory and retried with each snapshot", exc)
+            if not is_transient(exc) or time.monotonic() - self._held_since >= TRANSIENT_GRACE_S:
+                self._send_held_directly()  # not a passing lock: the outbox may never take them
             return
         if self._held_since is not None:
             log.warning(

@@ -74,6 +74,24 @@ def test_an_older_snapshot_is_still_evaluated_for_equity() -> None:
     assert m.state is not None and m.state.last_ts == ts("2026-03-02 10:00:00")  # time never runs back
 
 
+def test_a_late_snapshot_may_raise_an_alert_but_never_relieve_one() -> None:
+    m = watch(ManualClock(NOW))
+    m.process(snap("2026-03-02 10:00:03", "100000", "89000"))  # breached
+    late = m.process(snap("2026-03-02 10:00:00", "100000", "100000"))  # an older, rosier state
+    assert late is not None and late.events == ()
+    assert m.state is not None and m.state.alerts["max_loss"] is Severity.CRITICAL
+    newer = m.process(snap("2026-03-02 10:00:04", "100000", "100000"))
+    assert newer is not None and {e.status for e in newer.events} == {AlertStatus.RESOLVED}
+
+
+def test_history_beyond_the_late_window_is_refused_as_old() -> None:
+    m = watch(ManualClock(NOW + timedelta(minutes=10)))
+    m.process(snap("2026-03-02 10:10:00", "100000"))
+    assert m.process(snap("2026-03-02 10:04:59.999999", "100000", "89000")) is None  # a replay read again
+    assert m.refused == {"old": 1}
+    assert m.process(snap("2026-03-02 10:05:00", "100000", "89000")) is not None  # exactly the window
+
+
 def test_a_snapshot_from_the_future_is_refused_counted_and_never_saved(tmp_path: Path) -> None:
     clock = ManualClock(NOW)
     store = Store(tmp_path / "s.db")

@@ -77,17 +77,22 @@ async def test_metrics_negotiates_openmetrics_and_gzip(served: tuple[Setup, http
 
 async def test_healthz_lists_stale_accounts_by_the_injected_clock(served: tuple[Setup, httpx.AsyncClient]) -> None:
     setup, client = served
-    assert (await client.get("/healthz")).status_code == 200  # start-up grace: STALE_AFTER to connect
-    setup.clock.advance(31)
+    assert (await client.get("/healthz")).status_code == 200  # start-up grace: 10 × STALE_AFTER to load
+    setup.clock.advance(301)
     response = await client.get("/healthz")
     assert response.status_code == 503
-    assert response.text == "stale (no data within STALE_AFTER): acc-1, acc-2\n"
+    assert response.text == "no data since start-up (loading longer than 10 × STALE_AFTER): acc-1, acc-2\n"
     setup.feed("acc-1")
     response = await client.get("/healthz")
-    assert (response.status_code, response.text) == (503, "stale (no data within STALE_AFTER): acc-2\n")
+    expected = "no data since start-up (loading longer than 10 × STALE_AFTER): acc-2\n"
+    assert (response.status_code, response.text) == (503, expected)
     setup.feed("acc-2")
     response = await client.get("/healthz")
     assert (response.status_code, response.text) == (200, "ok\n")
+    setup.clock.advance(30.5)
+    setup.feed("acc-2")
+    response = await client.get("/healthz")
+    assert (response.status_code, response.text) == (503, "stale (no data within STALE_AFTER): acc-1\n")
 
 
 async def test_head_unknown_paths_and_methods(served: tuple[Setup, httpx.AsyncClient]) -> None:

@@ -20,7 +20,7 @@ from riskmon.models import AlertEvent, AlertStatus, Severity
 from riskmon.monitor import STATE_UNSAVED, AccountMonitor, AccountProfile, Evaluation
 from riskmon.rules.presets import PRESETS
 from riskmon.state import AccountState
-from riskmon.store import Store
+from riskmon.store import TRANSIENT_GRACE_S, Store
 from tests.builders import D, snap, ts
 
 NOW = ts("2026-03-02 10:00")
@@ -119,3 +119,26 @@ async def test_unsaved_state_is_a_503_and_a_critical_alert_once(tmp_path: Path) 
     async with exporter, httpx.AsyncClient(trust_env=False) as client:
         health = await client.get(f"http://127.0.0.1:{exporter.port}/healthz")
     assert health.status_code == 503 and health.text == "state not saved (database unwritable): acc-1\n"
+
+
+def test_a_passing_lock_is_quiet_a_lasting_one_is_a_fault(tmp_path: Path) -> None:
+    db = tmp_path / "riskmon.db"
+    store = Store(db, busy_timeout_s=0.01)
+    clock = ManualClock(NOW)
+    recorder = Recorder()
+    profile = AccountProfile("acc-1", PRESETS["ftmo-2step"].rulebook(), initial_balance=D(100000))
+    monitor = AccountMonitor(profile, store, [recorder], clock=clock)
+    monitor.process(snap("2026-03-02 10:00", "100000"))
+    intruder = sqlite3.connect(db)
+    intruder.execute("BEGIN EXCLUSIVE")  # a backup or the sqlite3 shell holds the file
+    monitor.process(snap("2026-03-02 10:00:01", "101000"))
+    clock.advance(TRANSIENT_GRACE_S - 1)
+    monitor.process(snap("2026-03-02 10:00:02", "102000"))
+    assert not monitor.unsaved and recorder.events == []  # waited out quietly
+    clock.advance(1)
+    monitor.process(snap("2026-03-02 10:00:03", "103000"))
+    assert monitor.unsaved and [(e.rule, e.status) for e in recorder.events] == [(STATE_UNSAVED, AlertStatus.FIRING)]
+    intruder.rollback()
+    intruder.close()
+    monitor.process(snap("2026-03-02 10:00:04", "104000"))
+    assert not monitor.unsaved and recorder.events[-1].status is AlertStatus.RESOLVED
