@@ -27,10 +27,10 @@ from riskmon.clock import Clock, SystemClock
 from riskmon.config import Settings
 from riskmon.errors import ConfigError
 from riskmon.models import AlertEvent, AlertStatus
-from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.monitor import BLINDNESS, AccountMonitor, Evaluation
 from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
-from riskmon.notify.telegram_format import alert_html, summary_html
+from riskmon.notify.telegram_format import alert_html, group_html, summary_html
 from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
 from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, Sender
 from riskmon.notify.telegram_store import Journal, Outbox
@@ -44,14 +44,21 @@ DEFAULT_POLICY = AlertPolicy()
 KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
 
 
+GROUP_AT = 3  # this many accounts going blind (or seeing again) at once make one message, not one each
+
+
 @dataclass(slots=True)
 class _Held:
-    """Alerts not yet in the outbox (a database outage), in order."""
+    """Alerts not yet in the outbox (a database outage), in order, each with its account's trading day."""
 
     events: tuple[AlertEvent, ...]
-    day: date
+    days: tuple[date, ...]
     at: datetime
+    grouped: bool = False  # one message for them all (many accounts blind at once)
     sent_directly: bool = False
+
+    def texts(self) -> list[str]:
+        return [group_html(self.events)] if self.grouped else [alert_html(e) for e in self.events]
 
 
 class TelegramNotifier:
@@ -97,20 +104,32 @@ class TelegramNotifier:
         self.days.observe(evaluation)
         if evaluation.events:
             day = evaluation.state.trading_day or evaluation.profile.calendar.day_of(evaluation.snapshot.ts)
-            self._queue(evaluation.events, day)
+            self._queue(_Held(evaluation.events, (day,) * len(evaluation.events), self.clock.now()))
         elif self._held:
             self._write_held()
 
     def notify(self, events: Sequence[AlertEvent]) -> None:
-        """Alerts raised outside an evaluation (stale data, enforcement), dated by their account's calendar."""
-        monitors = self.monitors()
-        for event in events:
-            monitor = monitors.get(event.account)
-            if monitor is not None:
-                self._queue((event,), monitor.profile.calendar.day_of(event.ts))
+        """Alerts raised outside an evaluation (stale data, enforcement), dated by their account's calendar.
 
-    def _queue(self, events: Sequence[AlertEvent], day: date) -> None:
-        self._held.append(_Held(tuple(events), day, self.clock.now()))
+        Many accounts going blind together (a reconnect, a start-up of 1,000 accounts) make one message per
+        kind of change, not a thousand: each account's alert is still journaled on its own."""
+        monitors, now = self.monitors(), self.clock.now()
+        dated = [(e, monitors[e.account].profile.calendar.day_of(e.ts)) for e in events if e.account in monitors]
+        groups: dict[tuple[str, AlertStatus], list[tuple[AlertEvent, date]]] = {}
+        for event, day in dated:
+            if event.rule in BLINDNESS:
+                groups.setdefault((event.rule, event.status), []).append((event, day))
+        grouped = {id(e) for group in groups.values() if len(group) >= GROUP_AT for e, _ in group}
+        for event, day in dated:
+            if id(event) not in grouped:
+                self._held.append(_Held((event,), (day,), now))
+        for group in groups.values():
+            if len(group) >= GROUP_AT:
+                self._held.append(_Held(tuple(e for e, _ in group), tuple(d for _, d in group), now, grouped=True))
+        self._write_held()
+
+    def _queue(self, held: _Held) -> None:
+        self._held.append(held)
         self._write_held()
 
     def _write_held(self) -> None:
@@ -118,12 +137,16 @@ class TelegramNotifier:
         stay in memory, in order, and are written with the next snapshot (or at shutdown)."""
         try:
             while self._held:
-                events, day, now = self._held[0].events, self._held[0].day, self._held[0].at
+                held = self._held[0]
                 try:
                     with self.store.transaction():
-                        self.journal.record(events, day)
-                        for event in events:
-                            self._queue_alert(event, now)
+                        for event, day in zip(held.events, held.days, strict=True):
+                            self.journal.record((event,), day)
+                        if held.grouped:
+                            self._queue_group(held.events, held.at)
+                        else:
+                            for event in held.events:
+                                self._queue_alert(event, held.at)
                 except sqlite3.OperationalError:
                     raise  # locked or busy: worth another try
                 except Exception:
@@ -157,21 +180,29 @@ class TelegramNotifier:
             return  # no event loop (a synchronous caller): the held copy waits for the outbox
         for held in fresh:
             held.sent_directly = True
-        task = loop.create_task(self._deliver_directly([e for held in fresh for e in held.events]))
+        task = loop.create_task(self._deliver_directly([text for held in fresh for text in held.texts()]))
         self._direct.add(task)
         task.add_done_callback(self._direct.discard)
 
-    async def _deliver_directly(self, events: Sequence[AlertEvent]) -> None:
-        for event in events:
+    async def _deliver_directly(self, texts: Sequence[str]) -> None:
+        for text in texts:
             for chat_id in self.chat_ids:
                 try:
-                    await self._send(chat_id, alert_html(event))
+                    await self._send(chat_id, text)
                 except Exception as exc:
                     log.error(
-                        "telegram: direct alert to chat %s failed (%s): %s %s %s",
-                        chat_id, self.scrub(f"{type(exc).__name__}: {exc}"), event.label or event.account,
-                        event.rule, event.message,
+                        "telegram: direct alert to chat %s failed (%s): %s",
+                        chat_id, self.scrub(f"{type(exc).__name__}: {exc}"), text.split("\n", 1)[0],
                     )  # fmt: skip
+
+    def _queue_group(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        first = events[0]
+        delivery = self.policy.deliver(first, now, None)  # blindness is critical: mutes do not hold it
+        if delivery.release_at is None:
+            log.info("telegram: %d accounts %s %s not sent (%s)", len(events), first.rule, first.status.value,
+                     delivery.reason)  # fmt: skip
+            return
+        self.outbox.enqueue(self.chat_ids, group_html(events), now, first.status.value, delivery.release_at, first)
 
     def _queue_alert(self, event: AlertEvent, now: datetime) -> None:
         who = event.label or event.account

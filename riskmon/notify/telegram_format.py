@@ -100,6 +100,30 @@ def alert_html(event: AlertEvent) -> str:
     return "\n".join(lines)
 
 
+GROUP_NAMES = 20  # accounts named in a grouped alert; the rest are counted
+
+
+def group_html(events: Sequence[AlertEvent]) -> str:
+    """One message for the same change on many accounts at once (e.g. 1,000 accounts blind after a
+    reconnect): who (the first few by name), what, and the first account's message as an example."""
+    first = events[0]
+    rule = escape(rule_name(first.rule))
+    count = f"{len(events):,} accounts"
+    if first.status is AlertStatus.RESOLVED:
+        head = f"{RESOLVED_ICON} <b>RESOLVED · {rule}</b> — {count}"
+    else:
+        head = f"{_ICON[first.severity]} <b>{escape(first.severity.value.upper())} · {rule}</b> — {count}"
+    names = ", ".join(clip(e.label or e.account, 60) for e in events[:GROUP_NAMES])
+    more = f" and {len(events) - GROUP_NAMES:,} more" if len(events) > GROUP_NAMES else ""
+    lines = [
+        head,
+        f"{escape(names)}{more}",
+        f"e.g. {escape(clip(first.label or first.account, 60))}: {escape(clip(first.message, TEXT_CHARS))}",
+        f"<i>{_when(first.ts)}</i>",
+    ]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True, slots=True)
 class DayFigures:
     """What the daily summary reports for one account and trading day (taken from evaluations)."""

@@ -83,3 +83,39 @@ async def test_mute_is_for_admins_only(api: FakeTelegram) -> None:
         await api.wait_for(lambda: len(texts(api)) == 2)
     assert texts(api)[1].startswith("🔕 FTMO 100k: warnings muted until")
     assert telegram.journal.muted_until("acc-1", telegram.clock.now()) is not None
+
+
+async def test_many_accounts_going_blind_at_once_make_one_message(api: FakeTelegram) -> None:
+    from datetime import timedelta
+
+    from riskmon.clock import ManualClock
+    from riskmon.monitor import STALE_DATA, AccountMonitor, AccountProfile
+    from riskmon.rules.presets import PRESETS
+    from tests.builders import D, ts
+
+    clock = ManualClock(ts("2026-03-02 10:00"))
+    store = Store(MEMORY)
+    book = PRESETS["ftmo-2step"].rulebook()
+    monitors = {
+        f"acc-{n}": AccountMonitor(
+            AccountProfile(f"acc-{n}", book, label=f"Prop {n}", initial_balance=D(100000)),
+            store,
+            clock=clock,
+            stale_after=timedelta(seconds=30),
+        )
+        for n in range(25)
+    }
+    for monitor in monitors.values():
+        monitor.process(snap("2026-03-02 10:00", "100000", account=monitor.profile.account))
+    telegram = notifier(api, store, monitors, clock=clock, daily_summary=False)
+    clock.advance(31)
+    events = [e for m in monitors.values() for e in m.check_staleness(publish=False)]  # as the watchdog does
+    assert len(events) == 25 and {e.rule for e in events} == {STALE_DATA}
+    async with running(telegram):
+        telegram.notify(events)
+        await api.wait_for(lambda: all(len(texts(api, chat)) == 1 for chat in CHATS))
+    (message,) = texts(api)
+    assert message.startswith("🔴 <b>CRITICAL · stale data</b> — 25 accounts\nProp 0, Prop 1,")
+    assert "and 5 more" in message
+    day = monitors["acc-0"].profile.calendar.day_of(clock.now())
+    assert len([a for n in range(25) for a in telegram.journal.alerts_of(f"acc-{n}", day)]) == 25  # each journaled
