@@ -132,6 +132,7 @@ class AccountMonitor:
         self.refused: Mapping[str, int] = {}
         self._refusing: set[str] = set()  # reasons already logged since the last accepted snapshot
         self.last: Evaluation | None = None  # the last evaluation of a snapshot
+        self._untold: list[AlertEvent] = []  # raised while being built: told once the service runs
         self.state: AccountState | None = self._load()
         self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
         self._persisted: AccountState | None = self.state
@@ -155,21 +156,32 @@ class AccountMonitor:
         except ValueError as exc:
             log.error("%s: saved state is unreadable (%s); starting afresh with estimated day anchors", account, exc)
             message = f"saved state is unreadable ({exc}): day anchors and high-water marks are estimated afresh"
-            self._announce(STATE_UNREADABLE, AlertStatus.FIRING, message)
+            self._untold.append(self._riskmon_alert(STATE_UNREADABLE, AlertStatus.FIRING, message))
             return None
 
-    def _announce(self, rule: str, status: AlertStatus, message: str) -> None:
-        """A CRITICAL alert about riskmon itself, outside any rule: to every observer, at once."""
-        event = AlertEvent(
+    def _riskmon_alert(self, rule: str, status: AlertStatus, message: str) -> AlertEvent:
+        """A CRITICAL alert about riskmon itself, outside any rule."""
+        return AlertEvent(
             self.profile.account, rule, Severity.CRITICAL, status, Decimal(0), Decimal(0), message,
             self.clock.now(), label=self.profile.label,
         )  # fmt: skip
-        self.publish_events((event,))
+
+    def _announce(self, rule: str, status: AlertStatus, message: str) -> None:
+        self.publish_events((self._riskmon_alert(rule, status, message),))
+
+    def tell_untold(self) -> tuple[AlertEvent, ...]:
+        """Alerts raised while the monitor was built (observers may not have been ready), once; the first
+        snapshot or staleness check publishes them if nobody asked sooner."""
+        untold, self._untold = tuple(self._untold), []
+        if untold:
+            self.publish_events(untold)
+        return untold
 
     def process(self, snap: AccountSnapshot) -> Evaluation | None:
         """Evaluate one snapshot, in or out of order (time never runs back in the state: the engine keeps
         the newest; a late one may raise alerts, never relieve them). A snapshot that cannot be trusted
         (invalid, from the future, or far older than the newest) is refused, counted and never saved: None."""
+        self.tell_untold()
         problem = snapshot_problem(snap)
         reason = "invalid"
         newest = self.state.last_ts if self.state is not None else None
@@ -241,6 +253,7 @@ class AccountMonitor:
         Either resolves with the next fresh snapshot. ``publish`` False leaves the events to the caller
         (the service's watchdog sends one batch for every account it checked).
         """
+        self.tell_untold()
         alerts = self.state.alerts if self.state else self._open_alerts
         if any(rule in alerts for rule in BLINDNESS) or not self.is_stale():
             return ()
