@@ -34,7 +34,7 @@ from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import default_db_path
-from riskmon.units import Percent
+from riskmon.units import Percent, Seconds
 
 Platform = Literal["ctrader", "mt5", "sim", "replay"]
 DEFAULT_ENV_FILE = Path(".env")
@@ -94,20 +94,20 @@ class Settings(BaseSettings):
     ctrader_port: Annotated[int, Field(gt=0, lt=65536)] = 5036
     ctrader_tls: bool = True
     ctrader_mode: Literal["poll", "stream"] = "stream"
-    ctrader_poll_interval: Annotated[float, Field(gt=0)] = 5.0
+    ctrader_poll_interval: Annotated[Seconds, Field(gt=0)] = 5.0
     ctrader_token_file: Path | None = None  # refreshed tokens (default: beside the state database)
-    ctrader_silence_timeout: Annotated[float, Field(gt=0)] = 45.0  # nothing received this long: reconnect
+    ctrader_silence_timeout: Annotated[Seconds, Field(gt=0)] = 45.0  # nothing received this long: reconnect
 
     mt5_bridge_host: str | None = None
     mt5_bridge_port: Annotated[int, Field(gt=0, lt=65536)] = 18812
-    mt5_server_utc_offset: Annotated[float, Field(ge=-14, le=14)] | None = None
-    mt5_poll_interval: Annotated[float, Field(gt=0)] = 1.0
+    mt5_server_utc_offset: Annotated[float, Field(ge=-14, le=14, allow_inf_nan=False)] | None = None
+    mt5_poll_interval: Annotated[Seconds, Field(gt=0)] = 1.0
     mt5_timeout: Annotated[int, Field(gt=0)] = 60000
 
-    sim_interval: Annotated[float, Field(gt=0)] = 1.0
+    sim_interval: Annotated[Seconds, Field(gt=0)] = 1.0
     sim_seed: int = 7
     replay_file: Path | None = None  # PLATFORM=replay: a JSONL snapshot file, followed as it grows
-    stale_after: Annotated[float, Field(gt=0)] | None = None  # seconds without data before stale_data fires
+    stale_after: Annotated[Seconds, Field(gt=0)] | None = None  # seconds without data before stale_data fires
 
     # --- enforcement ---
     dry_run: bool = False  # true: enforcement only logs and alerts what it would do, whatever an account's mode
@@ -116,12 +116,12 @@ class Settings(BaseSettings):
     target_leverage: Annotated[Decimal, Field(gt=0)] = Decimal("1.4")
 
     # --- telegram ---
-    telegram_cooldown_s: Annotated[float, Field(ge=0)] = 120.0  # a recovery is announced once it held this long
+    telegram_cooldown_s: Annotated[Seconds, Field(ge=0)] = 120.0  # a recovery is announced once it held this long
     telegram_quiet_hours: str | None = None  # e.g. "22:00-07:00": non-critical messages wait until the end
     telegram_quiet_tz: str = "UTC"  # zone of TELEGRAM_QUIET_HOURS
     telegram_daily_summary: bool = True  # a summary at each account's trading-day end
     telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
-    telegram_timeout: Annotated[float, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
+    telegram_timeout: Annotated[Seconds, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
     # --- metrics ---
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port

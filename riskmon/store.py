@@ -50,7 +50,8 @@ STARTUP_WAIT_S = 5.0
 # A lock held by another process (a backup, the sqlite3 shell) is waited out quietly this long; any other
 # write failure (read-only or full disk, a deleted file) is a fault at once.
 TRANSIENT_GRACE_S = 30.0
-_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+_BUSY_CODES = frozenset({5, 6})
+ELSEWHERE = " (set RISKMON_DB to a file in a folder you can write)"  # SQLITE_BUSY, SQLITE_LOCKED
 
 
 def is_transient(exc: sqlite3.Error) -> bool:
@@ -65,7 +66,7 @@ class Store:
         self._identity: FileIdentity | None = None
         if self.path != MEMORY:
             real = Path(self.path).resolve()  # one file, one lock: a symlink or relative path reaches the same
-            real.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(real)
             _refuse_empty(real)
             self._lock = _acquire_lock(real)
             _private(real)
@@ -176,6 +177,30 @@ def file_problem(path: Path, identity: FileIdentity) -> str | None:
     return None
 
 
+def _make_folder(db_path: Path) -> None:
+    """The database's folder, created if need be; a path through a file, or a place that cannot hold files
+    (/proc, a read-only mount), is one line."""
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in db_path.parents if p.exists()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker and not blocker.is_dir() else exc.strerror or exc
+        folder = db_path.parent
+        raise StoreError(f"cannot create the folder {folder} for the state database: {reason}{ELSEWHERE}") from None
+
+
+def _unwritable(lock_path: Path) -> str | None:
+    """Why a file cannot be created beside the database (a lock not taken because it cannot exist), if so."""
+    if lock_path.exists():
+        return None
+    try:
+        os.close(os.open(lock_path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.unlink(lock_path)
+    return None
+
+
 def _refuse_empty(db_path: Path) -> None:
     """A database of 0 bytes is a truncated one (SQLite never leaves its file empty): starting fresh on it
     would silently forget the day anchors and high-water marks."""
@@ -206,6 +231,9 @@ def _acquire_lock(db_path: Path) -> FileLock:
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        problem = _unwritable(lock_path)
+        if problem is not None:
+            raise StoreError(f"cannot create {lock_path} beside the state database: {problem}{ELSEWHERE}") from None
         try:
             holder = pid_file.read_text(encoding="ascii").strip() or "unknown"
         except OSError:
@@ -214,7 +242,7 @@ def _acquire_lock(db_path: Path) -> FileLock:
             f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file"
         ) from None
     except OSError as exc:
-        raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}") from None
+        raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}{ELSEWHERE}") from None
     try:
         _private(pid_file)
         pid_file.write_text(str(os.getpid()), encoding="ascii")

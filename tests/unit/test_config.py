@@ -8,17 +8,20 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.config import SETTING_NAMES, load_config, mt5_password
+from riskmon.config import SETTING_NAMES, Settings, load_config, mt5_password
 from riskmon.config_rules import Source
 from riskmon.errors import ConfigError, ExitCode
 from riskmon.platforms.ctrader.tokens import Tokens, TokenStore
 from riskmon.rules.presets import PRESETS
+from riskmon.service import build_platforms
+from riskmon.units import MAX_SECONDS
 
 REFERENCE_ENV = """\
 PLATFORM=ctrader
@@ -524,3 +527,36 @@ def test_a_line_that_is_not_name_value_is_an_error_that_never_shows_it(tmp_path:
     assert (
         str(caught.value) == f"configuration error: --env-file: line 2 of {env} is not NAME=VALUE (an unclosed quote?)"
     )
+
+
+FLOAT_SETTINGS = sorted(
+    name.upper()
+    for name, field in Settings.model_fields.items()
+    if float in (field.annotation, *get_args(field.annotation))
+    or any(float in get_args(arg) for arg in get_args(field.annotation))
+)
+
+
+def test_every_float_setting_is_found() -> None:
+    assert {"STALE_AFTER", "SIM_INTERVAL", "TELEGRAM_COOLDOWN_S", "CTRADER_POLL_INTERVAL"} <= set(FLOAT_SETTINGS)
+
+
+@pytest.mark.parametrize("setting", FLOAT_SETTINGS)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity", "1e300"])
+def test_a_float_setting_that_is_not_a_finite_sensible_number_is_one_line(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    """inf passed a bare "> 0" and then crashed the service building its timers (finding 12)."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ".env", f"{setting}={value}\n"))
+    assert caught.value.setting == setting
+    assert repr(value) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["0.001", str(MAX_SECONDS)])
+def test_the_longest_duration_is_accepted_and_builds_the_service(tmp_path: Path, value: str) -> None:
+    config = load_config(write(tmp_path, ".env", f"STALE_AFTER={value}\nSIM_INTERVAL={value}\n"))
+    platforms = build_platforms(config)
+    assert all(p.stale_after.total_seconds() == float(value) for p in platforms)
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, ".env", f"STALE_AFTER={MAX_SECONDS + 1}\n"))
