@@ -230,6 +230,22 @@ class AccountMonitor:
             self._refusing.add(reason)
             log.warning("%s: snapshot refused, not evaluated nor saved: %s", self.profile.name, problem)
 
+    def room_left(self) -> Decimal | None:
+        """The share of the nearest loss allowance still left at the last known figures (1 untouched, 0 at
+        the floor, below 0 beyond it): after the last snapshot, or before any, at the lowest equity of the
+        day the saved state remembers. None when nothing is known. What a platform loads first."""
+        results = self.last.results if self.last is not None else self._saved_results
+        return min((1 - r.used for r in results if r.floor is not None and r.used is not None), default=None)
+
+    @cached_property
+    def _saved_results(self) -> tuple[RuleResult, ...]:
+        state = self.state
+        if state is None or state.last_balance is None or state.last_ts is None:
+            return ()
+        equity = state.day_low_equity if state.day_low_equity > 0 else state.last_balance
+        snap = AccountSnapshot(self.profile.account, state.last_balance, equity, state.last_ts, self.profile.platform)
+        return evaluate(self.profile.rules, snap, state)
+
     @property
     def unsaved(self) -> bool:
         """The state cannot be saved (read-only or full disk, deleted file, or a lock held for long): the

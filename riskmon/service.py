@@ -24,7 +24,7 @@ from riskmon.clock import Clock, SystemClock
 from riskmon.config import AccountConfig, AppConfig
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, Annotator, Observer
-from riskmon.platforms.base import ActionResult, Feed, Outcome, Trader
+from riskmon.platforms.base import ActionResult, Feed, Outcome, Prioritised, Trader
 from riskmon.platforms.replay import ReplayFeed
 from riskmon.platforms.sim import SimFeed, SimMarket, SimTrader
 from riskmon.store import Store
@@ -162,6 +162,14 @@ class Service:
             )
             for p in self.config.profiles
         }
+        for platform in self.platforms:
+            if isinstance(platform.feed, Prioritised):
+                platform.feed.prioritise(self.room_left)
+
+    def room_left(self, account: str) -> Decimal | None:
+        """The account's share of its nearest loss allowance left, as far as riskmon knows (None: nothing)."""
+        monitor = self.monitors.get(account)
+        return None if monitor is None else monitor.room_left()
 
     def publish(self, event: AlertEvent) -> None:
         """An alert raised outside the engine (the enforcer's) goes to the same observers as any other."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -23,6 +23,19 @@ class Feed(Protocol):
     def connected(self) -> bool: ...
 
     def snapshots(self) -> AsyncIterator[AccountSnapshot]: ...
+
+
+# An account's share of its nearest loss allowance still left at the last known figures (1 untouched, 0 at
+# the floor, below 0 beyond it), or None when riskmon knows nothing of it yet.
+RoomLeft = Callable[[str], Decimal | None]
+
+
+@runtime_checkable
+class Prioritised(Protocol):
+    """A feed whose loads wait for a rate limit (cTrader: 5 history requests a second per connection) loads
+    the accounts that matter first: unknown ones, then the closest to a floor. The service tells it how."""
+
+    def prioritise(self, room_left: RoomLeft) -> None: ...
 
 
 class Outcome(StrEnum):

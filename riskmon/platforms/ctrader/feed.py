@@ -8,20 +8,31 @@ poll: every ``poll_interval`` the server's figures (2121 + 2124 + 2187 + 2133) m
 
 Snapshots are built when the consumer takes them: a consumer slower than the ticks gets each account's
 latest state rather than a backlog.
+
+Loads after a (re)connect wait for the server's rate limits (50 requests a second, 5 for history), so a
+few workers take them one account at a time in order of need (``prioritise``): accounts riskmon knows
+nothing of, then the closest to a floor. Each load completes before the next starts, so books thaw
+steadily instead of all at the end. A book already loaded on an earlier connection is reloaded without
+its deal history first (trader, positions, P&L: the figures the rules read) and its realised P&L is
+refreshed from the history afterwards, when the more urgent loads are done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Mapping
+from enum import IntEnum
 from typing import Literal
 
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.errors import PlatformUnavailable, ProtocolError
 from riskmon.models import AccountSnapshot
+from riskmon.platforms.base import RoomLeft
 
 from . import api
 from .book import AccountBook
@@ -34,6 +45,16 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["stream", "poll"]
 LOAD_ATTEMPTS = 3
+LOAD_WORKERS = 4  # loads in flight at once: enough to keep the rate limits busy, few enough to keep the order
+
+
+class Load(IntEnum):
+    """What a queued load fetches, in order of precedence."""
+
+    BOOK = 0  # the account's figures: its first load, or a reload after a reconnect
+    HISTORY = 1  # today's deals again (realised P&L), for a book reloaded without them
+
+
 RECOVERABLE = (PlatformUnavailable, CTraderApiError, TimeoutError, ProtocolError)
 
 
@@ -68,6 +89,11 @@ class CTraderFeed:
         self._fresh: set[str] = set()  # accounts with news since their last snapshot
         self._synced: set[str] = set()  # accounts whose book was loaded on the current connection
         self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
+        self._room_left: RoomLeft = lambda account: None
+        self._loads: list[tuple[Load, float, int, str]] = []  # heap: what, how urgent, arrival order, account
+        self._load_wanted: dict[str, Load] = {}  # the load each queued account is waiting for
+        self._load_ready = asyncio.Semaphore(0)  # one release per queued load
+        self._arrivals = itertools.count()
         self._tasks = BackgroundTasks("feed task")
         session.add_listener(self._on_message)
         session.add_ready_hook(self._on_ready)
@@ -85,8 +111,14 @@ class CTraderFeed:
         calendars = self._calendars
         return calendars if isinstance(calendars, TradingCalendar) else calendars[account]
 
+    def prioritise(self, room_left: RoomLeft) -> None:
+        """Load first the accounts with the least room left (``riskmon.platforms.base.Prioritised``)."""
+        self._room_left = room_left
+
     async def snapshots(self) -> AsyncGenerator[AccountSnapshot, None]:
         await self._session.start()
+        for _ in range(LOAD_WORKERS):
+            self._tasks.spawn(self._load_worker())
         self._tasks.spawn(self._refresh_loop())
         if self._stream:
             self._tasks.spawn(self._keepalive_loop())
@@ -106,7 +138,36 @@ class CTraderFeed:
     async def _on_ready(self, account: str) -> None:
         self._subscribed[account].clear()  # a new account session starts with no subscriptions
         self._synced.discard(account)  # frozen until reloaded: what it missed while away is unknown
-        await self._refresh(account, with_deals=True)
+        self._want(account, Load.BOOK)
+
+    def _want(self, account: str, load: Load) -> None:
+        """Queue a load of ``account``, ranked by need: unknown accounts first, then the least room left."""
+        queued = self._load_wanted.get(account)
+        if queued is not None and queued <= load:
+            return  # already waiting for this load or a fuller one
+        self._load_wanted[account] = load
+        room = self._room_left(account)
+        heapq.heappush(
+            self._loads, (load, float("-inf") if room is None else float(room), next(self._arrivals), account)
+        )
+        self._load_ready.release()
+
+    async def _load_worker(self) -> None:
+        while True:
+            await self._load_ready.acquire()
+            load, _, _, account = heapq.heappop(self._loads)
+            if self._load_wanted.get(account) is not load:
+                continue  # superseded by a fuller load of the same account
+            del self._load_wanted[account]
+            if not self._session.connected:
+                continue  # the reconnect queues every account again
+            try:
+                deals = await self._refresh(account, with_deals=load is Load.HISTORY)
+            except RECOVERABLE as exc:
+                log.warning("cTrader load of %s failed (%s); the next reconcile retries it", account, exc)
+                continue
+            if not deals:
+                self._want(account, Load.HISTORY)
 
     async def _keepalive_loop(self) -> None:
         """A quiet market sends no events: re-emit every book now and then, for the time-driven rules.
@@ -134,7 +195,8 @@ class CTraderFeed:
                 except RECOVERABLE as exc:
                     log.warning("cTrader refresh of %s failed: %s", account, exc)
 
-    async def _refresh(self, account: str, *, with_deals: bool) -> None:
+    async def _refresh(self, account: str, *, with_deals: bool) -> bool:
+        """Load the account's book from the server; True when today's deals were read for it too."""
         session = self._session
         async with self._locks[account]:
             ctid = session.ctid(account)
@@ -146,7 +208,8 @@ class CTraderFeed:
                 positions, orders = await api.fetch_open(session, ctid, info.money_digits)
                 pnl = await api.fetch_unrealized(session, ctid)
                 book = self.books.get(account)
-                if book is not None and not with_deals and book.day == day:
+                deals = book is None or with_deals or book.day != day
+                if book is not None and not deals:
                     realized = book.realized_today
                 else:
                     since = self._calendar(account).start_of(day)
@@ -169,6 +232,7 @@ class CTraderFeed:
                 account, before, book.equity, book.equity - before, book.currency,
             )  # fmt: skip
         self._mark(account)
+        return deals
 
     async def _complete(self, account: str, book: AccountBook, ctid: int) -> None:
         """Learn the specs and conversion chains of symbols the book lacks; subscribe to their prices."""

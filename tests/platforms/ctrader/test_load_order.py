@@ -1,0 +1,78 @@
+"""Loads after a (re)connect spend the rate limits on what matters first (issue 15, finding 4).
+
+Every load waits for cTrader's limits (5 history requests a second), so with many accounts the order is
+the difference between watching the account about to breach now or minutes later. The feed loads the
+accounts riskmon knows nothing of first, then the closest to a floor; a book reloaded after a reconnect
+comes back without its deal history, which is read again only once every book is back.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from riskmon.platforms.base import Prioritised
+from riskmon.platforms.ctrader import CTraderFeed
+from riskmon.platforms.ctrader.codec import PT
+from tests.fakes.ctrader_server import FakeCTraderServer
+
+from .conftest import CALENDAR, Running, build_server, make_session, next_snapshot
+
+FIRST = 5000
+# Room left per account, in configuration order: the order the loads must NOT follow.
+ROOM: dict[int, Decimal | None] = {
+    FIRST + 0: Decimal("0.9"),
+    FIRST + 1: Decimal("0.5"),
+    FIRST + 2: None,  # nothing known: first
+    FIRST + 3: Decimal("0.05"),
+    FIRST + 4: Decimal("1"),
+    FIRST + 5: Decimal("-0.1"),  # beyond the floor already
+    FIRST + 6: Decimal("0.3"),
+    FIRST + 7: Decimal("0.7"),
+    FIRST + 8: Decimal("0.2"),
+    FIRST + 9: Decimal("0.6"),
+}
+BY_NEED = [FIRST + 2, FIRST + 5, FIRST + 3, FIRST + 8, FIRST + 6, FIRST + 1, FIRST + 9, FIRST + 7, FIRST + 0, FIRST + 4]
+
+
+async def many_accounts() -> FakeCTraderServer:
+    server = build_server()
+    for ctid in ROOM:
+        server.add_account(ctid=ctid, login=ctid + 10_000, balance="10000")
+        await server.open_position(ctid, "EURUSD", "BUY", lots="0.1", price="1.1")
+    return server
+
+
+def loads_since(server: FakeCTraderServer, start: int, payload_type: int) -> list[int]:
+    return [ctid for pt, ctid in server.account_requests[start:] if pt == payload_type]
+
+
+async def test_loads_go_by_need_at_start_up_and_after_a_reconnect() -> None:
+    async with await many_accounts() as server:
+        session = make_session(server, [str(c) for c in ROOM])
+        feed = CTraderFeed(session, calendar=CALENDAR, reconcile_interval=3600)
+        assert isinstance(feed, Prioritised)
+        feed.prioritise(lambda account: ROOM[int(account)])
+        run = Running(session, feed)
+        try:
+            seen: set[str] = set()
+            while len(seen) < len(ROOM):
+                seen.add((await next_snapshot(run.snaps, lambda s: not s.keepalive)).account)
+            assert loads_since(server, 0, PT.TRADER_REQ) == BY_NEED
+
+            mark = len(server.account_requests)
+            reloaded = server.connections_opened
+            await server.drop_connections()
+            await next_snapshot(run.snaps, lambda s: server.connections_opened > reloaded and session.connected)
+            seen.clear()
+            while len(seen) < len(ROOM):
+                seen.add((await next_snapshot(run.snaps, lambda s: not s.keepalive)).account)
+            book_loads = loads_since(server, mark, PT.TRADER_REQ)[: len(ROOM)]
+            assert book_loads == BY_NEED  # every book back by need ...
+            history = [i for i, (pt, _) in enumerate(server.account_requests[mark:]) if pt == PT.DEAL_LIST_REQ]
+            last_book = [i for i, (pt, _) in enumerate(server.account_requests[mark:]) if pt == PT.TRADER_REQ][9]
+            assert not history or min(history) > last_book  # ... before any deal history is read again
+            while len(loads_since(server, mark, PT.DEAL_LIST_REQ)) < len(ROOM):
+                await next_snapshot(run.snaps)
+            assert loads_since(server, mark, PT.DEAL_LIST_REQ) == BY_NEED  # then the history, by need too
+        finally:
+            await run.aclose()
