@@ -7,7 +7,9 @@ stream (default): after a reconcile, prices arrive as SpotEvents; each tick reva
 poll: every ``poll_interval`` the server's figures (2121 + 2124 + 2187 + 2133) make the snapshot.
 
 Snapshots are built when the consumer takes them: a consumer slower than the ticks gets each account's
-latest state rather than a backlog.
+latest state rather than a backlog, but never at the cost of a fall: a state with less equity than any
+the consumer has been given since is kept when the next event changes the book, and handed over before
+the latest (a dip and its recovery between two takes would otherwise never be evaluated).
 
 Loads after a (re)connect wait for the server's rate limits (50 requests a second, 5 for history), so a
 few workers take them one account at a time in order of need (``prioritise``): accounts riskmon knows
@@ -26,6 +28,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Mapping
+from decimal import Decimal
 from enum import IntEnum
 from typing import Literal
 
@@ -87,6 +90,8 @@ class CTraderFeed:
         self._dirty: asyncio.Queue[str | Exception] = asyncio.Queue()
         self._queued: set[str] = set()
         self._fresh: set[str] = set()  # accounts with news since their last snapshot
+        self._given: dict[str, Decimal] = {}  # equity of the last snapshot handed over, per account
+        self._lows: dict[str, AccountSnapshot] = {}  # a fall the consumer has not taken yet, kept by the next event
         self._synced: set[str] = set()  # accounts whose book was loaded on the current connection
         self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
         self._room_left: RoomLeft = lambda account: None
@@ -130,7 +135,12 @@ class CTraderFeed:
                 self._queued.discard(item)
                 keepalive = item not in self._fresh
                 self._fresh.discard(item)
-                yield self.books[item].snapshot(self._clock.now(), keepalive=keepalive)
+                snapshot = self.books[item].snapshot(self._clock.now(), keepalive=keepalive)
+                low = self._lows.pop(item, None)
+                if low is not None and low.equity < snapshot.equity:
+                    yield low
+                self._given[item] = snapshot.equity
+                yield snapshot
         finally:
             await self._tasks.cancel()
 
@@ -269,6 +279,8 @@ class CTraderFeed:
         book = self.books.get(account)
         if book is None:
             return
+        if account in self._queued:
+            self._keep_low(account, book)
         if pt == PT.SPOT_EVENT:
             bid, ask, stamp = opt_int(payload, "bid"), opt_int(payload, "ask"), opt_int(payload, "timestamp")
             changed = book.apply_spot(
@@ -293,6 +305,15 @@ class CTraderFeed:
             return
         if self._stream:
             self._mark(account)
+
+    def _keep_low(self, account: str, book: AccountBook) -> None:
+        """Before an event changes a book whose snapshot is still waiting for the consumer: keep the state
+        as it is if its equity is below all the consumer was given or kept since, so a recovery cannot hide it."""
+        low = self._lows.get(account)
+        given = self._given.get(account)
+        equity = book.equity
+        if (low is None or equity < low.equity) and (given is None or equity < given):
+            self._lows[account] = book.snapshot(self._clock.now())
 
     def _mark(self, account: str, fresh: bool = True) -> None:
         if fresh:
