@@ -9,7 +9,8 @@ poll: every ``poll_interval`` the server's figures (2121 + 2124 + 2187 + 2133) m
 Snapshots are built when the consumer takes them: a consumer slower than the ticks gets each account's
 latest state rather than a backlog, but never at the cost of a fall: a state with less equity than any
 the consumer has been given since is kept when the next event changes the book, and handed over before
-the latest (a dip and its recovery between two takes would otherwise never be evaluated).
+the latest (a dip and its recovery between two takes would otherwise never be evaluated). States in the
+middle of a trade (between its execution events) are never kept: they are no state the account was in.
 
 Loads after a (re)connect wait for the server's rate limits (50 requests a second, 5 for history), so a
 few workers take them one account at a time in order of need (``prioritise``): accounts riskmon knows
@@ -92,6 +93,7 @@ class CTraderFeed:
         self._fresh: set[str] = set()  # accounts with news since their last snapshot
         self._given: dict[str, Decimal] = {}  # equity of the last snapshot handed over, per account
         self._lows: dict[str, AccountSnapshot] = {}  # a fall the consumer has not taken yet, kept by the next event
+        self._traded: set[str] = set()  # accounts with an execution since their last snapshot (a state in between)
         self._synced: set[str] = set()  # accounts whose book was loaded on the current connection
         self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
         self._room_left: RoomLeft = lambda account: None
@@ -137,6 +139,7 @@ class CTraderFeed:
                 self._fresh.discard(item)
                 snapshot = self.books[item].snapshot(self._clock.now(), keepalive=keepalive)
                 low = self._lows.pop(item, None)
+                self._traded.discard(item)
                 if low is not None and low.equity < snapshot.equity:
                     yield low
                 self._given[item] = snapshot.equity
@@ -274,13 +277,14 @@ class CTraderFeed:
         if account is None:
             return
         pt = msg.payload_type
+        book = self.books.get(account)
+        if account in self._queued and book is not None and account not in self._traded:
+            self._keep_low(account, book)
         if pt == PT.EXECUTION_EVENT:
             self._executions[account] += 1
-        book = self.books.get(account)
+            self._traded.add(account)
         if book is None:
             return
-        if account in self._queued:
-            self._keep_low(account, book)
         if pt == PT.SPOT_EVENT:
             bid, ask, stamp = opt_int(payload, "bid"), opt_int(payload, "ask"), opt_int(payload, "timestamp")
             changed = book.apply_spot(
@@ -308,7 +312,9 @@ class CTraderFeed:
 
     def _keep_low(self, account: str, book: AccountBook) -> None:
         """Before an event changes a book whose snapshot is still waiting for the consumer: keep the state
-        as it is if its equity is below all the consumer was given or kept since, so a recovery cannot hide it."""
+        as it is if its equity is below all the consumer was given or kept since, so a recovery cannot hide it.
+        Not once a trade has begun to change the book: a close comes as several events, and the state between
+        them (the position gone, the balance not yet credited) is no state the account was ever in."""
         low = self._lows.get(account)
         given = self._given.get(account)
         equity = book.equity
