@@ -119,13 +119,19 @@ class CTraderFeed:
         return calendars if isinstance(calendars, TradingCalendar) else calendars[account]
 
     def prioritise(self, room_left: RoomLeft) -> None:
-        """Load first the accounts with the least room left (``riskmon.platforms.base.Prioritised``)."""
+        """Authorise and load first the accounts with the least room left (``base.Prioritised``)."""
         self._room_left = room_left
+        self._session.rank_by(self._need)
+
+    def _need(self, account: str) -> float:
+        """Lower first: nothing known, then the least room left before a floor."""
+        room = self._room_left(account)
+        return float("-inf") if room is None else float(room)
 
     async def snapshots(self) -> AsyncGenerator[AccountSnapshot, None]:
-        await self._session.start()
-        for _ in range(LOAD_WORKERS):
+        for _ in range(LOAD_WORKERS):  # before the session starts: accounts are ready one by one as authorised
             self._tasks.spawn(self._load_worker())
+        await self._session.start()
         self._tasks.spawn(self._refresh_loop())
         if self._stream:
             self._tasks.spawn(self._keepalive_loop())
@@ -159,10 +165,7 @@ class CTraderFeed:
         if queued is not None and queued <= load:
             return  # already waiting for this load or a fuller one
         self._load_wanted[account] = load
-        room = self._room_left(account)
-        heapq.heappush(
-            self._loads, (load, float("-inf") if room is None else float(room), next(self._arrivals), account)
-        )
+        heapq.heappush(self._loads, (load, self._need(account), next(self._arrivals), account))
         self._load_ready.release()
 
     async def _load_worker(self) -> None:

@@ -2,8 +2,9 @@
 
 Lifecycle of a connection::
 
-    connect → ApplicationAuth (2100) → GetAccountListByAccessToken (2149) → AccountAuth (2102) × N
-            → ready hooks per account (the feed reconciles and subscribes) → read until the link dies
+    connect → ApplicationAuth (2100) → GetAccountListByAccessToken (2149) → AccountAuth (2102) × N, in
+            ``rank_by`` order → each account's ready hooks as soon as it is authorised (the feed reconciles
+            and subscribes) → read until the link dies
             → backoff with jitter → connect again …
 
 Responses are matched to requests by ``clientMsgId``; events (spots, executions, trader/margin updates)
@@ -149,6 +150,7 @@ class CTraderSession:
         self.account_refs: list[AccountRef] = []
         self.malformed_frames = 0
         self.reconnects = 0
+        self._rank: Callable[[str], float] = lambda account: 0.0
 
     # ---- public surface -------------------------------------------------------------------------
     @property
@@ -236,10 +238,7 @@ class CTraderSession:
         try:
             await self._authenticate()
             self._attempt = 0
-            self._connected = True
             self._ready.set()
-            for account in self.accounts:
-                self._account_ready(account)
             await reader
         finally:
             self._connected = False
@@ -365,7 +364,17 @@ class CTraderSession:
         res = await self._with_token(lambda token: self._request(PT.GET_ACCOUNT_LIST_REQ, {"accessToken": token}))
         self.account_refs = ctrader_account_list(res.payload)
         self._resolve_accounts()
-        await asyncio.gather(*(self._authorise(self._ctid[a]) for a in self.accounts))
+        self._connected = True  # requests may flow: each account is ready as soon as it is authorised
+        ranked = sorted(self.accounts, key=self._rank)  # the rate limit serves them in this order
+        await asyncio.gather(*(self._authorise_account(account) for account in ranked))
+
+    def rank_by(self, key: Callable[[str], float]) -> None:
+        """Authorise accounts (and so load them) in ascending ``key`` order; configuration order by default."""
+        self._rank = key
+
+    async def _authorise_account(self, account: str) -> None:
+        await self._authorise(self._ctid[account])
+        self._account_ready(account)
 
     def _resolve_accounts(self) -> None:
         by_ctid = {ref.ctid: ref for ref in self.account_refs}

@@ -3,7 +3,9 @@
 Every load waits for cTrader's limits (5 history requests a second), so with many accounts the order is
 the difference between watching the account about to breach now or minutes later. The feed loads the
 accounts riskmon knows nothing of first, then the closest to a floor; a book reloaded after a reconnect
-comes back without its deal history, which is read again only once every book is back.
+comes back without its deal history, which is read again only once every book is back. Accounts are
+authorised in the same order, each ready to load as soon as it is: at 50 requests a second, authorising
+1,000 accounts alone takes 20 s.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ async def test_loads_go_by_need_at_start_up_and_after_a_reconnect() -> None:
             seen: set[str] = set()
             while len(seen) < len(ROOM):
                 seen.add((await next_snapshot(run.snaps, lambda s: not s.keepalive)).account)
-            assert loads_since(server, 0, PT.TRADER_REQ) == BY_NEED
+            assert loads_since(server, 0, PT.ACCOUNT_AUTH_REQ) == BY_NEED  # authorised by need ...
+            assert loads_since(server, 0, PT.TRADER_REQ) == BY_NEED  # ... and loaded by need
 
             mark = len(server.account_requests)
             reloaded = server.connections_opened
@@ -66,6 +69,7 @@ async def test_loads_go_by_need_at_start_up_and_after_a_reconnect() -> None:
             seen.clear()
             while len(seen) < len(ROOM):
                 seen.add((await next_snapshot(run.snaps, lambda s: not s.keepalive)).account)
+            assert loads_since(server, mark, PT.ACCOUNT_AUTH_REQ) == BY_NEED
             book_loads = loads_since(server, mark, PT.TRADER_REQ)[: len(ROOM)]
             assert book_loads == BY_NEED  # every book back by need ...
             history = [i for i, (pt, _) in enumerate(server.account_requests[mark:]) if pt == PT.DEAL_LIST_REQ]
