@@ -35,10 +35,12 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from tests.fakes.ctrader_server import FakeCTraderServer
 
+ROOT = Path(__file__).resolve().parents[2]
 FIRST_CTID = 100_000
 PIP = Decimal("0.0001")
 
@@ -111,6 +113,7 @@ class ServerProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=2**26,
+            cwd=ROOT,  # `-m tests...` wherever the caller runs (the tests run in their own home)
         )
         try:
             assert proc.stdout is not None
