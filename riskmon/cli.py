@@ -19,7 +19,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from riskmon import logs
 from riskmon.app import build_app
@@ -35,7 +37,6 @@ from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
 from riskmon.rules.presets import PRESETS
-from riskmon.rules.spec import Rulebook
 from riskmon.service import Platform, Service, build_platforms, serve
 from riskmon.store import MEMORY, Store
 
@@ -360,45 +361,21 @@ def ctrader_login(
             typer.echo(f"  ctidTraderAccountId {account.ctid}  trader login {account.trader_login}  ({kind})")
 
 
-def _describe(book: Rulebook) -> tuple[str, str, str]:
-    dl, ml = book.daily_loss, book.max_loss
-    daily = "-"
-    if dl.enabled:
-        size = f"{dl.size}" if dl.size_basis == "fixed" else f"{dl.size}% of {dl.size_basis.value.split('_')[0]}"
-        daily = f"{size} below {dl.anchor.value} at {book.day_reset} {book.timezone} ({dl.breach})"
-    overall = "-"
-    if ml.enabled:
-        size = f"{ml.size}" if ml.size_basis == "fixed" else f"{ml.size}% of {ml.size_basis.value.split('_')[0]}"
-        overall = f"{ml.mode.value} {size}"
-        if ml.mode == "trailing":
-            overall += f" trailing {ml.trail.value}" + (f", locks at {ml.lock}" if ml.lock else "")
-    other = []
-    if book.profit_target.enabled:
-        other.append(f"target {book.profit_target.size}%")
-    if book.min_trading_days:
-        other.append(f"{book.min_trading_days} min days")
-    if book.position_size.enabled:
-        other.append(f"position ≤ {book.position_size.max_percent}% ({book.position_size.basis})")
-    return daily, overall, ", ".join(other) or "-"
-
-
 @app.command()
 def presets() -> None:
-    """List the firm rulebooks riskmon ships, with their numbers, sources and dates."""
-    table = Table(title="presets (override any field per account in riskmon.toml)")
-    for column in ("name", "firm / program", "daily loss", "max loss", "other", "source (as of)"):
-        table.add_column(column, overflow="fold")
+    """List the firm rulebooks riskmon ships: every rule, its source and date, and what is unconfirmed."""
+    console = Console(highlight=False, width=max(Console().width, 100))
+    console.print("Presets (set PRESET=name; override any number per account in riskmon.toml)\n", markup=False)
     for preset in PRESETS.values():
-        daily, overall, other = _describe(preset.rulebook())
-        table.add_row(
-            preset.name,
-            f"{preset.firm} {preset.program}",
-            daily,
-            overall,
-            other,
-            f"{preset.source} ({preset.rules_as_of})",
-        )
-    Console(width=200).print(table)
+        rows = Table.grid(padding=(0, 2))
+        rows.add_column(style="bold", no_wrap=True)
+        rows.add_column(overflow="fold")
+        for rule, text in preset.describe():
+            rows.add_row(Text(rule), Text(text))
+        for point in preset.unconfirmed:
+            rows.add_row(Text("unconfirmed"), Text(point))
+        console.print(Text.assemble((preset.name, "bold cyan"), f"  {preset.firm} {preset.program}".rstrip()))
+        console.print(Padding(rows, (0, 0, 1, 2), expand=False))
 
 
 @app.command("config")

@@ -32,6 +32,7 @@ from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_co
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
+from riskmon.rules import daily_loss, leverage, max_loss
 from riskmon.rules.presets import PRESETS
 from riskmon.store import default_db_path
 from riskmon.units import Percent
@@ -254,7 +255,7 @@ class AppConfig:
         """One start-up line: the account's effective daily and overall limits and where each came from."""
         profile = self.profile(account)
         book, src = profile.rulebook, self.sources[account]
-        dl, ml = book.daily_loss, book.max_loss
+        dl, ml = daily_loss.PLUGIN.of(book), max_loss.PLUGIN.of(book)
         daily = f"daily loss {dl.size_text()} [{src['daily_loss.size']}]" if dl.enabled else "no daily loss limit"
         overall = "no overall loss limit"
         if ml.enabled:
@@ -437,7 +438,7 @@ def _check_names(accounts: list[AccountConfig]) -> None:
 
 
 def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> None:
-    if policy.deleverage and not profile.rulebook.leverage.enabled:
+    if policy.deleverage and not leverage.PLUGIN.of(profile.rulebook).enabled:
         raise ConfigError(f"{key}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)")
     if policy.deleverage and policy.target_leverage >= policy.emergency_leverage:
         raise ConfigError(

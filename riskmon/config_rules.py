@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from riskmon.config_sources import EnvSource, plain, toml_error
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
+from riskmon.rules import daily_loss
+from riskmon.rules.daily_loss import DailySize
 from riskmon.rules.presets import PRESETS, Preset
-from riskmon.rules.spec import DailySize, Rulebook
+from riskmon.rules.registry import Rulebook
 
 if TYPE_CHECKING:
     from riskmon.config import AccountConfig, Settings
@@ -53,7 +55,7 @@ def _env_overrides(settings: Settings, env: EnvSource, preset: Preset) -> list[O
     overrides: list[Override] = []
     if settings.max_daily_loss_percent is not None:
         source = _variable(env, "MAX_DAILY_LOSS_PERCENT")
-        daily = preset.rulebook().daily_loss
+        daily = daily_loss.PLUGIN.of(preset.rulebook())
         if daily.size_basis is DailySize.FIXED:
             raise ConfigError(
                 source.name,

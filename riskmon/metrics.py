@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from riskmon.models import AlertEvent, AlertStatus, Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.platforms.base import Feed, Outcome
-from riskmon.rules.exposure import effective_leverage
+from riskmon.rules.leverage import effective_leverage
 
 RULE_STATE = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)

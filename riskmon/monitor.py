@@ -21,6 +21,7 @@ from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.engine import advance, evaluate, track
 from riskmon.models import AccountSnapshot, AlertEvent, RuleResult, Severity
 from riskmon.rules import Rule, Rulebook, build_rules
+from riskmon.rules.stale_data import STALE_DATA, freshness
 from riskmon.state import AccountState
 from riskmon.store import Store
 
@@ -82,9 +83,6 @@ class Annotator(Protocol):
     def annotate(self, evaluation: Evaluation) -> Evaluation: ...
 
 
-STALE_DATA = "stale_data"
-
-
 class AccountMonitor:
     def __init__(
         self,
@@ -128,7 +126,7 @@ class AccountMonitor:
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance
         ).with_alerts(self._open_alerts)
-        state = advance(previous, snap, self.profile.calendar)
+        state = advance(previous, snap, self.profile.calendar, rules=self.profile.rules)
         results = evaluate(self.profile.rules, snap, state)
         if STALE_DATA in state.alerts:
             results += (self._freshness(Severity.OK, timedelta(0)),)
@@ -168,20 +166,7 @@ class AccountMonitor:
         return tracked.events
 
     def _freshness(self, severity: Severity, age: timedelta) -> RuleResult:
-        limit = self.stale_after or timedelta(0)
-        if severity is Severity.OK:
-            message = "data is flowing again"
-        else:
-            message = f"no data for {age.total_seconds():.0f} s (limit {limit.total_seconds():.0f} s): "
-            message += "riskmon cannot see this account"
-        return RuleResult(
-            STALE_DATA,
-            severity,
-            Decimal(str(round(age.total_seconds(), 3))),
-            Decimal(str(limit.total_seconds())),
-            message,
-            unit="s",
-        )
+        return freshness(severity, age, self.stale_after or timedelta(0))
 
     def publish_events(self, events: Sequence[AlertEvent]) -> None:
         """Hand alerts raised outside an evaluation (stale data, enforcement) to this account's observers."""

@@ -13,12 +13,14 @@ from decimal import ROUND_CEILING, Decimal
 
 from riskmon.enforce.records import Action, Intent, Kind, Status, TradingStatus
 from riskmon.enforce.spec import Mode, Policy
-from riskmon.models import AccountSnapshot, Position, RuleResult, TradingState
+from riskmon.models import AccountSnapshot, Position, RuleResult, Severity, TradingState
 from riskmon.monitor import Evaluation
-from riskmon.rules.base import INFINITY, money, pct
+from riskmon.rules.base import INFINITY, Response, label, money, pct
+from riskmon.rules.leverage import LEVERAGE
+from riskmon.rules.margin_level import MARGIN_LEVEL
 
 FLATTEN = "flatten"
-FLOOR_RULES = ("daily_loss", "max_loss")
+FLATTENING = frozenset({Response.FLATTEN, Response.FLATTEN_UNTIL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +112,30 @@ def _covered(actions: Sequence[Action], day: date, policy: str, live: bool) -> s
     }
 
 
+def flattening_rules(ev: Evaluation) -> frozenset[str]:
+    """The account's rules whose response is to flatten (the money floors by default)."""
+    return frozenset(rule.name for rule in ev.profile.rules if rule.response in FLATTENING)
+
+
 def flatten_trigger(ev: Evaluation, policy: Policy) -> tuple[RuleResult, str] | None:
-    """The first floor rule whose room left is inside the emergency buffer, with the reason in words."""
-    for rule in FLOOR_RULES:
-        result = ev.result(rule)
-        if result is None or result.room_left is None:
+    """The first flattening rule that calls for it, with the reason in words: a money floor once its room
+    left is inside the emergency buffer, any other rule once it fails at its critical level."""
+    flattening = flattening_rules(ev)
+    for result in ev.results:
+        if result.rule not in flattening:
             continue
-        label = rule.replace("_", " ")
-        left = f"{money(result.room_left)} left before the floor {money(result.floor or Decimal(0))}"
+        name = label(result.rule)
+        if result.room_left is None or result.floor is None:
+            if result.severity is Severity.CRITICAL:
+                return result, f"{name}: {result.message}"
+            continue
+        left = f"{money(result.room_left)} left before the floor {money(result.floor)}"
         at_used = policy.flatten_at_used
         if at_used is not None and result.used is not None and result.used >= at_used:
-            return result, f"{label}: {pct(result.used)} of the allowance used (flatten at {pct(at_used)}); {left}"
+            return result, f"{name}: {pct(result.used)} of the allowance used (flatten at {pct(at_used)}); {left}"
         below = policy.flatten_room_below
         if below is not None and result.room_left < below:
-            return result, f"{label}: {left} (flatten below {money(below)})"
+            return result, f"{name}: {left} (flatten below {money(below)})"
     return None
 
 
@@ -142,10 +154,10 @@ def flatten_intents(snap: AccountSnapshot, status: TradingStatus, covered: set[t
 
 
 def deleverage_trigger(ev: Evaluation, policy: Policy) -> tuple[RuleResult, str] | None:
-    leverage = ev.result("leverage")
+    leverage = ev.result(LEVERAGE)
     if leverage is not None and leverage.observed > policy.emergency_leverage:
         return leverage, f"leverage {leverage.observed:.2f}x above the emergency level {policy.emergency_leverage}x"
-    margin = ev.result("margin_level")
+    margin = ev.result(MARGIN_LEVEL)
     below = policy.margin_level_below
     if margin is not None and below is not None and margin.observed < below:
         return margin, f"margin level {margin.observed:.1f}% below the emergency level {below}%"
@@ -161,7 +173,7 @@ def _deleverage(
     now: datetime,
 ) -> tuple[list[Transition], tuple[Intent, ...]]:
     """REDUCING from the emergency level until leverage is back at the target, closing a round at a time."""
-    leverage = ev.result("leverage")
+    leverage = ev.result(LEVERAGE)
     if leverage is None:
         return [], ()
     moves: list[Transition] = []
@@ -184,7 +196,7 @@ def _deleverage(
         return moves, ()
     if any(a.status.covers and (a.intent.live or not status.live) for a in mine):
         return moves, ()  # the last round must be confirmed before the next one is sized
-    margin_only = hit is not None and hit[0].rule == "margin_level"
+    margin_only = hit is not None and hit[0].rule == MARGIN_LEVEL
     return moves, deleverage_intents(ev.snapshot, leverage.observed, policy, name, status, margin_only)
 
 

@@ -27,8 +27,8 @@ from riskmon.notify.telegram_commands import Access
 from riskmon.notify.telegram_format import alert_html
 from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
 from riskmon.notify.telegram_summary import job_id
+from riskmon.rules import Rulebook
 from riskmon.rules.presets import PRESETS
-from riskmon.rules.spec import Rulebook
 from riskmon.store import MEMORY, Store
 from tests.builders import D, snap, ts
 from tests.fakes.telegram_api import FakeTelegram

@@ -1,0 +1,10 @@
+"""Enforcement: the enforcer's own alerts (halts, refused or unconfirmed closes), raised by the enforcer
+outside an evaluation. Its events are built in ``riskmon.enforce.events``; this module names the rule."""
+
+from __future__ import annotations
+
+from riskmon.rules.base import Response
+
+ENFORCEMENT = "enforcement"
+RESPONSE = Response.ALERT
+DESCRIPTION = "what the enforcer did: trading halted or reduced, a close refused or unconfirmed; alert only"

@@ -1,0 +1,39 @@
+"""Open positions at most N (``max_positions = N``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from riskmon.models import AccountSnapshot, RuleResult, Severity
+from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Watch
+from riskmon.rules.spec import Count
+from riskmon.state import AccountState
+
+MAX_POSITIONS = "max_positions"
+
+
+@dataclass(frozen=True)
+class MaxPositionsRule:
+    limit: int
+    name: str = MAX_POSITIONS
+    response: Response = Response.ALERT
+    watches: frozenset[Watch] = frozenset({Watch.POSITIONS})
+
+    def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
+        count = len(snap.positions)
+        severity = Severity.CRITICAL if count > self.limit else Severity.OK
+        message = f"{count} open positions (limit {self.limit})"
+        return RuleResult(self.name, severity, Decimal(count), Decimal(self.limit), message, unit="positions")
+
+    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
+        return ANY_EQUITY
+
+
+PLUGIN: Plugin[int | None] = Plugin(
+    MAX_POSITIONS,
+    Count | None,
+    None,
+    build=lambda limit, book: None if limit is None else MaxPositionsRule(limit),
+    describe=lambda limit, book: None if limit is None else f"at most {limit} open positions",
+)
