@@ -10,7 +10,7 @@ from rich.table import Table
 from riskmon.models import AlertEvent, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.format import event_line
-from riskmon.rules.base import money, pct
+from riskmon.rules.base import label, money, pct, tightest
 
 _STYLE = {Severity.OK: "green", Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
@@ -41,7 +41,15 @@ def worst(evaluation: Evaluation) -> tuple[Severity, str]:
 
 def account_table(monitors: Iterable[AccountMonitor]) -> Table:
     table = Table(title="riskmon", expand=False)
-    for column in ("Account", "Platform", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin lvl"):
+    for column in (
+        "Account",
+        "Platform",
+        "Balance",
+        "Equity",
+        "Nearest floor: used / limit",
+        "Room left",
+        "Margin lvl",
+    ):
         table.add_column(column, justify="left" if column in ("Account", "Platform") else "right")
     table.add_column("Status")
     for monitor in monitors:
@@ -49,11 +57,11 @@ def account_table(monitors: Iterable[AccountMonitor]) -> Table:
         if ev is None:
             table.add_row(monitor.profile.name, monitor.profile.platform, "…", "…", "", "", "", "waiting for data")
             continue
-        snap, daily = ev.snapshot, ev.result("daily_loss")
-        used = f"{money(daily.observed)} / {money(daily.limit)}" if daily else "-"
-        if daily and daily.used is not None:
-            used += f" ({pct(daily.used)})"
-        room = money(daily.room_left) if daily and daily.room_left is not None else "-"
+        snap, floor = ev.snapshot, tightest(ev.results)
+        used = f"{label(floor.rule)} {money(floor.observed)} / {money(floor.limit)}" if floor else "-"
+        if floor and floor.used is not None:
+            used += f" ({pct(floor.used)})"
+        room = money(floor.room_left) if floor and floor.room_left is not None else "-"
         level = snap.margin_level
         severity, rule = worst(ev)
         table.add_row(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -216,3 +216,17 @@ def share_of(part: Decimal, whole: Decimal) -> Decimal:
 
 def label(rule: str) -> str:
     return rule.replace("_", " ")
+
+
+# -- the shared figures consumers read -------------------------------------------------------------
+
+
+def floors(results: Iterable[RuleResult]) -> list[RuleResult]:
+    """The money-floor results (equity floor, room left, share used), whichever rules they come from."""
+    return [r for r in results if r.floor is not None and r.room_left is not None]
+
+
+def tightest(results: Iterable[RuleResult]) -> RuleResult | None:
+    """The money floor with the least room left: what the trader can still lose before some rule fails."""
+    found = floors(results)
+    return min(found, key=lambda r: (r.room_left, r.rule)) if found else None

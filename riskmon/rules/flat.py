@@ -89,13 +89,13 @@ class FlatRule:
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         inside, upcoming = self.windows(snap.ts)
         held = len(snap.positions)
-        minutes = (upcoming.start - snap.ts).total_seconds()
-        to_go = Decimal(str(round(minutes / 60, 1)))
+        ahead = upcoming.start - snap.ts
+        to_go = Decimal(str(round(ahead.total_seconds() / 60, 1)))
         lead = Decimal(self.spec.lead_minutes)
         if inside is not None:
             severity = Severity.CRITICAL if held else Severity.OK
         else:
-            severity = Severity.WARNING if held and to_go <= lead else Severity.OK
+            severity = Severity.WARNING if held and ahead <= timedelta(minutes=self.spec.lead_minutes) else Severity.OK
         zone = self.zone.key
 
         def describe() -> str:

@@ -74,7 +74,10 @@ class Preset:
         """`riskmon presets`: the day, every rule the preset turns on with its source, and the notes."""
         book = self.rulebook()
         rows = [("day", f"resets at {book.day_reset} {book.timezone} [{self.cite(CALENDAR)}]")]
-        rows += [(rule.replace("_", " "), f"{text} [{self.cite(rule)}]") for rule, text in describe_rules(book)]
+        described = describe_rules(book)
+        rows += [(rule.replace("_", " "), f"{text} [{self.cite(rule)}]") for rule, text in described]
+        on = {rule for rule, _ in described} | {CALENDAR}
+        rows += [(rule.replace("_", " "), f"none [{cite}]") for rule, cite in self.cites.items() if rule not in on]
         if self.initial_balance is not None:
             rows.append(("initial", f"{self.initial_balance:,} unless set per account"))
         if self.notes:
