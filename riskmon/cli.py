@@ -7,14 +7,15 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,25 +29,36 @@ from riskmon.app import build_app
 from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import read_entries
-from riskmon.enforce.manual import flatten_once
-from riskmon.errors import ConfigError, PlatformUnavailable, RiskmonError
+from riskmon.enforce.manual import flatten_once, resume_once
+from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
-from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record
+from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
 from riskmon.rules.presets import PRESETS
-from riskmon.service import Platform, Service, build_platforms, serve
+from riskmon.service import (
+    Platform,
+    Service,
+    SignalHook,
+    build_platforms,
+    default_signals,
+    loop_signals,
+    portable_signals,
+    serve,
+)
 from riskmon.store import MEMORY, Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: `[[accounts]]` must not be read as markup
 )
 
 
@@ -57,6 +69,21 @@ def _env_file_exists(ctx: typer.Context, param: typer.CallbackParam, value: Path
         with clear_errors():
             raise ConfigError("--env-file", "no such file", value=str(value))
     return value
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"riskmon {package_version('riskmon')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits."""
 
 
 ConfigOption = Annotated[
@@ -73,6 +100,15 @@ StrictOption = Annotated[
 class ReplayFormat(StrEnum):
     jsonl = "jsonl"
     table = "table"
+
+
+class SignalMode(StrEnum):
+    auto = "auto"  # the platform's way
+    loop = "loop"  # the event loop's handlers (POSIX)
+    portable = "portable"  # signal.signal (what Windows uses)
+
+
+SIGNAL_HOOKS: dict[SignalMode, SignalHook] = {SignalMode.loop: loop_signals, SignalMode.portable: portable_signals}
 
 
 class AuditFormat(StrEnum):
@@ -135,39 +171,47 @@ def run(
     ] = None,
     table: Annotated[bool, typer.Option(help="Show the live account table (off when not a terminal).")] = True,
     strict: StrictOption = False,
+    signals: Annotated[
+        SignalMode, typer.Option(hidden=True, help="How Ctrl+C / SIGTERM are caught (tests run Windows' way on Linux).")
+    ] = SignalMode.auto,
 ) -> None:
     """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
-        _announce(app_config)
-        console = Console()
-        store = Store(app_config.settings.db_path)
-        recorder = Recorder(record) if record else None
-        app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
-        try:
-            asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal))
-        finally:
-            store.close()
-            if recorder:
-                recorder.close()
+        with ExitStack() as stack:
+            # A --record path that cannot be written is one error line, before the start-up lines.
+            recorder = stack.enter_context(closing(Recorder(record))) if record else None
+            _announce(app_config)
+            console = Console()
+            store = stack.enter_context(closing(Store(app_config.settings.db_path)))
+            app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
+            hook = SIGNAL_HOOKS.get(signals) or default_signals()
+            asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal, hook))
 
 
-async def _serve(service: Service, exporter: Exporter | None, console: Console, show_table: bool) -> None:
+async def _serve(
+    service: Service, exporter: Exporter | None, console: Console, show_table: bool, signals: SignalHook
+) -> None:
     if exporter is None:
-        await _run_service(service, console, show_table)
+        await _run_service(service, console, show_table, signals)
         return
     async with exporter:
-        await _run_service(service, console, show_table)
+        await _run_service(service, console, show_table, signals)
 
 
-async def _run_service(service: Service, console: Console, show_table: bool) -> None:
+async def _run_service(service: Service, console: Console, show_table: bool, signals: SignalHook) -> None:
     if not show_table:
-        await serve(service)
+        await serve(service, signals=signals)
         return
-    with Live(account_table(service.monitors.values()), console=console, refresh_per_second=4) as live:
-        task = asyncio.create_task(serve(service))
+
+    def table() -> Table:
+        return account_table(service.monitors.values(), console.width)
+
+    # Log lines on the same terminal go through the table's console, above it; a log file stays a log file.
+    with Live(table(), console=console, refresh_per_second=4, redirect_stderr=sys.stderr.isatty()) as live:
+        task = asyncio.create_task(serve(service, signals=signals))
         while not task.done():
-            live.update(account_table(service.monitors.values()))
+            live.update(table())
             await asyncio.wait({task}, timeout=0.25)
         await task
 
@@ -183,7 +227,8 @@ def check(
     """Connect once, print one snapshot per account, exit non-zero if a platform cannot be reached."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
-        snapshots = asyncio.run(_first_snapshots(build_platforms(app_config), timeout))
+        with _platform_problems(app_config.settings.secret_values()) as problems:
+            snapshots = asyncio.run(_first_snapshots(build_platforms(app_config), timeout, problems))
         for snap in snapshots:
             if as_json:
                 typer.echo(json.dumps(snapshot_to_record(snap)))
@@ -194,7 +239,36 @@ def check(
                 )
 
 
-async def _first_snapshots(platforms: list[Platform], wait_s: float) -> list[AccountSnapshot]:
+class _Problems(logging.Handler):
+    """The warnings and errors platforms log while `check` waits: the cause of a silence, for its one line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def cause(self, accounts: Sequence[str]) -> str:
+        mine = [m for m in self.messages if any(a in m for a in accounts)] or self.messages
+        return f" (last error: {mine[-1]})" if mine else ""
+
+
+@contextmanager
+def _platform_problems(secrets: Sequence[str]) -> Iterator[_Problems]:
+    handler = _Problems()
+    handler.addFilter(logs.RedactSecrets(secrets))
+    platforms_log = logging.getLogger("riskmon.platforms")
+    platforms_log.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        platforms_log.removeHandler(handler)
+
+
+async def _first_snapshots(
+    platforms: list[Platform], wait_s: float, problems: _Problems | None = None
+) -> list[AccountSnapshot]:
     async def first(platform: Platform) -> list[AccountSnapshot]:
         seen: dict[str, AccountSnapshot] = {}
         stream = platform.feed.snapshots()
@@ -206,8 +280,11 @@ async def _first_snapshots(platforms: list[Platform], wait_s: float) -> list[Acc
                     if len(seen) == len(platform.accounts):
                         break
         except TimeoutError:
-            missing = ", ".join(a for a in platform.accounts if a not in seen)
-            raise PlatformUnavailable(f"{platform.name}: no data for {missing} within {wait_s:.0f} s") from None
+            missing = [a for a in platform.accounts if a not in seen]
+            cause = problems.cause(missing) if problems else ""
+            raise PlatformUnavailable(
+                f"{platform.name}: no data for {', '.join(missing)} within {wait_s:.0f} s{cause}"
+            ) from None
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         return [seen[a] for a in platform.accounts]
@@ -247,10 +324,12 @@ def replay(
             stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(str(file), f"cannot read: {exc.strerror}") from None
+        bad: list[BadLine] = []
         with stream:
             for item in read_records(stream):
                 if isinstance(item, BadLine):
                     typer.echo(f"{file}: line {item.number}: {item.reason} (skipped)", err=True)
+                    bad.append(item)
                     continue
                 monitor = monitors.get(item.account)
                 if monitor is None:
@@ -261,6 +340,10 @@ def replay(
                 evaluation = monitor.process(item)
                 for event in evaluation.events if evaluation else ():
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))
+        if not monitors and bad:
+            raise ReplayError(f"{file}: none of its {len(bad)} lines is a valid snapshot{wrapped_json_hint(bad)}")
+        if not monitors:
+            raise ReplayError(f"{file}: no snapshot to replay (the file is empty)")
 
 
 @app.command()
@@ -283,31 +366,81 @@ def flatten(
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
         if not (yes or dry_run):
             typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
-        store = Store(app_config.settings.db_path)
-        try:
-            line = asyncio.run(
-                flatten_once(
-                    profile,
-                    platform.feed,
-                    platform.trader,
-                    store,
-                    app_config.enforcement()[profile.account],
-                    requested_by=f"cli:{getpass.getuser()}",
-                    dry_run=dry_run,
-                    wait_s=timeout,
-                    on_event=lambda event: typer.echo(event_line(event), err=True),
-                )
-            )
-        finally:
-            store.close()
+        line = _by_hand(app_config, profile, platform, flatten_once, dry_run=dry_run, wait_s=timeout)
         typer.echo(line)
+
+
+def _by_hand(
+    app_config: AppConfig,
+    profile: AccountProfile,
+    platform: Platform,
+    once: Callable[..., Coroutine[Any, Any, T]],
+    **options: Any,
+) -> T:
+    """A flatten or resume asked for at the terminal: the account's enforcer, on its platform and the state
+    database, as `riskmon run` would do it; enforcement events are printed on stderr as they happen."""
+    with closing(Store(app_config.settings.db_path)) as store:
+        return asyncio.run(
+            once(
+                profile,
+                platform.feed,
+                platform.trader,
+                store,
+                app_config.enforcement()[profile.account],
+                requested_by=f"cli:{getpass.getuser()}",
+                on_event=lambda event: typer.echo(event_line(event), err=True),
+                **options,
+            )
+        )
+
+
+@app.command()
+def resume(
+    account: Annotated[str, typer.Argument(help="Account id or label.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvOption = Path(".env"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the platform.")] = 30.0,
+) -> None:
+    """Lift a halt (after `flatten` or an automatic flatten) so the account may trade again today.
+
+    Refused while the automatic flatten would halt it again at once. Audited like a flatten. Needs the
+    state database: stop `riskmon run` first (while it runs, use Telegram's /resume).
+    """
+    with clear_errors():
+        app_config = _load(env_file, config)
+        profile = app_config.profile(account)
+        platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
+        if not yes:
+            typer.confirm(f"Lift the halt on {profile.name} and allow trading again?", abort=True)
+        trading, line = _by_hand(app_config, profile, platform, resume_once, wait_s=timeout)
+        typer.echo(line)
+        if not trading:
+            raise typer.Exit(1)
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 date or time (with offset or ``Z``; none means UTC), as an aware UTC datetime."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 date or time (e.g. 2026-03-02 or 2026-03-02T10:00:00+00:00)"
+        ) from None
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(UTC)
 
 
 @app.command()
 def audit(
     account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
     since: Annotated[
-        datetime | None, typer.Option(help="From this UTC date or time.", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
+        datetime | None,
+        typer.Option(
+            help="From this time: ISO 8601 as `audit` prints it (2026-03-02T10:00:00+00:00, ...Z) or a date "
+            "(UTC midnight); without an offset it is UTC.",
+            parser=_instant,
+            metavar="TIME",
+        ),
     ] = None,
     fmt: Annotated[AuditFormat, typer.Option("--format", help="jsonl or csv.")] = AuditFormat.jsonl,
     env_file: EnvOption = Path(".env"),
@@ -316,7 +449,7 @@ def audit(
     with clear_errors():
         settings = _load_settings(env_file)
         with closing(open_read_only(settings.db_path)) as db:
-            entries = read_entries(db, account, since.replace(tzinfo=UTC) if since else None)
+            entries = read_entries(db, account, since)
             (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
 
 
@@ -364,7 +497,7 @@ def ctrader_login(
 @app.command()
 def presets() -> None:
     """List the firm rulebooks riskmon ships: every rule, its source and date, and what is unconfirmed."""
-    console = Console(highlight=False, width=max(Console().width, 100))
+    console = Console(highlight=False)
     console.print("Presets (set PRESET=name; override any number per account in riskmon.toml)\n", markup=False)
     for preset in PRESETS.values():
         rows = Table.grid(padding=(0, 2))

@@ -176,7 +176,8 @@ def track(
     ts: datetime,
     label: str = "",
 ) -> Tracked:
-    """Alert lifecycle per rule: one event when it starts failing, one per severity change, one on recovery."""
+    """Alert lifecycle per rule: one event when it starts failing, one per severity change (escalated or
+    de-escalated), one on recovery."""
     alerts = dict(open_alerts)
     events: list[AlertEvent] = []
     for result in results:
@@ -184,8 +185,8 @@ def track(
         failing = result.failing
         if failing and before is None:
             status: AlertStatus | None = AlertStatus.FIRING
-        elif failing and before is not result.severity:
-            status = AlertStatus.ESCALATED
+        elif failing and before is not None and before is not result.severity:
+            status = AlertStatus.ESCALATED if result.severity > before else AlertStatus.DEESCALATED
         elif not failing and before is not None:
             status = AlertStatus.RESOLVED
         else:
@@ -209,6 +210,7 @@ def track(
                 room_left=result.room_left,
                 used=result.used,
                 label=label,
+                unit=result.unit,
             )
         )
     return Tracked(alerts, tuple(events))

@@ -1,4 +1,9 @@
-"""Logging set-up: plain or JSON lines on stderr, with every configured secret value redacted."""
+"""Logging set-up: plain or JSON lines on stderr, with every configured secret value redacted.
+
+Timestamps are UTC with an explicit zone (``2026-03-02T10:00:00.123Z``), like alerts and the audit
+trail. The handler writes to whatever ``sys.stderr`` is when a record is emitted: under the live
+table that is rich's proxy, which prints the line above the table instead of through it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TextIO
 
 REDACTED = "***"
 
@@ -34,10 +40,23 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def utc_timestamp(created: float) -> str:
+    """A record's time as ISO 8601 UTC with millisecond precision and a ``Z``."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class PlainFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return utc_timestamp(record.created)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "ts": utc_timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -47,13 +66,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """A stream handler bound to the current ``sys.stderr``, not to the one there was at set-up."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """``StreamHandler.__init__`` sets it; the current ``sys.stderr`` is always used instead."""
+
+
 def configure(fmt: str = "plain", level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.addFilter(RedactSecrets(secrets))
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

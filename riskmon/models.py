@@ -56,7 +56,8 @@ _SEVERITY_RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severit
 
 class AlertStatus(StrEnum):
     FIRING = "firing"
-    ESCALATED = "escalated"  # still failing, at a different severity (up or down)
+    ESCALATED = "escalated"  # still failing, at a higher severity
+    DEESCALATED = "de-escalated"  # still failing, at a lower severity
     RESOLVED = "resolved"
 
 
@@ -201,6 +202,7 @@ class AlertEvent:
     used: Decimal | None = None
     label: str = ""
     action: str = ""  # what the enforcer did or will do, if anything
+    unit: str = ""  # of ``observed`` and ``limit``: the rule's (money, %, x, lots, days, positions)
     details: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -233,8 +234,46 @@ class Service:
             log.exception("%s: snapshot could not be processed", monitor.profile.name)
 
 
-async def serve(service: Service, shutdown_timeout: float = 10.0) -> None:
-    """Run until SIGTERM/SIGINT, then stop feeds and flush components; a second signal exits at once."""
+SignalHandler = Callable[[int], None]
+# Installs ``handler`` for the stop signals on the running loop; returns the function that removes it.
+SignalHook = Callable[[asyncio.AbstractEventLoop, SignalHandler], Callable[[], None]]
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGBREAK") if hasattr(signal, name)
+)  # SIGBREAK: Ctrl+Break on Windows, what service managers send
+
+
+def loop_signals(loop: asyncio.AbstractEventLoop, handler: SignalHandler) -> Callable[[], None]:
+    """POSIX: the event loop's own signal handlers (``add_signal_handler`` does not exist on Windows)."""
+    for number in STOP_SIGNALS:
+        loop.add_signal_handler(number, handler, number)
+
+    def remove() -> None:
+        for number in STOP_SIGNALS:
+            loop.remove_signal_handler(number)
+
+    return remove
+
+
+def portable_signals(loop: asyncio.AbstractEventLoop, handler: SignalHandler) -> Callable[[], None]:
+    """Anywhere (Windows): ``signal.signal`` in the main thread, handed over to the loop thread-safely."""
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number in STOP_SIGNALS:
+        signal.signal(number, lambda received, _frame: loop.call_soon_threadsafe(handler, received))
+
+    def remove() -> None:
+        for number, before in previous.items():
+            signal.signal(number, before)
+
+    return remove
+
+
+def default_signals() -> SignalHook:
+    return portable_signals if sys.platform == "win32" else loop_signals
+
+
+async def serve(service: Service, shutdown_timeout: float = 10.0, signals: SignalHook | None = None) -> None:
+    """Run until SIGTERM/SIGINT (Ctrl+C, or Ctrl+Break on Windows), then stop feeds and flush components;
+    a second signal exits at once. ``signals`` installs the handlers (default: the platform's way)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[int] = []
@@ -248,8 +287,7 @@ async def serve(service: Service, shutdown_timeout: float = 10.0) -> None:
             log.warning("second signal: exiting now")
             os._exit(1)
 
-    for number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(number, on_signal, number)
+    remove_handlers = (signals or default_signals())(loop, on_signal)
     running = asyncio.create_task(service.run())
     stopping = asyncio.create_task(stop.wait())
     try:
@@ -259,6 +297,5 @@ async def serve(service: Service, shutdown_timeout: float = 10.0) -> None:
         stopping.cancel()
         await asyncio.gather(running, return_exceptions=True)  # our own cancellation still propagates
         await service.aclose(shutdown_timeout)
-        for number in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(number)
+        remove_handlers()
     log.info("stopped")

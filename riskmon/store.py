@@ -1,21 +1,21 @@
 """The embedded SQLite database. Each component (account state, notification outbox, enforcement
 audit) owns its tables and their migrations, versioned per component with ``Store.migrate``.
 
-One riskmon process owns a database file at a time (an OS file lock beside it, released even on
-SIGKILL). ``:memory:`` gives a private, throw-away store (replay, tests).
+One riskmon process owns a database file at a time (an OS file lock beside it, taken through
+``filelock`` so that it works on Windows too, and released by the OS even on SIGKILL).
+``:memory:`` gives a private, throw-away store (replay, tests).
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
+from filelock import FileLock, Timeout
 from platformdirs import user_data_dir
 
 from riskmon.errors import StoreError, StoreLockedError
@@ -51,10 +51,10 @@ STARTUP_WAIT_S = 5.0
 class Store:
     def __init__(self, path: Path | str = MEMORY, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = str(path)
-        self._lock_file: IO[str] | None = None
+        self._lock: FileLock | None = None
         if self.path != MEMORY:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._lock_file = _acquire_lock(Path(self.path))
+            self._lock = _acquire_lock(Path(self.path))
         try:
             self.db = sqlite3.connect(self.path, timeout=STARTUP_WAIT_S, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -118,25 +118,30 @@ class Store:
     def close(self) -> None:
         if getattr(self, "db", None) is not None:
             self.db.close()
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the flock
-            self._lock_file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
-def _acquire_lock(db_path: Path) -> IO[str]:
-    lock_path = db_path.with_name(db_path.name + ".lock")
-    handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the store's lifetime
+def _acquire_lock(db_path: Path) -> FileLock:
+    """The single-process guard: a lock file beside the database, and the holder's pid beside that."""
+    lock = FileLock(db_path.with_name(db_path.name + ".lock"), is_singleton=False)
+    pid_file = db_path.with_name(db_path.name + ".pid")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            holder = pid_file.read_text(encoding="ascii").strip() or "unknown"
+        except OSError:
+            holder = "unknown"
         raise StoreLockedError(
             f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file"
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+    except OSError as exc:
+        raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}") from None
+    try:
+        pid_file.write_text(str(os.getpid()), encoding="ascii")
+    except OSError as exc:
+        lock.release()
+        raise StoreError(f"cannot write {pid_file}: {exc.strerror or exc}") from None
+    return lock

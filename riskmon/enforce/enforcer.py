@@ -28,9 +28,9 @@ from riskmon.enforce.events import (
     with_actions,
 )
 from riskmon.enforce.journal import Entry, Journal
-from riskmon.enforce.plan import FLATTEN, Decision, decide
+from riskmon.enforce.plan import FLATTEN, Decision, decide, flatten_trigger
 from riskmon.enforce.records import Action, Intent, Kind, Status, TradingStatus
-from riskmon.enforce.spec import Policy
+from riskmon.enforce.spec import Mode, Policy
 from riskmon.models import AccountSnapshot, AlertEvent, TradingState
 from riskmon.monitor import Evaluation
 from riskmon.platforms.base import ActionResult, Outcome, Trader
@@ -46,11 +46,15 @@ TO_VERIFY = frozenset({Outcome.DONE, Outcome.NOT_FOUND, Outcome.TIMEOUT})
 ACCEPTED = frozenset({Outcome.DONE.value, Outcome.NOT_FOUND.value})
 
 
+FLATTEN_REQUEST, RESUME_REQUEST = "flatten", "resume"
+
+
 @dataclass
 class _Request:
     requested_by: str
     dry_run: bool
     reply: asyncio.Future[str]
+    kind: str = FLATTEN_REQUEST
 
 
 @dataclass
@@ -135,17 +139,28 @@ class Enforcer:
 
     async def flatten(self, account: str, requested_by: str, dry_run: bool = False) -> str:
         """Close everything and halt ``account`` for the trading day, whatever its mode. One line back."""
+        return await self._request(account, _Request(requested_by, dry_run, self._future()))
+
+    async def resume(self, account: str, requested_by: str) -> str:
+        """Lift ``account``'s halt (trading state HALTED → ACTIVE), audited. Refused while the automatic
+        flatten trigger still holds, since the next snapshot would halt it again. One line back."""
+        return await self._request(account, _Request(requested_by, False, self._future(), RESUME_REQUEST))
+
+    @staticmethod
+    def _future() -> asyncio.Future[str]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _request(self, account: str, request: _Request) -> str:
         lane = self._lanes.get(account)
         if lane is None:
             return f"{account}: not a configured account"
-        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        lane.requests.append(_Request(requested_by, dry_run, reply))
+        lane.requests.append(request)
         lane.poke()
         try:
             async with asyncio.timeout(self.answer_timeout_s + 5):
-                return await asyncio.shield(reply)
+                return await asyncio.shield(request.reply)
         except TimeoutError:
-            return f"{account}: flatten requested; the broker has not answered yet (see `riskmon audit`)"
+            return f"{account}: {request.kind} requested; the broker has not answered yet (see `riskmon audit`)"
 
     async def settle(self, account: str) -> None:
         """Wait until the account's lane has nothing left to do right now (tests, CLI)."""
@@ -203,21 +218,31 @@ class Enforcer:
             await self._decide_and_act(lane, request)
         except Exception as exc:
             if request and not request.reply.done():
-                request.reply.set_result(f"{lane.account}: flatten failed ({type(exc).__name__}: {exc})")
+                request.reply.set_result(f"{lane.account}: {request.kind} failed ({type(exc).__name__}: {exc})")
             raise
 
     async def _decide_and_act(self, lane: _Lane, request: _Request | None) -> None:
         ev = lane.latest
         if ev is None:
             if request:
-                request.reply.set_result(f"{lane.account}: no snapshot yet, nothing known to flatten")
+                request.reply.set_result(f"{lane.account}: no snapshot yet, nothing known to {request.kind}")
             return
         if lane.gen > lane.seen:
             lane.seen = lane.gen
             self._verify(lane, ev.snapshot)
         now = self.clock.now()
         who = request.requested_by if request else None
-        decision = decide(ev, lane.policy, lane.status, list(lane.actions.values()), now, manual=who)
+        resume = request is not None and request.kind == RESUME_REQUEST
+        if request and resume and (refusal := self._resume_refusal(lane, ev)):
+            entry = Entry(now, lane.account, ev.state.trading_day, "manual", refusal, detail={"by": who or ""})
+            self.journal.audit(entry)  # a refused resume is on the record too
+            request.reply.set_result(refusal)
+            return
+        actions = list(lane.actions.values())
+        if resume:
+            decision = decide(ev, lane.policy, lane.status, actions, now, resume=who)
+        else:
+            decision = decide(ev, lane.policy, lane.status, actions, now, manual=who)
         if request and request.dry_run:
             request.reply.set_result(self._preview(lane, ev, decision, who or ""))
             return
@@ -228,7 +253,9 @@ class Enforcer:
             *(self._send(lane, ev, a.intent, a) for a in retries),
         )
         if request:
-            request.reply.set_result(self._summary(lane, ev))
+            request.reply.set_result(
+                f"{lane.account}: {lane.status.reason}; trading allowed again" if resume else self._summary(lane, ev)
+            )
 
     # -- decisions and their records ----------------------------------------------------------------
 
@@ -390,6 +417,20 @@ class Enforcer:
             Entry(self.clock.now(), lane.account, ev.state.trading_day, "plan", text, detail={"by": who})
         )
         return text
+
+    def _resume_refusal(self, lane: _Lane, ev: Evaluation) -> str:
+        """Why a halt cannot be lifted now, or "" when it can."""
+        status = lane.status
+        if status.state is not TradingState.HALTED:
+            return f"{lane.account}: trading is {status.state.value}, not halted; nothing to lift"
+        same_day = status.trading_day == ev.state.trading_day  # an older halt lifts with the new day anyway
+        hit = flatten_trigger(ev, lane.policy) if same_day and lane.policy.mode is not Mode.OFF else None
+        if hit is not None:
+            return (
+                f"{lane.account}: not resumed: {hit[1]}; the enforcer would halt it again at once "
+                "(it stays halted until the next reset)"
+            )
+        return ""
 
     def _summary(self, lane: _Lane, ev: Evaluation) -> str:
         """One line for whoever asked: what the broker made of every flatten action still open."""

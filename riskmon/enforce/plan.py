@@ -46,8 +46,10 @@ def decide(
     actions: Sequence[Action],
     now: datetime,
     manual: str | None = None,
+    resume: str | None = None,
 ) -> Decision:
-    """``actions`` are the account's unsettled records; ``manual`` names who asked for a flatten, if anyone."""
+    """``actions`` are the account's unsettled records; ``manual`` names who asked for a flatten, ``resume``
+    who asked to lift a halt, if anyone."""
     day = ev.state.trading_day
     if day is None:
         return Decision(status)
@@ -63,6 +65,9 @@ def decide(
             move(TradingStatus(TradingState.ACTIVE, day, f"new trading day {day}: halt lifted", now))
         else:
             status = replace(status, trading_day=day)
+
+    if resume is not None and status.state is TradingState.HALTED:
+        move(TradingStatus(TradingState.ACTIVE, day, f"halt lifted by {resume}", now, episode=status.episode))
 
     if manual is not None and not (status.state is TradingState.HALTED and status.live):
         move(_halt(status, day, now, f"manual flatten requested by {manual}", live=True))

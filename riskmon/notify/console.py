@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from riskmon.models import AlertEvent, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
@@ -39,39 +40,62 @@ def worst(evaluation: Evaluation) -> tuple[Severity, str]:
     return top.severity, top.rule
 
 
-def account_table(monitors: Iterable[AccountMonitor]) -> Table:
+# Column sets from the fullest to the narrowest: the first that fits the terminal is shown. Numbers are
+# never wrapped or cut; columns are dropped (or shortened) instead, and only names may be abbreviated.
+_LAYOUTS: tuple[tuple[str, ...], ...] = (
+    ("Account", "Platform", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin lvl", "Status"),
+    ("Account", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin", "Status"),
+    ("Account", "Equity", "Floor used", "Room left", "Margin", "Status"),
+    ("Account", "Equity", "Floor used", "Room left", "Status"),
+    ("Account", "Room left", "Status"),
+)
+_TEXT_COLUMNS = ("Account", "Platform", "Status")
+
+
+def _cells(monitor: AccountMonitor) -> dict[str, str | Text]:
+    ev = monitor.last
+    if ev is None:
+        return {"Account": monitor.profile.name, "Platform": monitor.profile.platform, "Status": "waiting for data"}
+    snap, floor = ev.snapshot, tightest(ev.results)  # the money floor with the least room left
+    share = f"{pct(floor.used)}" if floor and floor.used is not None else "-"
+    level = snap.margin_level
+    severity, rule = worst(ev)
+    status = f"{severity.value.upper()} {rule}" if severity is not Severity.OK else "OK"
+    return {
+        "Account": monitor.profile.name,
+        "Platform": snap.platform,
+        "Balance": money(snap.balance),
+        "Equity": money(snap.equity),
+        "Nearest floor: used / limit": (
+            f"{label(floor.rule)} {money(floor.observed)} / {money(floor.limit)} ({share})" if floor else "-"
+        ),
+        "Floor used": share,
+        "Room left": money(floor.room_left) if floor and floor.room_left is not None else "-",
+        "Margin lvl": f"{level:.0f}%" if level is not None else "-",
+        "Margin": f"{level:.0f}%" if level is not None else "-",
+        "Status": Text(status, style=_STYLE[severity]),
+    }
+
+
+def _table(columns: Sequence[str], rows: Sequence[dict[str, str | Text]]) -> Table:
     table = Table(title="riskmon", expand=False)
-    for column in (
-        "Account",
-        "Platform",
-        "Balance",
-        "Equity",
-        "Nearest floor: used / limit",
-        "Room left",
-        "Margin lvl",
-    ):
-        table.add_column(column, justify="left" if column in ("Account", "Platform") else "right")
-    table.add_column("Status")
-    for monitor in monitors:
-        ev = monitor.last
-        if ev is None:
-            table.add_row(monitor.profile.name, monitor.profile.platform, "…", "…", "", "", "", "waiting for data")
-            continue
-        snap, floor = ev.snapshot, tightest(ev.results)
-        used = f"{label(floor.rule)} {money(floor.observed)} / {money(floor.limit)}" if floor else "-"
-        if floor and floor.used is not None:
-            used += f" ({pct(floor.used)})"
-        room = money(floor.room_left) if floor and floor.room_left is not None else "-"
-        level = snap.margin_level
-        severity, rule = worst(ev)
-        table.add_row(
-            monitor.profile.name,
-            snap.platform,
-            money(snap.balance),
-            money(snap.equity),
-            used,
-            room,
-            f"{level:.0f}%" if level is not None else "-",
-            f"[{_STYLE[severity]}]{severity.value.upper()} {rule if severity is not Severity.OK else ''}",
-        )
+    for column in columns:
+        if column in _TEXT_COLUMNS:
+            table.add_column(column, overflow="ellipsis", no_wrap=True, min_width=min(len(column), 8))
+        else:
+            table.add_column(column, justify="right", no_wrap=True, min_width=max(len(column), 1))
+    for row in rows:
+        table.add_row(*(row.get(column, "") for column in columns))
     return table
+
+
+def account_table(monitors: Iterable[AccountMonitor], width: int | None = None) -> Table:
+    """Every account in one table that fits ``width`` columns (the terminal's) without cutting a number."""
+    rows = [_cells(m) for m in monitors]
+    if width is None:
+        return _table(_LAYOUTS[0], rows)
+    for columns in _LAYOUTS:
+        wanted = sum(max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) + 3 for c in columns) + 1
+        if wanted <= width:
+            return _table(columns, rows)
+    return _table(_LAYOUTS[-1], rows)  # names and the status are shortened; the one number still shows whole

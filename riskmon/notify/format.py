@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from riskmon.models import AlertEvent, AlertStatus
+
+CENT = Decimal("0.01")
+# Units shown to two decimals (money, percent, leverage; and figures raised without a unit). Lots, days and
+# position counts are shown exactly as they are.
+ROUNDED_UNITS = frozenset({"money", "%", "x", ""})
+
+
+def shown(value: Decimal, unit: str) -> str:
+    """A rule figure as people read it: rounded to its unit's precision, never in scientific notation."""
+    if unit in ROUNDED_UNITS and value.is_finite():
+        value = value.quantize(CENT, ROUND_HALF_EVEN)
+    return f"{value:f}"
 
 
 def event_record(event: AlertEvent) -> dict[str, Any]:
@@ -19,8 +32,8 @@ def event_record(event: AlertEvent) -> dict[str, Any]:
         "rule": event.rule,
         "severity": event.severity.value,
         "status": status.value,
-        "observed": str(event.observed),
-        "limit": str(event.limit),
+        "observed": shown(event.observed, event.unit),
+        "limit": shown(event.limit, event.unit),
         "message": event.message,
     }
 
@@ -28,6 +41,6 @@ def event_record(event: AlertEvent) -> dict[str, Any]:
 def event_line(event: AlertEvent) -> str:
     """One console line: when, which account, what happened."""
     who = event.label or event.account
-    head = f"{event.ts:%Y-%m-%d %H:%M:%S}Z {event.severity.value.upper():8} {event.status.value:9} {who} {event.rule}"
+    head = f"{event.ts:%Y-%m-%d %H:%M:%S}Z {event.severity.value.upper():8} {event.status.value:12} {who} {event.rule}"
     tail = f" | action: {event.action}" if event.action else ""
     return f"{head}: {event.message}{tail}"

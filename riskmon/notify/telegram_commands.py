@@ -1,7 +1,7 @@
-"""Bot commands: read-only views of the monitors' last evaluations, mutes, and a confirmed /flatten.
+"""Bot commands: read-only views of the monitors' last evaluations, mutes, and a confirmed /flatten and /resume.
 
-Only chats listed in TELEGRAM_CHAT_ID are answered; /flatten and its confirmation also need a user in
-TELEGRAM_ADMIN_IDS, and the confirmation must come from the admin who asked, within ``confirm_s``.
+Only chats listed in TELEGRAM_CHAT_ID are answered; /flatten, /resume and their confirmations also need a
+user in TELEGRAM_ADMIN_IDS, and the confirmation must come from the admin who asked, within ``confirm_s``.
 Anything else is logged and ignored: no reply, no data.
 """
 
@@ -26,16 +26,18 @@ from riskmon.notify.telegram_store import Journal
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PREFIX = "flatten:"
+ADMIN_ACTIONS = ("flatten", "resume")  # a confirmation button's data is "<action>:<nonce>"
 MAX_MUTE_MINUTES = 24 * 60
 
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 
 
 class FlattenHandler(Protocol):
-    """What /flatten calls once confirmed (the enforcer). Returns a one-line outcome for the chat."""
+    """What /flatten and /resume call once confirmed (the enforcer). Each returns a one-line outcome."""
 
     async def flatten(self, account: str, requested_by: str) -> str: ...
+
+    async def resume(self, account: str, requested_by: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Access:
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
+    action: str  # flatten | resume
     account: str
     user_id: str
     chat_id: str
@@ -88,11 +91,11 @@ class Commands:
         if chat_id not in self.access.chat_ids:
             log.warning("telegram: ignored /%s from user %s in chat %s (chat not allowed)", name, user_id, chat_id)
             return
-        if name == "flatten" and user_id not in self.access.admin_ids:
-            log.warning("telegram: ignored /flatten from user %s in chat %s (not an admin)", user_id, chat_id)
+        if name in ADMIN_ACTIONS and user_id not in self.access.admin_ids:
+            log.warning("telegram: ignored /%s from user %s in chat %s (not an admin)", name, user_id, chat_id)
             return
-        if name == "flatten":
-            await self._ask_flatten(chat_id, user_id, args)
+        if name in ADMIN_ACTIONS:
+            await self._ask(name, chat_id, user_id, args)
             return
         await self._reply(chat_id, self._answer(name, args))
 
@@ -147,65 +150,73 @@ class Commands:
     def _names(self) -> str:
         return ", ".join(escape(a) for a in self.monitors()) or "none"
 
-    # -- flatten --------------------------------------------------------------------------------
+    # -- flatten and resume: asked by an admin, confirmed by the same admin with a button ---------------
 
-    async def _ask_flatten(self, chat_id: str, user_id: str, args: list[str]) -> None:
+    async def _ask(self, action: str, chat_id: str, user_id: str, args: list[str]) -> None:
         monitor = self._account(args)
         if monitor is None:
-            await self._reply(chat_id, f"Usage: /flatten &lt;account&gt; (one of: {self._names()})")
+            await self._reply(chat_id, f"Usage: /{action} &lt;account&gt; (one of: {self._names()})")
             return
         if self.flattener is None:
-            await self._reply(chat_id, "Flatten is not available: no enforcer is configured.")
+            await self._reply(chat_id, f"{action.capitalize()} is not available: no enforcer is configured.")
             return
         now = self.clock.now()
         self._pending = {k: p for k, p in self._pending.items() if p.expires > now}
         nonce = secrets.token_hex(8)
         self._pending[nonce] = _Pending(
-            monitor.profile.account, user_id, chat_id, now + timedelta(seconds=self.confirm_s)
+            action, monitor.profile.account, user_id, chat_id, now + timedelta(seconds=self.confirm_s)
         )
-        positions = len(monitor.last.snapshot.positions) if monitor.last else 0
-        button = InlineKeyboardButton("Confirm flatten", callback_data=CALLBACK_PREFIX + nonce)
+        if action == "flatten":
+            positions = len(monitor.last.snapshot.positions) if monitor.last else 0
+            prompt = fmt.flatten_prompt_html(monitor.profile.name, positions, self.confirm_s)
+        else:
+            prompt = fmt.resume_prompt_html(monitor.profile.name, self.confirm_s)
+        button = InlineKeyboardButton(f"Confirm {action}", callback_data=f"{action}:{nonce}")
         await self.bot.send_message(
-            chat_id,
-            fmt.flatten_prompt_html(monitor.profile.name, positions, self.confirm_s),
-            parse_mode=ParseMode.HTML,
-            reply_markup=InlineKeyboardMarkup([[button]]),
+            chat_id, prompt, parse_mode=ParseMode.HTML, reply_markup=InlineKeyboardMarkup([[button]])
         )
         log.info(
-            "telegram: flatten of %s requested by user %s; waiting for confirmation", monitor.profile.name, user_id
+            "telegram: %s of %s requested by user %s; waiting for confirmation", action, monitor.profile.name, user_id
         )
 
     async def _confirm(self, query: CallbackQuery) -> None:
         user_id = str(query.from_user.id)
         chat_id = str(query.message.chat.id) if query.message is not None else ""
-        nonce = (query.data or "").removeprefix(CALLBACK_PREFIX)
+        asked, _, nonce = (query.data or "").partition(":")
+        action = asked if asked in ADMIN_ACTIONS else "flatten"
         if chat_id not in self.access.chat_ids or user_id not in self.access.admin_ids or query.message is None:
             log.warning(
-                "telegram: ignored a flatten confirmation from user %s in chat %s (not allowed)", user_id, chat_id
+                "telegram: ignored a %s confirmation from user %s in chat %s (not allowed)", action, user_id, chat_id
             )
             return
         pending = self._pending.get(nonce)
         if pending is not None and (pending.user_id != user_id or pending.chat_id != chat_id):
-            log.warning("telegram: ignored user %s confirming the flatten user %s asked for", user_id, pending.user_id)
+            log.warning(
+                "telegram: ignored user %s confirming the %s user %s asked for", user_id, action, pending.user_id
+            )
             return
         self._pending.pop(nonce, None)
+        if pending is not None and pending.action != action:
+            pending = None  # a button of another kind cannot confirm this request
         if pending is None or self.flattener is None:  # already used, or asked before a restart
-            await query.answer("This confirmation is no longer valid; send /flatten again.")
+            await query.answer(f"This confirmation is no longer valid; send /{action} again.")
             return
         message_id = query.message.message_id
+        title = action.capitalize()
         if pending.expires <= self.clock.now():
-            await query.answer("This confirmation has expired; send /flatten again.")
-            await self.bot.edit_message_text("Flatten not confirmed in time; nothing was done.", chat_id, message_id)
+            await query.answer(f"This confirmation has expired; send /{action} again.")
+            await self.bot.edit_message_text(f"{title} not confirmed in time; nothing was done.", chat_id, message_id)
             return
-        await query.answer("Flattening…")
-        log.warning("telegram: user %s confirmed flatten of %s", user_id, pending.account)
+        await query.answer("Flattening…" if action == "flatten" else "Lifting the halt…")
+        log.warning("telegram: user %s confirmed %s of %s", user_id, action, pending.account)
+        handler = self.flattener.flatten if action == "flatten" else self.flattener.resume
         try:
-            outcome = await self.flattener.flatten(pending.account, f"telegram user {user_id}")
+            outcome = await handler(pending.account, f"telegram user {user_id}")
         except Exception as exc:
-            log.error("telegram: flatten of %s failed (%s: %s)", pending.account, type(exc).__name__, exc)
+            log.error("telegram: %s of %s failed (%s: %s)", action, pending.account, type(exc).__name__, exc)
             outcome = f"FAILED ({type(exc).__name__}: {exc}). Check the account now."
         await self.bot.edit_message_text(
-            f"Flatten {escape(pending.account)}: {escape(outcome)}", chat_id, message_id, parse_mode=ParseMode.HTML
+            f"{title} {escape(pending.account)}: {escape(outcome)}", chat_id, message_id, parse_mode=ParseMode.HTML
         )
 
     async def _reply(self, chat_id: str, html: str) -> None:

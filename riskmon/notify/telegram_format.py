@@ -56,9 +56,8 @@ def _next_step(event: AlertEvent) -> str:
     return "For information; nothing to do."
 
 
-def _change(severity: Severity) -> str:
-    """An ESCALATED event only says the severity moved; nothing is above critical, so that one went up."""
-    return "escalated" if severity is Severity.CRITICAL else "severity changed"
+def _change(status: AlertStatus) -> str:
+    return "eased, still failing" if status is AlertStatus.DEESCALATED else "escalated"
 
 
 def alert_html(event: AlertEvent) -> str:
@@ -67,7 +66,7 @@ def alert_html(event: AlertEvent) -> str:
     if event.status is AlertStatus.RESOLVED:
         head = f"{RESOLVED_ICON} <b>RESOLVED · {escape(rule_name(event.rule))}</b> — {who}"
     else:
-        status = "" if event.status is AlertStatus.FIRING else f" ({_change(event.severity)})"
+        status = "" if event.status is AlertStatus.FIRING else f" ({_change(event.status)})"
         head = (
             f"{_ICON[event.severity]} <b>{escape(event.severity.value.upper())}{status} · "
             f"{escape(rule_name(event.rule))}</b> — {who}"
@@ -171,6 +170,7 @@ HELP_HTML = "\n".join(
         "/mute &lt;account&gt; &lt;minutes&gt; — hold back warnings (critical alerts still come)",
         "/unmute [account] — end mutes",
         "/flatten &lt;account&gt; — close everything (admins; asks to confirm)",
+        "/resume &lt;account&gt; — lift a halt so the account may trade again (admins; asks to confirm)",
         "/help — this list",
     ]
 )
@@ -248,5 +248,12 @@ def limits_html(ev: Evaluation) -> str:
 def flatten_prompt_html(name: str, positions: int, seconds: int) -> str:
     return (
         f"⚠️ Flatten <b>{escape(name)}</b>: close every open position ({positions} now)?\n"
+        f"Press the button within {seconds} s to confirm."
+    )
+
+
+def resume_prompt_html(name: str, seconds: int) -> str:
+    return (
+        f"▶️ Resume <b>{escape(name)}</b>: lift its halt and allow trading again?\n"
         f"Press the button within {seconds} s to confirm."
     )

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
+from riskmon.errors import ConfigError
 from riskmon.models import AccountSnapshot, Order, Position, Side
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,17 @@ def snapshot_to_line(snap: AccountSnapshot) -> str:
 class BadLine:
     number: int
     reason: str
+    text: str = ""
+
+
+def wrapped_json_hint(bad: list[BadLine]) -> str:
+    """When no line was a snapshot, say so if the file looks like pretty-printed (or array-wrapped) JSON."""
+    if bad and bad[0].text.strip().startswith(("{", "[")):
+        return (
+            "; it looks like pretty-printed JSON, and the replay format needs one snapshot per line "
+            "(JSON Lines: `jq -c . FILE` rewrites it that way)"
+        )
+    return ""
 
 
 def read_records(stream: TextIO) -> Iterator[AccountSnapshot | BadLine]:
@@ -220,14 +232,21 @@ def read_records(stream: TextIO) -> Iterator[AccountSnapshot | BadLine]:
         try:
             yield parse_line(line)
         except (RecordError, ValueError) as exc:
-            yield BadLine(number, str(exc))
+            yield BadLine(number, str(exc), line)
 
 
 class Recorder:
     """Appends every snapshot it observes to a file in the replay format (``riskmon run --record``)."""
 
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("a", encoding="utf-8")
+    def __init__(self, path: Path, setting: str = "--record") -> None:
+        """Appends to ``path``, creating its folder if needed; a directory or an unwritable path is one clear error."""
+        if path.is_dir():
+            raise ConfigError(setting, f"{path} is a folder; give a file, e.g. {path / 'snapshots.jsonl'}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(setting, f"cannot write to {path}: {exc.strerror or exc}") from None
 
     def write(self, snap: AccountSnapshot) -> None:
         self._file.write(snapshot_to_line(snap) + "\n")

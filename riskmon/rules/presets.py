@@ -73,7 +73,8 @@ class Preset:
     def describe(self) -> list[tuple[str, str]]:
         """`riskmon presets`: the day, every rule the preset turns on with its source, and the notes."""
         book = self.rulebook()
-        rows = [("day", f"resets at {book.day_reset} {book.timezone} [{self.cite(CALENDAR)}]")]
+        rows = [("source", f"{self.source}, as of {self.rules_as_of}")]
+        rows.append(("day", f"resets at {book.day_reset} {book.timezone} [{self.cite(CALENDAR)}]"))
         described = describe_rules(book)
         rows += [(rule.replace("_", " "), f"{text} [{self.cite(rule)}]") for rule, text in described]
         on = {rule for rule, _ in described} | {CALENDAR}

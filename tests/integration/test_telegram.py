@@ -32,6 +32,7 @@ from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
 from tests.builders import D, snap, ts
 from tests.fakes.telegram_api import FakeTelegram
+from tests.processes import riskmon_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")]
 
@@ -43,10 +44,15 @@ ADMIN, MEMBER, STRANGER_CHAT = 7, 8, 999
 class RecordingFlatten:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.resumed: list[tuple[str, str]] = []
 
     async def flatten(self, account: str, requested_by: str) -> str:
         self.calls.append((account, requested_by))
         return "closed 2 positions, equity 99,100.00"
+
+    async def resume(self, account: str, requested_by: str) -> str:
+        self.resumed.append((account, requested_by))
+        return f"{account}: halt lifted by {requested_by}; trading allowed again"
 
 
 @pytest.fixture
@@ -335,8 +341,49 @@ async def test_flatten_needs_the_same_admins_confirmation(api: FakeTelegram, cap
     assert edit["message_id"] == message_id
 
 
+async def test_resume_is_admin_only_and_confirmed_like_flatten(
+    api: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(MEMORY)
+    flattener = RecordingFlatten()
+    monitor = ftmo_monitor(store)
+    telegram = notifier(api, store, {"acc-1": monitor}, flattener=flattener)
+    async with running(telegram):
+        api.command(int(CHATS[0]), MEMBER, "/resume acc-1")  # not an admin: ignored
+        await api.wait_for(lambda: "ignored /resume from user 8" in caplog.text)
+        api.command(int(CHATS[0]), ADMIN, "/resume")
+        await api.wait_for(lambda: len(api.sent()) == 1)
+        assert api.sent()[0].params["text"] == "Usage: /resume &lt;account&gt; (one of: acc-1)"
+        api.command(int(CHATS[0]), ADMIN, "/flatten acc-1")
+        api.command(int(CHATS[0]), ADMIN, "/resume acc-1")
+        await api.wait_for(lambda: len(api.sent()) == 3)
+        flatten_data = api.sent()[1].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        prompt = api.sent()[2].params
+        assert prompt["text"].startswith("▶️ Resume <b>FTMO 100k</b>: lift its halt and allow trading again?")
+        button = prompt["reply_markup"]["inline_keyboard"][0][0]
+        assert button["text"] == "Confirm resume"
+        # the flatten button's secret with the resume action confirms nothing
+        api.press(int(CHATS[0]), ADMIN, "resume:" + flatten_data.partition(":")[2], 501)
+        await api.wait_for(lambda: len(api.sent("answerCallbackQuery")) == 1)
+        api.press(int(CHATS[0]), MEMBER, button["callback_data"], 502)  # not an admin
+        await api.wait_for(lambda: "resume confirmation from user 8" in caplog.text)
+        api.press(int(CHATS[0]), ADMIN, button["callback_data"], 502)
+        await api.wait_for(lambda: len(api.sent("editMessageText")) == 1)
+    assert flattener.calls == []
+    assert flattener.resumed == [("acc-1", "telegram user 7")]
+    assert (
+        api.sent("answerCallbackQuery")[0].params["text"] == "This confirmation is no longer valid; send /resume again."
+    )
+    assert api.sent("editMessageText")[0].params["text"] == (
+        "Resume acc-1: acc-1: halt lifted by telegram user 7; trading allowed again"
+    )
+
+
 class BrokenFlatten:
     async def flatten(self, account: str, requested_by: str) -> str:
+        raise RuntimeError("platform unreachable")
+
+    async def resume(self, account: str, requested_by: str) -> str:
         raise RuntimeError("platform unreachable")
 
 
@@ -440,17 +487,14 @@ def test_build_telegram_reads_the_settings(api: FakeTelegram) -> None:
 
 async def test_riskmon_run_answers_status_over_telegram(api: FakeTelegram, tmp_path: Path) -> None:
     """The wiring in `riskmon run`: the simulator's accounts, the fake Bot API, a /status round trip."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_CHAT_ID": "111",
-        "TELEGRAM_API_BASE_URL": api.url,
-        "RISKMON_DB": str(tmp_path / "riskmon.db"),
-        "SIM_INTERVAL": "0.1",
-        "LOG_LEVEL": "DEBUG",
-        "METRICS_PORT": "0",  # never the default port: a real riskmon may be running beside the suite
-    }
+    env = riskmon_env(  # its own database and no metrics listener: never the default port
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_CHAT_ID="111",
+        TELEGRAM_API_BASE_URL=api.url,
+        SIM_INTERVAL="0.1",
+        LOG_LEVEL="DEBUG",
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "riskmon.cli", "run", "--no-table", "--env-file", os.devnull,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

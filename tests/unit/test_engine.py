@@ -9,6 +9,7 @@ import pytest
 from riskmon.clock import TradingCalendar
 from riskmon.engine import advance, track
 from riskmon.models import AlertStatus, RuleResult, Severity
+from riskmon.notify.format import event_line, event_record
 from riskmon.state import AccountState, AnchorSource
 from tests.builders import D, position, preset_monitor, snap, ts
 
@@ -36,9 +37,12 @@ def test_alert_lifecycle_fires_once_escalates_and_resolves() -> None:
     ]
 
 
-def test_de_escalation_is_a_change_too() -> None:
+def test_de_escalation_is_a_change_too_and_says_so() -> None:
     tracked = track({"daily_loss": Severity.CRITICAL}, [result(Severity.WARNING)], "acc-1", ts("2026-03-02 10:00"))
-    assert [(e.status, e.severity) for e in tracked.events] == [(AlertStatus.ESCALATED, Severity.WARNING)]
+    assert [(e.status, e.severity) for e in tracked.events] == [(AlertStatus.DEESCALATED, Severity.WARNING)]
+    (event,) = tracked.events
+    assert "de-escalated" in event_line(event)
+    assert event_record(event)["status"] == "firing"  # the replay contract: firing at the new severity
 
 
 PRAGUE = TradingCalendar.of("Europe/Prague", "00:00")

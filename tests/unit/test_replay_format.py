@@ -104,7 +104,7 @@ def test_replay_cli_prints_the_event_contract(tmp_path: Path) -> None:
         ("firing", "warning", "10:05"),  # back to 4,000 lost: still failing, at the lower severity
         ("resolved", "warning", "10:06"),
     ]
-    assert events[1]["observed"] == "5000.01" and events[1]["limit"] == "5000"
+    assert events[1]["observed"] == "5000.01" and events[1]["limit"] == "5000.00"
     assert set(events[0]) == {"ts", "account", "rule", "severity", "status", "observed", "limit", "message"}
     assert "line 4: not valid JSON" in result.stderr
 
@@ -122,6 +122,6 @@ def test_replay_with_preset_and_initial_balance(tmp_path: Path) -> None:
         "critical",
         "10:01",
     )
-    assert first["limit"] == "3000"
+    assert first["limit"] == "3000.00"
     missing = CliRunner().invoke(app, ["replay", str(day), "--preset", "ftmo-1step"])
     assert missing.exit_code == ExitCode.CONFIG and "--initial-balance" in missing.output

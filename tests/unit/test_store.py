@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ def test_a_database_from_a_newer_riskmon_is_refused(tmp_path: Path) -> None:
 
 def test_second_store_on_the_same_file_is_refused(tmp_path: Path) -> None:
     first = Store(tmp_path / "s.db")
-    with pytest.raises(StoreLockedError, match="in use by another riskmon process"):
+    with pytest.raises(StoreLockedError, match=rf"in use by another riskmon process \(pid {os.getpid()}\)"):
         Store(tmp_path / "s.db")
     first.close()
     Store(tmp_path / "s.db").close()  # released

@@ -42,9 +42,9 @@ def test_critical_firing_shows_figures_action_and_next_step() -> None:
 
 def test_severity_change_and_resolution() -> None:
     warning = alert_html(
-        event(severity=Severity.WARNING, status=AlertStatus.ESCALATED, room_left=D("1000"), used=D("0.8"), label="")
+        event(severity=Severity.WARNING, status=AlertStatus.DEESCALATED, room_left=D("1000"), used=D("0.8"), label="")
     )
-    assert warning.splitlines()[0] == "🟠 <b>WARNING (severity changed) · daily loss</b> — acc-1"
+    assert warning.splitlines()[0] == "🟠 <b>WARNING (eased, still failing) · daily loss</b> — acc-1"
     assert "Room left before the floor: <b>1,000.00</b>\n" in warning
     assert "Next: No action taken yet. You are alerted again if it turns critical, and when it recovers." in warning
     resolved = alert_html(event(status=AlertStatus.RESOLVED, room_left=None, used=None, message="ok <now>"))

@@ -50,5 +50,26 @@ def test_check_says_which_bridge_to_start(tmp_path: Path) -> None:
     done = check(1, tmp_path)  # nothing listens on port 1
     assert done.returncode == ExitCode.UNREACHABLE
     assert "riskmon: mt5:5012345: no data for 5012345" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # the one line says why: the bridge that did not answer
+    assert "(last error: MT5 account 5012345: MT5 bridge at 127.0.0.1:1 unreachable" in last
     assert "Traceback" not in done.stderr
     assert PASSWORD.get_secret_value() not in done.stderr
+
+
+def test_check_says_when_the_terminal_refuses_the_login(bridge: Bridge, tmp_path: Path) -> None:
+    env = riskmon_env(
+        tmp_path,
+        PLATFORM="mt5",
+        ACCOUNT_ID=str(LOGIN),
+        MT5_PASSWORD="not-the-password",
+        MT5_SERVER=SERVER,
+        MT5_BRIDGE_HOST="127.0.0.1",
+        MT5_BRIDGE_PORT=str(bridge.port),
+    )
+    args = [sys.executable, "-m", "riskmon.cli", "check", "--timeout", "5", "--env-file", "none.env"]
+    done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("riskmon: ") and str(LOGIN) in last
+    assert "authorization failed" in last, last  # the terminal's own reason, not just "no data"
+    assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr

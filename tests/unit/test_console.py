@@ -1,0 +1,129 @@
+"""The terminal a trader watches: a live table that fits the window, logs above it, readable help."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from rich.console import Console
+from rich.live import Live
+from typer.testing import CliRunner
+
+from riskmon import logs
+from riskmon.cli import app
+from riskmon.monitor import AccountMonitor
+from riskmon.notify.console import account_table
+from tests.builders import preset_monitor, snap
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def monitors() -> list[AccountMonitor]:
+    big = preset_monitor("ftmo-2step", "100000", account="ftmo-challenge-100k")
+    big.process(snap("2026-03-02 10:00", "100000.00", "97512.34", account="ftmo-challenge-100k", margin="1500"))
+    small = preset_monitor("ftmo-2step", "10000", account="acc-2")
+    small.process(snap("2026-03-02 10:00", "10000", "9950", account="acc-2"))
+    waiting = preset_monitor("basic", account="not-yet")
+    return [big, small, waiting]
+
+
+def render(width: int) -> list[str]:
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
+    console.print(account_table(monitors(), width))
+    return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("width", [80, 100, 60])
+def test_the_live_table_fits_the_terminal_and_never_cuts_a_number(width: int) -> None:
+    lines = render(width)
+    assert max(len(line) for line in lines) <= width
+    text = "\n".join(lines)
+    numbers = re.findall(r"[\d,]+\.\d\d", text)
+    assert numbers, text
+    assert "…" not in "".join(n for n in re.findall(r"\S*…\S*", text) if any(ch.isdigit() for ch in n))
+    assert "2,512.34" in text  # the room left on the 100k account, whole (5,000 − 2,487.66 lost)
+
+
+def test_the_table_shows_everything_when_there_is_room() -> None:
+    text = "\n".join(render(160))
+    for header in ("Platform", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin lvl", "Status"):
+        assert header in text
+    assert "100,000.00" in text and "97,512.34" in text and "2,487.66 / 5,000.00 (49.8%)" in text
+
+
+def test_at_80_columns_the_widest_figures_are_dropped_not_cut() -> None:
+    text = "\n".join(render(80))
+    assert "100,00…" not in text
+    assert "97,512.34" in text and "2,512.34" in text  # equity and room left stay
+
+
+def test_log_lines_print_above_the_live_table_not_through_it(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None)
+    logs.configure("plain", "INFO")
+    with Live(account_table(monitors(), 80), console=console, auto_refresh=False, redirect_stderr=True) as live:
+        logging.getLogger("riskmon.test").warning("feed failed (connection refused)")
+        live.refresh()
+    assert "feed failed (connection refused)" in out.getvalue()  # went through the table's console
+    assert "feed failed" not in capsys.readouterr().err  # and not straight to the terminal under it
+
+
+def test_log_timestamps_are_utc_with_a_zone(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("plain", "INFO")
+    logging.getLogger("riskmon.test").info("hello")
+    line = capsys.readouterr().err.strip()
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO    riskmon\.test: hello$", line), line
+    logs.configure("json", "INFO")
+    logging.getLogger("riskmon.test").info("hello")
+    doc = capsys.readouterr().err.strip()
+    assert re.search(r'"ts": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', doc), doc
+
+
+def test_utc_timestamp_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert logs.utc_timestamp(0.0) == "1970-01-01T00:00:00.000Z"
+        assert logs.utc_timestamp(1772445600.5) == "2026-03-02T10:00:00.500Z"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_help_keeps_square_brackets() -> None:
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0
+    assert "[[accounts]]" in result.stdout
+
+
+def test_presets_fit_80_columns_in_plain_words() -> None:
+    result = runner.invoke(app, ["presets"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = " ".join(" ".join(lines).split())
+    for internal in ("eod_balance", "intraday_balance", "max_balance_equity", "anchor_pct", "initial_pct"):
+        assert internal not in text
+    assert "3% of the initial balance below the balance at the day's start (00:00 Europe/Prague)" in text
+    assert "10% of the initial balance below the highest end-of-day balance, rising with it" in text
+    assert "stops rising at the initial balance" in text  # topstep / e8 lock
+    assert "1,000.00 below the balance" in text and "blocks trading for the day" in text  # topstep soft limit
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and re.fullmatch(r"riskmon \d+\.\d+\.\d+\S*\n", result.stdout)
