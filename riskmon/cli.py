@@ -37,6 +37,7 @@ from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
+from riskmon.rules import describe_rules
 from riskmon.rules.presets import PRESETS
 from riskmon.service import (
     Platform,
@@ -528,6 +529,7 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
                     "platform": profile.platform,
                     "initial_balance": None if profile.initial_balance is None else str(profile.initial_balance),
                     "rules": json.loads(profile.rulebook.model_dump_json()),
+                    "rules_in_words": dict(describe_rules(profile.rulebook)),
                     "sources": {key: str(source) for key, source in app_config.sources[profile.account].items()},
                     "enforce": {k: _plain_value(v) for k, v in asdict(policies[profile.account]).items()},
                 }

@@ -62,8 +62,11 @@ def transition_event(
         action = plan_text(intents)
         if not new.live:
             action = f"dry run, nothing sent: would {action}"
-        if new.state is TradingState.HALTED:
-            action += f"; trading halted until {halt_until:%Y-%m-%d %H:%M} UTC"
+        if new.state is TradingState.HALTED and new.new_only:
+            action += f"; new risk halted until {new.until or halt_until:%Y-%m-%d %H:%M} UTC (positions opened "
+            action += "meanwhile are closed, those held stay)"
+        elif new.state is TradingState.HALTED:
+            action += f"; trading halted until {new.until or halt_until:%Y-%m-%d %H:%M} UTC"
         else:
             action += "; reducing until leverage is back at the target"
     return AlertEvent(
@@ -146,7 +149,7 @@ def with_actions(ev: Evaluation, policy: Policy, status: TradingStatus, halt_unt
 
 
 def _action(event: AlertEvent, ev: Evaluation, policy: Policy, status: TradingStatus, halt_until: datetime) -> str:
-    until = f"trading halted until {halt_until:%Y-%m-%d %H:%M} UTC"
+    until = f"trading halted until {status.until or halt_until:%Y-%m-%d %H:%M} UTC"
     enforcing = policy.mode is not Mode.OFF
     dry = "" if policy.mode is Mode.LIVE else "dry run: "
     if event.rule in flattening_rules(ev):

@@ -57,6 +57,20 @@ class Response(StrEnum):
         }[self]
 
 
+class Level(NamedTuple):
+    """A rule's response level, and for ``flatten_until`` the time of day (the rulebook's zone) the halt lifts."""
+
+    kind: Response
+    until: time | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind.text} {self.until:%H:%M}" if self.until is not None else self.kind.text
+
+
+ALERT_ONLY = Level(Response.ALERT)
+
+
 class Watch(StrEnum):
     """Inputs besides equity that can change a rule's verdict (the fast path re-runs the rule when one moves)."""
 
@@ -94,7 +108,7 @@ class Rule(Protocol):
     def name(self) -> str: ...
 
     @property
-    def response(self) -> Response: ...
+    def response(self) -> Level: ...
 
     @property
     def watches(self) -> frozenset[Watch]: ...

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Slot, Watch, money, pct
+from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch, money, pct
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.state import AccountState
 from riskmon.units import Share
@@ -42,8 +42,8 @@ class ConsistencyRule:
     watches: frozenset[Watch] = frozenset({Watch.BALANCE, Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> BestDay:
         best: BestDay = BestDay.restore(slot) or BestDay()

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Plugin, Response, Watch, money
+from riskmon.rules.base import HUNDRED, Band, Level, Plugin, Watch, money
 from riskmon.rules.floors import Floor, floor_result, number, reaching
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
@@ -71,8 +71,8 @@ class DailyLossRule:
     watches: frozenset[Watch] = frozenset({Watch.TIME})  # the day's anchor moves at the reset
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def floor(self, state: AccountState) -> Floor:
         anchor = day_anchor(self.spec, state)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import INFINITY, Band, Plugin, Response, Slot, Watch, money
+from riskmon.rules.base import INFINITY, Band, Level, Plugin, Response, Slot, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, RuleSpec
 from riskmon.state import AccountState
 
@@ -52,8 +52,8 @@ class DailyProfitRule:
     watches: frozenset[Watch] = frozenset({Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> DayPeak:
         peak: DayPeak | None = DayPeak.restore(slot)

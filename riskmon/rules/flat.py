@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Watch
+from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Watch
 from riskmon.rules.spec import WEEKDAYS, RulebookBase, RuleSpec, Weekday, clock_time, zone_name
 from riskmon.state import AccountState
 
@@ -59,8 +59,8 @@ class FlatRule:
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def _window(self, day: date) -> Window:
         at, reopen = time.fromisoformat(self.spec.at), time.fromisoformat(self.spec.reopen)

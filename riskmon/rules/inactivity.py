@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Field
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Slot, Watch
+from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch
 from riskmon.rules.spec import Count, RuleSpec
 from riskmon.state import AccountState
 
@@ -40,8 +40,8 @@ class InactivityRule:
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> LastActive:
         last: LastActive | None = LastActive.restore(slot)

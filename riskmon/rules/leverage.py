@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, INFINITY, Band, Plugin, Response, Watch, share_of
+from riskmon.rules.base import ANY_EQUITY, INFINITY, Band, Level, Plugin, Watch, share_of
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.state import AccountState
 
@@ -34,8 +34,8 @@ class LeverageRule:
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.PRICES})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         leverage = effective_leverage(snap)

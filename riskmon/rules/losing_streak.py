@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from riskmon.clock import TradingCalendar
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Slot, Watch
+from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch
 from riskmon.rules.spec import Count, RulebookBase, RuleSpec
 from riskmon.rules.trades import Held, trades_between
 from riskmon.state import AccountState
@@ -43,8 +43,8 @@ class LosingStreakRule:
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.BALANCE, Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Streak:
         streak: Streak | None = Streak.restore(slot)

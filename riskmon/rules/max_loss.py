@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Plugin, Response, Watch, money
+from riskmon.rules.base import HUNDRED, Band, Level, Plugin, Watch, money
 from riskmon.rules.floors import Floor, floor_result, number, reaching
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
@@ -58,8 +58,8 @@ class MaxLossRule:
     name: str = MAX_LOSS
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     @property
     def watches(self) -> frozenset[Watch]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Watch
+from riskmon.rules.base import ALERT_ONLY, ANY_EQUITY, Band, Level, Plugin, Watch
 from riskmon.rules.spec import Count
 from riskmon.state import AccountState
 
@@ -17,7 +17,7 @@ MAX_POSITIONS = "max_positions"
 class MaxPositionsRule:
     limit: int
     name: str = MAX_POSITIONS
-    response: Response = Response.ALERT
+    response: Level = ALERT_ONLY
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS})
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:

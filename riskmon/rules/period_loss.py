@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Plugin, Response, Slot, Watch, money
+from riskmon.rules.base import HUNDRED, Band, Level, Plugin, Slot, Watch, money
 from riskmon.rules.floors import Floor, floor_result, number, reaching
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
@@ -65,8 +65,8 @@ class PeriodLossRule:
     watches: frozenset[Watch] = frozenset({Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> PeriodAnchor:
         anchor: PeriodAnchor | None = PeriodAnchor.restore(slot)

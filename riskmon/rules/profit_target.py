@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, HUNDRED, Band, Plugin, Response, Watch, money
+from riskmon.rules.base import ANY_EQUITY, HUNDRED, Band, Level, Plugin, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, Sized
 from riskmon.state import AccountState
 
@@ -27,8 +27,8 @@ class ProfitTargetRule:
     watches: frozenset[Watch] = frozenset({Watch.BALANCE, Watch.POSITIONS})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         initial = state.initial_balance

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Watch, money
+from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, RuleSpec, Spec
 from riskmon.state import AccountState
 
@@ -53,8 +53,8 @@ class SizeLimitsRule:
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.ORDERS, Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         per_order, plan_profit = self.spec.per_order, state.day_start_balance - state.initial_balance

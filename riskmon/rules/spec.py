@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from riskmon.clock import TradingCalendar
-from riskmon.rules.base import Response
+from riskmon.rules.base import Level, Response
 from riskmon.units import Share, check_percent
 
 Money = Annotated[Decimal, Field(gt=0)]
@@ -60,9 +60,9 @@ class RuleSpec(Spec):
             raise ValueError("until (a time such as 15:10) goes with response = flatten_until, and only with it")
         return self
 
-    def response_text(self) -> str:
-        text = self.response.text
-        return f"{text} {self.until}" if self.response is Response.FLATTEN_UNTIL else text
+    @property
+    def level(self) -> Level:
+        return Level(self.response, None if self.until is None else time.fromisoformat(self.until))
 
 
 class Sized(RuleSpec):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Plugin, Response, Slot, Watch
+from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch
 from riskmon.rules.period_loss import week_start
 from riskmon.rules.spec import Count, RulebookBase, RuleSpec
 from riskmon.rules.trades import Held, trades_between
@@ -50,8 +50,8 @@ class TradeCountRule:
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
 
     @property
-    def response(self) -> Response:
-        return self.spec.response
+    def response(self) -> Level:
+        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Tally:
         tally: Tally | None = Tally.restore(slot)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,13 @@ from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.enforce.plan import flatten_trigger
+from riskmon.enforce.journal import Entry, Journal
+from riskmon.enforce.plan import decide, flatten_trigger
+from riskmon.enforce.records import TradingStatus
 from riskmon.enforce.spec import Mode, Policy
 from riskmon.engine import equity_band, watched
 from riskmon.metrics import StateCollector
-from riskmon.models import Severity
+from riskmon.models import Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.telegram_format import limits_html
 from riskmon.rules import PLUGINS, Response, Watch, build_rules, describe_rules
@@ -30,7 +32,7 @@ from riskmon.rules.presets import PRESETS
 from riskmon.rules.stale_data import STALE_DATA
 from riskmon.state import AccountState
 from riskmon.store import MEMORY, Store
-from tests.builders import D, position, preset_monitor, snap
+from tests.builders import D, position, preset_monitor, snap, ts
 
 # Every rule on, at figures a snapshot walk crosses.
 EVERYTHING: dict[str, Any] = {
@@ -59,7 +61,7 @@ def test_registry_names_are_unique_and_every_rule_is_built_with_its_plugin_name(
     rules = build_rules(PRESETS["basic"].rulebook(EVERYTHING))
     assert {r.name for r in rules} == EVERY_RULE
     for rule in rules:
-        assert isinstance(rule.response, Response) and rule.watches <= set(Watch)
+        assert isinstance(rule.response.kind, Response) and rule.watches <= set(Watch)
     assert [name for name, _ in describe_rules(PRESETS["basic"].rulebook(EVERYTHING))] == [p.name for p in PLUGINS]
 
 
@@ -228,3 +230,59 @@ def test_presets_command_shows_every_rule_its_source_and_what_is_unconfirmed() -
         for point in preset.unconfirmed:
             assert point in text
     assert "help.topstep.com/en/articles/9772296" in text  # the TopstepX switch's source
+
+
+# -- response levels, as the enforcer acts on them ------------------------------------------------
+
+
+def _topstep(response: dict[str, Any]) -> AccountMonitor:
+    return preset_monitor("topstep-50k", flat_by=response)
+
+
+def test_flatten_until_a_chosen_time_halts_until_then_and_not_until_the_next_day() -> None:
+    m = _topstep({"response": "flatten_until", "until": "16:30"})
+    held = (position("1", opened_at="2026-03-03 15:00"),)
+    ev = m.process(snap("2026-03-03 21:10", "50000", positions=held))  # 15:10 Chicago
+    assert ev is not None
+    now = ev.snapshot.ts
+    decision = decide(ev, Policy(mode=Mode.LIVE), TradingStatus(), [], now)
+    (transition,) = decision.transitions
+    halted = transition.status
+    assert halted.state is TradingState.HALTED and halted.until == ts("2026-03-03 22:30")  # 16:30 Chicago
+    assert [i.target for i in decision.intents] == ["1"]
+    later = m.process(snap("2026-03-03 22:29:59", "50000"))
+    assert later is not None
+    assert decide(later, Policy(mode=Mode.LIVE), halted, [], later.snapshot.ts).status.state is TradingState.HALTED
+    lifted = m.process(snap("2026-03-03 22:30", "50000"))
+    assert lifted is not None
+    after = decide(lifted, Policy(mode=Mode.LIVE), halted, [], lifted.snapshot.ts)
+    assert after.status.state is TradingState.ACTIVE and "halt lifted at 2026-03-03 22:30 UTC" in after.status.reason
+
+
+def test_halt_new_risk_closes_only_what_opens_after_the_halt() -> None:
+    m = _topstep({"response": "halt_new"})
+    old = position("old", opened_at="2026-03-03 15:00")
+    ev = m.process(snap("2026-03-03 21:10", "50000", positions=(old,)))
+    assert ev is not None
+    decision = decide(ev, Policy(mode=Mode.LIVE), TradingStatus(), [], ev.snapshot.ts)
+    halted = decision.status
+    assert halted.state is TradingState.HALTED and halted.new_only and decision.intents == ()
+    new = position("new", opened_at="2026-03-03 21:20")
+    ev = m.process(snap("2026-03-03 21:21", "50000", positions=(old, new)))
+    assert ev is not None
+    assert [i.target for i in decide(ev, Policy(mode=Mode.LIVE), halted, [], ev.snapshot.ts).intents] == ["new"]
+
+
+def test_the_halts_lift_time_and_kind_survive_a_restart(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    journal = Journal(store)
+    status = TradingStatus(
+        TradingState.HALTED, date(2026, 3, 3), "flat by", ts("2026-03-03 21:10"), True, 0, ts("2026-03-03 22:30"), True
+    )
+    journal.save_status(
+        "acc-1", status, Entry(ts("2026-03-03 21:10"), "acc-1", date(2026, 3, 3), "transition", "halted")
+    )
+    store.close()
+    store = Store(tmp_path / "s.db")
+    assert Journal(store).status("acc-1") == status
+    store.close()
