@@ -179,12 +179,11 @@ def run(
     """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
+        console = Console()
         with ExitStack() as stack:
-            # A --record path that cannot be written is one error line, before the start-up lines.
             recorder = stack.enter_context(closing(Recorder(record))) if record else None
-            _announce(app_config)
-            console = Console()
             store = stack.enter_context(closing(Store(app_config.settings.db_path)))
+            _announce(app_config)  # once the files it needs are open: a refusal stays one line
             app_ = build_app(app_config, store, console, _Recording(recorder) if recorder else None)
             hook = SIGNAL_HOOKS.get(signals) or default_signals()
             asyncio.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal, hook))

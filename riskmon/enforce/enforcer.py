@@ -39,11 +39,7 @@ from riskmon.store import Store
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[AlertEvent], None]
-# Refusals that last until the market or the connection comes back: retried at a steady pace.
-STANDING_REFUSALS = frozenset({Outcome.MARKET_CLOSED, Outcome.TRADING_DISABLED, Outcome.NO_CONNECTION})
-# Answers after which the broker may or may not have acted: a fresh snapshot decides.
-TO_VERIFY = frozenset({Outcome.DONE, Outcome.NOT_FOUND, Outcome.TIMEOUT})
-ACCEPTED = frozenset({Outcome.DONE.value, Outcome.NOT_FOUND.value})
+ACCEPTED = frozenset({Outcome.DONE.value, Outcome.PARTIAL.value, Outcome.NOT_FOUND.value})
 
 
 FLATTEN_REQUEST, RESUME_REQUEST = "flatten", "resume"
@@ -247,7 +243,7 @@ class Enforcer:
             request.reply.set_result(self._preview(lane, ev, decision, who or ""))
             return
         self._apply(lane, ev, decision)
-        retries = [lane.actions[key] for key in decision.retry]
+        retries = [_replanned(lane.actions[key], ev.snapshot) for key in decision.retry]
         await asyncio.gather(
             *(self._send(lane, ev, intent) for intent in decision.intents),
             *(self._send(lane, ev, a.intent, a) for a in retries),
@@ -303,6 +299,10 @@ class Enforcer:
                     # Unanswered, from before a restart: the request may still be on its way or queued at
                     # the broker. Not sent again before its answer would have been due.
                     delay = max(delay, (action.next_at - now).total_seconds())
+                elif action.outcome == Outcome.UNKNOWN.value:
+                    # No clear answer (a timeout, an order placed but not yet filled): it may still execute.
+                    # Sending it again sooner than an answer could take would risk closing twice.
+                    delay = max(delay, self.answer_timeout_s)
                 retry = replace(action, status=Status.RETRY, next_at=now + timedelta(seconds=delay))
                 message = f"{text}: still open after {action.outcome or 'no answer'}; sending again in {delay:.0f} s"
                 if not action.alerted:
@@ -353,27 +353,30 @@ class Enforcer:
                     return await trader.cancel_order(account, intent.target)
                 return await trader.close_position(account, intent.target, intent.volume)
         except TimeoutError:
-            return ActionResult(Outcome.TIMEOUT, f"no answer within {self.answer_timeout_s:.0f} s")
+            return ActionResult(Outcome.UNKNOWN, f"no answer within {self.answer_timeout_s:.0f} s")
         except Exception as exc:
             # The request may or may not have reached the broker: treated as unanswered, verified first.
             log.error("%s: trader failed on %s (%s: %s)", account, describe(intent), type(exc).__name__, exc)
-            return ActionResult(Outcome.TIMEOUT, f"trader raised {type(exc).__name__}: {exc}")
+            return ActionResult(Outcome.UNKNOWN, f"trader raised {type(exc).__name__}: {exc}")
 
     def _answer(self, lane: _Lane, action: Action, result: ActionResult) -> None:
         if self.on_outcome is not None:
             self.on_outcome(lane.account, result.outcome)
         now = self.clock.now()
         intent = action.intent
-        if result.outcome in TO_VERIFY:
-            if result.ok and intent.volume is not None and result.closed_volume is not None:
+        if result.outcome.verify:
+            partly = result.outcome is Outcome.PARTIAL or (result.ok and intent.volume is not None)
+            if partly and result.closed_volume is not None:
                 intent = _partially(intent, result)
             updated = replace(action, status=Status.AWAITING, intent=intent, answer_gen=lane.gen, next_at=None)
+            if result.outcome is Outcome.PARTIAL and action.alerted != result.outcome.value:
+                updated = replace(updated, alerted=result.outcome.value)
+                self._emit(refusal_event(updated, result, self._label(lane), now, None))
         else:
-            standing = result.outcome in STANDING_REFUSALS
-            delay = self.refused_retry_s if standing else self._backoff(action.attempts)
-            if result.outcome is Outcome.REJECTED and intent.volume is not None:
-                intent = _whole(intent)  # a refused partial close is sent again as a full close
-            updated = replace(action, status=Status.RETRY, intent=intent, next_at=now + timedelta(seconds=delay))
+            # Never widened: the same intent is re-planned from a fresh snapshot when it is due again.
+            delay = self.refused_retry_s if result.outcome.standing else self._backoff(action.attempts)
+            delay = max(delay, result.retry_after or 0.0)
+            updated = replace(action, status=Status.RETRY, answer_gen=lane.gen, next_at=now + timedelta(seconds=delay))
             if action.alerted != result.outcome.value:
                 updated = replace(updated, alerted=result.outcome.value)
                 self._emit(refusal_event(updated, result, self._label(lane), now, delay))
@@ -381,6 +384,8 @@ class Enforcer:
         code = f" [{result.code}]" if result.code else ""
         text = f"{describe(action.intent)}: {result.outcome.value}{code} {result.message}".rstrip()
         detail = {"outcome": result.outcome.value, "code": result.code, "closed_volume": str(result.closed_volume)}
+        if result.retry_after is not None:
+            detail["retry_after"] = f"{result.retry_after:g}"
         entry = Entry(now, lane.account, action.trading_day, "answer", text, action.key, detail)
         try:
             self._save(updated, entry)
@@ -460,8 +465,22 @@ def _confirmed(intent: Intent, snap: AccountSnapshot) -> bool:
 
 
 def _partially(intent: Intent, result: ActionResult) -> Intent:
+    """What was closed, verified against the volume the position had when it was planned."""
     return replace(intent, volume=result.closed_volume)
 
 
-def _whole(intent: Intent) -> Intent:
-    return replace(intent, volume=None)
+def _replanned(action: Action, snap: AccountSnapshot) -> Action:
+    """An action due again, re-planned from the latest snapshot: the same target, never more.
+
+    A partial close keeps the volume it was meant to leave open (the position may have changed since it
+    was planned); a full close stays full (it closes whatever is open). A refusal means the broker did
+    not act, so the latest snapshot is as good as one taken after it; an unconfirmed action has already
+    been checked against a snapshot taken after its answer.
+    """
+    intent = action.intent
+    if intent.kind is Kind.CLOSE and intent.volume is not None and intent.volume_before is not None:
+        position = next((p for p in snap.positions if p.id == intent.target), None)
+        if position is not None and position.volume != intent.volume_before:
+            left = intent.volume_before - intent.volume
+            intent = replace(intent, volume=position.volume - left, volume_before=position.volume)
+    return replace(action, intent=intent)

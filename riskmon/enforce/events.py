@@ -86,8 +86,13 @@ def transition_event(
     )
 
 
-def refusal_event(action: Action, result: ActionResult, label: str, ts: datetime, retry_s: float) -> AlertEvent:
+def refusal_event(action: Action, result: ActionResult, label: str, ts: datetime, retry_s: float | None) -> AlertEvent:
+    """A refused (or only partly done, ``retry_s`` None) request, raised once per outcome."""
     code = f" [{result.code}]" if result.code else ""
+    if retry_s is None:
+        then = "the rest is planned again from the next snapshot"
+    else:
+        then = f"retrying every {retry_s:.0f} s until the broker accepts"
     return AlertEvent(
         account=action.account,
         rule=RULE,
@@ -98,7 +103,7 @@ def refusal_event(action: Action, result: ActionResult, label: str, ts: datetime
         message=f"could not {describe(action.intent)}: {result.outcome.value}{code} {result.message}".rstrip(),
         ts=ts,
         label=label,
-        action=f"retrying every {retry_s:.0f} s until the broker accepts",
+        action=then,
         details={"key": action.key, "outcome": result.outcome.value},
     )
 

@@ -26,18 +26,30 @@ class Feed(Protocol):
 
 
 class Outcome(StrEnum):
-    DONE = "done"
-    REJECTED = "rejected"  # broker said no for another reason: see code/message
-    MARKET_CLOSED = "market_closed"
-    TRADING_DISABLED = "trading_disabled"  # auto-trading off, symbol disabled, account read-only
-    NOT_FOUND = "not_found"  # position/order already gone
-    NO_CONNECTION = "no_connection"
-    TIMEOUT = "timeout"
+    """What became of one request to a broker: the one classification both traders and the enforcer use.
+
+    Each platform maps its own codes onto these (cTrader error codes, MT5 retcodes), keeping the code
+    verbatim in ``ActionResult.code``; the enforcer decides from the outcome alone.
+    """
+
+    DONE = "done"  # all that was asked was done
+    PARTIAL = "partial"  # part of it was done (``closed_volume`` says how much), the rest was not
+    RETRY = "retry"  # the broker asks to come back later: rate limit, busy, no quotes, no route, no connection
+    MARKET_CLOSED = "market_closed"  # the market is closed or on holiday: retried until it opens
+    TRADING_DISABLED = "trading_disabled"  # a person must act: auto-trading off, symbol disabled, read-only
+    REJECTED = "rejected"  # refused for good: the same request will not succeed as it is
+    NOT_FOUND = "not_found"  # the position or order is already gone
+    UNKNOWN = "unknown"  # no clear answer (timeout, placed, link lost after sending): the request may have acted
 
     @property
-    def retry_later(self) -> bool:
-        """Refusals that may succeed later without anyone changing anything."""
-        return self in {Outcome.MARKET_CLOSED, Outcome.NO_CONNECTION, Outcome.TIMEOUT, Outcome.REJECTED}
+    def verify(self) -> bool:
+        """The broker may have acted: a snapshot taken after the answer decides what is left to do."""
+        return self in {Outcome.DONE, Outcome.PARTIAL, Outcome.NOT_FOUND, Outcome.UNKNOWN}
+
+    @property
+    def standing(self) -> bool:
+        """A refusal that lasts until the market opens or someone changes something: retried at a steady pace."""
+        return self in {Outcome.MARKET_CLOSED, Outcome.TRADING_DISABLED, Outcome.REJECTED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,7 @@ class ActionResult:
     message: str = ""
     code: str = ""  # the broker's own error/return code, verbatim
     closed_volume: Decimal | None = None  # lots actually closed, when known
+    retry_after: float | None = None  # seconds the broker asked us to wait before trying again
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from riskmon.enforce import Mode, Policy
 from riskmon.enforce.audit import write_csv, write_jsonl
 from riskmon.models import AlertStatus, Severity, Side, TradingState
@@ -104,17 +106,63 @@ async def test_partial_deleveraging_lands_under_the_target(tmp_path: Path) -> No
         assert states == ["reducing", "active"]
 
 
-async def test_a_refused_partial_close_is_sent_again_as_a_full_close(tmp_path: Path) -> None:
+@pytest.mark.parametrize("refusal", [Outcome.RETRY, Outcome.MARKET_CLOSED, Outcome.REJECTED, Outcome.TRADING_DISABLED])
+async def test_a_refused_partial_close_is_never_widened_into_a_full_close(tmp_path: Path, refusal: Outcome) -> None:
     policy = Policy(mode=Mode.LIVE, flatten_at_used=None, deleverage=True)
     rig = Rig(tmp_path / "r.db", policy, rules={"leverage": {"enabled": True}})
-    rig.trader.refuse_partial = True
+    rig.trader.refuse_partial = refusal  # a holiday, a rate limit, a bad volume: the deleverage must stay partial
     async with running(rig):
         await rig.tick()
         partial = next(c for c in rig.trader.closes() if c.volume is not None)
+        for _ in range(4):
+            await rig.tick()
+        again = rig.trader.closes(partial.target)
+        assert len(again) > 1, "the refused cut is tried again"
+        assert all(c.volume == partial.volume for c in again), "never more than the planned cut"
+        assert any(e.details.get("outcome") == refusal.value for e in rig.events)
+        assert rig.enforcer.trading_state(ACCOUNT) is TradingState.REDUCING
+        rig.trader.refuse_partial = None
         await rig.tick()
-        assert rig.trader.closes(partial.target)[-1].volume is None
         await rig.tick()
         assert rig.enforcer.trading_state(ACCOUNT) is TradingState.ACTIVE
+        assert rig.market.snapshot(ACCOUNT).positions, "only the cut was closed"
+
+
+async def test_a_refused_partial_close_is_replanned_from_the_fresh_snapshot(tmp_path: Path) -> None:
+    """The trader closes part of the position himself meanwhile: the retry closes only what is still over."""
+    policy = Policy(mode=Mode.LIVE, flatten_at_used=None, deleverage=True)
+    rig = Rig(tmp_path / "r.db", policy, rules={"leverage": {"enabled": True}})
+    rig.trader.refuse_partial = Outcome.RETRY
+    async with running(rig):
+        await rig.tick()
+        partial = next(c for c in rig.trader.closes() if c.volume is not None)
+        assert partial.volume is not None
+        position = next(p for p in rig.market.snapshot(ACCOUNT).positions if p.id == partial.target)
+        own = partial.volume / 2
+        rig.market.close_position(ACCOUNT, partial.target, own)
+        rig.trader.refuse_partial = None
+        await rig.tick()
+        await rig.tick()
+        retried = rig.trader.closes(partial.target)[-1]
+        assert retried.volume == partial.volume - own
+        left = next(p for p in rig.market.snapshot(ACCOUNT).positions if p.id == partial.target)
+        assert left.volume == position.volume - partial.volume
+
+
+async def test_the_brokers_retry_after_is_honoured(tmp_path: Path) -> None:
+    async with running(Rig(tmp_path / "r.db", LIVE, refused_retry_s=0.02)) as rig:
+        rig.trader.refuse(Outcome.RETRY, retry_after=30)
+        await rig.walk_until(halted)
+        assert len(rig.trader.closes()) == 3
+        for _ in range(29):
+            await rig.tick()
+        assert len(rig.trader.closes()) == 3, "nothing sent again before the broker's retry-after"
+        rig.trader.reopen()
+        await rig.tick()
+        await rig.tick()
+        assert len(rig.trader.closes()) == 6
+        answers = [e for e in rig.enforcer.journal.entries(ACCOUNT) if e.step == "answer"]
+        assert answers[0].detail["retry_after"] == "30"
 
 
 async def test_restart_between_request_and_verification_sends_no_second_close(tmp_path: Path) -> None:
@@ -217,12 +265,26 @@ async def test_manual_flatten_after_a_dry_run_halt_sends_for_real(tmp_path: Path
         assert rig.enforcer.status(ACCOUNT).live
 
 
-async def test_a_partly_filled_close_is_confirmed_missing_and_sent_again(tmp_path: Path) -> None:
+async def test_a_partly_filled_close_stays_partial_and_the_rest_is_planned_again(tmp_path: Path) -> None:
     async with running(Rig(tmp_path / "r.db", LIVE)) as rig:
-        rig.trader.fill_at_most = Decimal(1)  # the broker closes one lot per request
+        rig.trader.fill_at_most = Decimal(1)  # the broker closes one lot per request, and says so
         await rig.walk_until(halted)
         await rig.walk_until(lambda ev: ev.snapshot.positions == (), limit=8)
         assert len(rig.trader.closes("1001")) == 4  # one lot per request, each after a snapshot
+        assert all(c.volume is None for c in rig.trader.closes())
+        partial = [e for e in rig.events if e.details.get("outcome") == "partial"]
+        assert {e.details["key"].split("|")[3] for e in partial} == {"close:1001", "close:1003"}
+        assert "planned again from the next snapshot" in partial[0].action
+        assert not [e for e in rig.events if e.details.get("outcome") == "unconfirmed"]
+
+
+async def test_a_close_claimed_done_but_still_open_is_unconfirmed_and_sent_again(tmp_path: Path) -> None:
+    async with running(Rig(tmp_path / "r.db", LIVE)) as rig:
+        rig.trader.fill_at_most = Decimal(1)
+        rig.trader.claim_done = True  # the broker says DONE, the snapshot says otherwise
+        await rig.walk_until(halted)
+        await rig.walk_until(lambda ev: ev.snapshot.positions == (), limit=8)
+        assert len(rig.trader.closes("1001")) == 4
         unconfirmed = [e for e in rig.events if e.details.get("outcome") == "unconfirmed"]
         assert {e.details["key"].split("|")[3] for e in unconfirmed} == {"close:1001", "close:1003"}
 
@@ -232,10 +294,28 @@ async def test_an_unanswered_request_is_verified_before_it_is_sent_again(tmp_pat
         rig.trader.hang_after_acting = True  # acts, then the answer never comes
         await rig.walk_until(halted)
         rig.trader.hang_after_acting = False
-        assert [a.outcome for a in rig.enforcer.open_actions(ACCOUNT)] == ["timeout"] * 3
+        assert [a.outcome for a in rig.enforcer.open_actions(ACCOUNT)] == ["unknown"] * 3
         await rig.tick()
         assert len(rig.trader.closes()) == 3
         assert rig.enforcer.open_actions(ACCOUNT) == []
+
+
+async def test_an_unknown_answer_is_not_sent_again_before_an_answer_could_have_come(tmp_path: Path) -> None:
+    """MT5 PLACED, a cTrader timeout: the order may still execute. Resending at once could close twice."""
+    async with running(Rig(tmp_path / "r.db", LIVE, answer_timeout_s=20)) as rig:
+        rig.trader.refuse(Outcome.UNKNOWN)  # nothing happens at the broker, and it says nothing clear
+        await rig.walk_until(halted)
+        assert len(rig.trader.closes()) == 3
+        for _ in range(19):
+            await rig.tick()
+        assert len(rig.trader.closes()) == 3, "not again within the answer timeout"
+        unconfirmed = [e for e in rig.events if e.details.get("outcome") == "unconfirmed"]
+        assert len(unconfirmed) == 3 and "sending again in 20 s" in unconfirmed[0].message
+        rig.trader.reopen()
+        await rig.tick()
+        await rig.tick()
+        assert len(rig.trader.closes()) == 6
+        assert (await rig.tick()).snapshot.positions == ()
 
 
 async def test_a_slow_broker_blocks_only_its_own_account(tmp_path: Path) -> None:

@@ -11,19 +11,32 @@ Control API (all money in Decimal account currency, prices in Decimal, volumes i
     await server.set_price("EURUSD", bid="1.1010")      # SpotEvent to every subscribed account
     await server.send_spot(1001, "EURUSD", bid=..., ask=...)  # one tick to one account (benchmarks)
     await server.deposit(1001, "500")                   # ExecutionEvent DEPOSIT_WITHDRAW
-    server.add_deal(1001, when=ts, gross="120")         # history for DealList (realized today)
+    server.add_deal(1001, when=ts, gross="120")         # history for DealList (opening=True: commission only)
     server.equity(1001), server.unrealized(1001)        # the server's own figures (cTrader's definition)
     server.balance(1001), server.margin(1001)
 
 Account events: ``set_margin(pid, m)`` (2141), ``set_leverage(ctid, n)`` (2123), ``charge_swap(pid, x)``.
-Timestamps come from ``clock`` (a riskmon Clock; ManualClock in tests). The real proxy sends heartbeats;
-pass ``heartbeat_interval`` (seconds) so a client with a silence timeout sees an idle link as alive
-(default: none, for tests that want full control of the wire).
+Timestamps come from ``clock`` (a riskmon Clock; ManualClock in tests). Like the real proxy it sends
+heartbeats, every ``heartbeat_interval`` seconds (10 by default; None for tests that want full control).
+
+As the definitions describe the server: a close is answered ORDER_ACCEPTED, then ORDER_FILLED with the
+order, the deal and its closePositionDetail (``fill_client_msg_id = False``: the fill without the
+request's clientMsgId); an opening fill carries its opening deal with the deal's own commission, which
+moves no balance (the close realises both sides); DealList honours maxRows (and ``max_deal_rows``) with
+hasMore, pages the oldest or the newest deals, in order or shuffled (``deal_order``); a refreshed token
+ends, with AccountsTokenInvalidatedEvent (2147), every account session authorised with the old one.
+Accounts may have any ``money_digits`` (0, 2, 8); ``omit_money_digits`` leaves the optional moneyDigits
+out of positions, deals, margin and cash events. ``add_symbol(max_lots=...)`` sets maxVolume (a larger
+close is refused with TRADING_BAD_VOLUME), ``bare=True`` lists a symbol without its optional fields.
+
+Every frame either way is checked against Spotware's message definitions (``tests/fakes/ctrader_schema``);
+``stop()`` fails the test if any broke them (``schema_errors``; ``check_frames=False`` only in benchmarks).
 
 Faults: ``drop_connections()``, ``go_silent()``, ``invalidate_token(ctids)``, ``disconnect_account(ctid)``,
-``end_application_session()``, ``expire_access_token()``, ``fail_next(payload_type, code, carrier)``,
-``send_raw(text)``, ``market_closed`` (set of symbol names), ``response_delay`` (seconds),
-``response_delays`` (seconds per request payload type, overriding ``response_delay``).
+``end_application_session()``, ``expire_access_token()``, ``fail_next(payload_type, code, carrier,
+retry_after, after=n)``, ``send_raw(text)`` (not checked: malformed on purpose), ``market_closed`` and
+``holidays`` (sets of symbol names), ``response_delay`` (seconds), ``response_delays`` (seconds per request
+payload type, overriding ``response_delay``).
 Records: ``close_requests`` / ``cancel_requests`` (``Received`` with a monotonic receive time),
 ``requests`` (payload types, in order), ``await received(payload_type)``, ``await arrived(payload_type)``
 (on the wire, before ``response_delay``), ``connections_opened``, ``open_connections``,
@@ -41,6 +54,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -52,6 +66,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from riskmon.clock import Clock, SystemClock
+from tests.fakes.ctrader_schema import check_frame
 
 SIDES = {"BUY": 1, "SELL": 2}
 EXEC = {
@@ -82,6 +97,8 @@ class FakeSymbol:
     ask: Decimal
     lot_size: int = 10_000_000  # cents of a unit: 100,000 units; min and step volume are 0.01 lot
     digits: int = 5
+    max_volume: int | None = None  # maxVolume in cents of a unit: a larger close is refused
+    bare: bool = False  # lists only what the proto requires: no base/quote asset, no lotSize
 
 
 @dataclass
@@ -135,6 +152,7 @@ class _Conn:
     app_authed: bool = False
     accounts: set[int] = field(default_factory=set)
     spots: dict[int, set[int]] = field(default_factory=dict)  # ctid → symbol ids
+    tokens: dict[int, str] = field(default_factory=dict)  # ctid → the access token it was authorised with
     silent: bool = False
 
 
@@ -148,8 +166,9 @@ class FakeCTraderServer:
         refresh_token: str = "refresh-0",
         enum_names: bool = True,
         int64_as_strings: bool = True,
-        heartbeat_interval: float | None = None,
+        heartbeat_interval: float | None = 10.0,
         clock: Clock | None = None,
+        check_frames: bool = True,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.access_token, self.refresh_token = access_token, refresh_token
@@ -163,6 +182,11 @@ class FakeCTraderServer:
         self.orders: dict[int, FakeOrder] = {}
         self.deals: dict[int, list[dict[str, Any]]] = {}
         self.market_closed: set[str] = set()
+        self.holidays: set[str] = set()  # symbol names whose closes are refused with SYMBOL_HAS_HOLIDAY
+        self.fill_client_msg_id = True  # False: ORDER_FILLED comes without the request's clientMsgId
+        self.omit_money_digits = False  # positions, deals, margin and cash events leave moneyDigits out
+        self.deal_order = "oldest_first"  # DealList pages: oldest_first, newest_first or shuffled (newest)
+        self.max_deal_rows: int | None = None  # the server's own page limit, under the request's maxRows
         self.response_delay = 0.0
         self.response_delays: dict[int, float] = {}
         self.close_requests: list[Received] = []
@@ -170,12 +194,15 @@ class FakeCTraderServer:
         self.requests: list[int] = []
         self._seen: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._arrived: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+        self.check_frames = check_frames  # off only in benchmarks, where the check's time would count
+        self.schema_errors: list[str] = []  # frames, either way, that the official definitions refuse
         self.connections_opened = 0
         self.account_auths = 0
         self.heartbeats_received = 0
-        self._failures: dict[int, deque[tuple[str, str]]] = {}
+        self._failures: dict[int, deque[list[Any]]] = {}  # [requests to serve first, code, carrier, retryAfter]
         self._conns: list[_Conn] = []
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1)  # positions and pending orders
+        self._history_ids = itertools.count(500_001)  # market orders, deals, balance operations
         self._token_serial = itertools.count(1)
         self._server: Server | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -191,11 +218,19 @@ class FakeCTraderServer:
         return self.url
 
     async def stop(self) -> None:
+        """Stop serving; fail (AssertionError) if any frame either way broke the official definitions."""
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+            self._server = None
+        if self.schema_errors:
+            raise AssertionError("frames that break the Open API definitions:\n" + "\n".join(self.schema_errors))
+
+    def _check(self, direction: str, text: str | bytes) -> None:
+        if self.check_frames:
+            self.schema_errors += [f"{direction}: {problem}" for problem in check_frame(text)]
 
     async def __aenter__(self) -> FakeCTraderServer:
         await self.start()
@@ -218,10 +253,13 @@ class FakeCTraderServer:
         ask: Any,
         lot_size: int = 10_000_000,
         digits: int = 5,
+        max_lots: Any = None,
+        bare: bool = False,
     ) -> int:
         self.asset(base), self.asset(quote)
         sid = len(self.symbols) + 1
-        self.symbols[sid] = FakeSymbol(sid, name, base, quote, D(bid), D(ask), lot_size, digits)
+        max_volume = None if max_lots is None else int(D(max_lots) * lot_size)
+        self.symbols[sid] = FakeSymbol(sid, name, base, quote, D(bid), D(ask), lot_size, digits, max_volume, bare)
         return sid
 
     def add_account(
@@ -258,7 +296,9 @@ class FakeCTraderServer:
         commission: Any = 0,
         margin: Any = 0,
     ) -> int:
-        """Open (as if filled) and tell subscribed connections with an ORDER_FILLED ExecutionEvent."""
+        """Open (as if filled) and tell subscribed connections with an ORDER_FILLED ExecutionEvent with the
+        order and its opening deal. ``commission`` is charged per side: the opening deal carries it, the
+        position holds it unrealised, and the close realises it and the closing side's share together."""
         sym, acc = self.symbol(symbol), self.accounts[ctid]
         digits = acc.money_digits
         pid = next(self._ids)
@@ -275,7 +315,12 @@ class FakeCTraderServer:
             self._now_ms(),
         )
         self.positions[pid] = position
-        await self._to_account(ctid, self._execution(ctid, "ORDER_FILLED", position=position))
+        order = self._market_order(position, position.volume, closing=False)
+        deal = self._deal(position, order, position.volume, position.price, closing_side=False)
+        deal["commission"] = self._i64(position.commission)
+        self.deals[ctid].append(deal)
+        event = self._execution(ctid, "ORDER_FILLED", position=position, order=order, deal=deal)
+        await self._to_account(ctid, event)
         return pid
 
     def add_order(self, ctid: int, symbol: str, side: str, *, lots: Any, kind: str = "LIMIT", price: Any) -> int:
@@ -284,22 +329,22 @@ class FakeCTraderServer:
         self.orders[oid] = FakeOrder(oid, ctid, sym.id, side, int(D(lots) * sym.lot_size), kind, D(price))
         return oid
 
-    def add_deal(self, ctid: int, *, when: datetime, gross: Any, swap: Any = 0, commission: Any = 0) -> None:
-        """A closing deal in history (for DealList), with money in account currency."""
-        digits = self.accounts[ctid].money_digits
-        self.deals[ctid].append(
-            self._closing_deal(
-                ctid,
-                0,
-                0,
-                int(when.timestamp() * 1000),
-                D("1"),
-                self._raw(D(gross), digits),
-                self._raw(D(swap), digits),
-                self._raw(D(commission), digits),
-                0,
-            )
-        )
+    def add_deal(
+        self, ctid: int, *, when: datetime, gross: Any, swap: Any = 0, commission: Any = 0, opening: bool = False
+    ) -> None:
+        """A deal in history (for DealList), money in account currency: a closing deal whose detail
+        realises ``gross + swap + commission``, or (``opening``) an opening deal charging ``commission``."""
+        acc = self.accounts[ctid]
+        digits = acc.money_digits
+        stub = FakePosition(next(self._history_ids), ctid, 1, "BUY", 100_000, Decimal(1))
+        order = self._market_order(stub, stub.volume, closing=not opening)
+        deal = self._deal(stub, order, stub.volume, Decimal(1), closing_side=not opening)
+        ms = self._i64(int(when.timestamp() * 1000))
+        deal.update(createTimestamp=ms, executionTimestamp=ms, commission=self._i64(self._raw(D(commission), digits)))
+        if not opening:
+            raw = [self._raw(D(x), digits) for x in (gross, swap, commission)]
+            deal["closePositionDetail"] = self._close_detail(Decimal(1), *raw, stub.volume, acc)
+        self.deals[ctid].append(deal)
 
     # ---- market and account events ---------------------------------------------------------------
     async def set_price(self, symbol: str, *, bid: Any = None, ask: Any = None) -> float:
@@ -329,13 +374,15 @@ class FakeCTraderServer:
         acc = self.accounts[ctid]
         delta = self._raw(D(amount), acc.money_digits)
         acc.balance += delta
+        kind = "BALANCE_DEPOSIT" if delta >= 0 else "BALANCE_WITHDRAW"
         cash = {
-            "operationType": "DEPOSIT" if delta >= 0 else "WITHDRAW",
+            "operationType": self._enum(kind, 0 if delta >= 0 else 1),
+            "balanceHistoryId": self._i64(next(self._history_ids)),
             "balance": self._i64(acc.balance),
             "delta": self._i64(abs(delta)),
-            "moneyDigits": acc.money_digits,
             "changeBalanceTimestamp": self._now_ms(),
         }
+        cash = self._with_digits(cash, acc)
         await self._to_account(ctid, self._execution(ctid, "DEPOSIT_WITHDRAW", depositWithdraw=cash))
 
     async def set_margin(self, pid: int, margin: Any) -> None:
@@ -346,8 +393,8 @@ class FakeCTraderServer:
             "ctidTraderAccountId": self._i64(position.ctid),
             "positionId": self._i64(pid),
             "usedMargin": self._i64(position.used_margin),
-            "moneyDigits": digits,
         }
+        payload = self._with_digits(payload, self.accounts[position.ctid])
         await self._to_account(position.ctid, (2141, payload))
 
     async def set_leverage(self, ctid: int, leverage: int) -> None:
@@ -423,6 +470,18 @@ class FakeCTraderServer:
                 payload = {"ctidTraderAccountIds": [self._i64(c) for c in ended], "reason": "token revoked"}
                 await self._send(conn, 2147, payload)
 
+    async def _end_sessions_of_token(self, token: str) -> None:
+        """A refreshed token is invalid: every account session authorised with it ends (2147)."""
+        for conn in list(self._conns):
+            ended = [c for c, t in conn.tokens.items() if t == token and c in conn.accounts]
+            for ctid in ended:
+                conn.accounts.discard(ctid)
+                conn.spots.pop(ctid, None)
+                conn.tokens.pop(ctid, None)
+            if ended:
+                payload = {"ctidTraderAccountIds": [self._i64(c) for c in ended], "reason": "access token refreshed"}
+                await self._send(conn, 2147, payload)
+
     async def disconnect_account(self, ctid: int) -> None:
         """AccountDisconnectEvent (2164): the account's session ends; the connection stays."""
         for conn in list(self._conns):
@@ -441,10 +500,19 @@ class FakeCTraderServer:
         """The access token stops working; the refresh token still gets a new pair."""
         self.access_token = f"expired-{next(self._token_serial)}"
 
-    def fail_next(self, payload_type: int, code: str, carrier: str = "error_res") -> None:
-        """Answer the next request of this type with ``code`` through ``carrier``: error_res (2142),
-        common (50), order_error (2132) or execution (ExecutionEvent ORDER_REJECTED)."""
-        self._failures.setdefault(payload_type, deque()).append((code, carrier))
+    def fail_next(
+        self,
+        payload_type: int,
+        code: str,
+        carrier: str = "error_res",
+        retry_after: int | None = None,
+        *,
+        after: int = 0,
+    ) -> None:
+        """Answer the next request of this type (after ``after`` more are served) with ``code`` through
+        ``carrier``: error_res (2142, ``retry_after`` as its retryAfter), common (50), order_error (2132)
+        or execution (ExecutionEvent ORDER_REJECTED)."""
+        self._failures.setdefault(payload_type, deque()).append([after, code, carrier, retry_after])
 
     async def send_raw(self, text: str) -> None:
         for conn in list(self._conns):
@@ -457,6 +525,7 @@ class FakeCTraderServer:
         self.connections_opened += 1
         try:
             async for text in ws:
+                self._check("client → server", text)
                 if conn.silent:
                     continue
                 frame = json.loads(text)
@@ -476,10 +545,16 @@ class FakeCTraderServer:
     async def _answer(self, conn: _Conn, pt: int, p: dict[str, Any], mid: str | None) -> None:
         self.requests.append(pt)
         self._seen[pt].set()
+        if pt == 2111:  # every close and cancel that arrived, refused or not
+            self.close_requests.append(self._received(p, "positionId", p.get("volume"), mid))
+        elif pt == 2108:
+            self.cancel_requests.append(self._received(p, "orderId", None, mid))
         failures = self._failures.get(pt)
-        if failures:
-            code, carrier = failures.popleft()
-            await self._fail(conn, mid, code, carrier, p)
+        if failures and failures[0][0] > 0:
+            failures[0][0] -= 1
+        elif failures:
+            _, code, carrier, retry_after = failures.popleft()
+            await self._fail(conn, mid, code, carrier, p, retry_after)
             return
         if pt == 2100:
             if (p.get("clientId"), p.get("clientSecret")) != (self.client_id, self.client_secret):
@@ -504,6 +579,7 @@ class FakeCTraderServer:
             if p.get("refreshToken") != self.refresh_token:
                 return await self._error(conn, mid, "CH_ACCESS_TOKEN_INVALID")
             n = next(self._token_serial)
+            old = self.access_token
             self.access_token, self.refresh_token = f"access-{n}", f"refresh-{n}"
             payload = {
                 "accessToken": self.access_token,
@@ -511,7 +587,8 @@ class FakeCTraderServer:
                 "expiresIn": 2628000,
                 "refreshToken": self.refresh_token,
             }
-            return await self._send(conn, 2174, payload, mid)
+            await self._send(conn, 2174, payload, mid)
+            return await self._end_sessions_of_token(old)
         ctid = int(p.get("ctidTraderAccountId", 0))
         if pt == 2102:
             if p.get("accessToken") != self.access_token:
@@ -519,6 +596,7 @@ class FakeCTraderServer:
             if ctid not in self.accounts:
                 return await self._error(conn, mid, "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", ctid)
             conn.accounts.add(ctid)
+            conn.tokens[ctid] = self.access_token
             self.account_auths += 1
             return await self._send(conn, 2103, {"ctidTraderAccountId": self._i64(ctid)}, mid)
         if ctid not in conn.accounts:
@@ -540,6 +618,11 @@ class FakeCTraderServer:
             return await self._error(conn, mid, "INVALID_REQUEST", ctid)
         await handler(conn, ctid, p, mid)
 
+    @staticmethod
+    def _received(p: dict[str, Any], target: str, volume: Any, mid: str | None) -> Received:
+        ctid, target_id = int(p.get("ctidTraderAccountId", 0)), int(p.get(target, 0))
+        return Received(ctid, target_id, None if volume is None else int(volume), time.monotonic(), mid)
+
     async def _assets(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         assets = [{"assetId": i, "name": n, "displayName": n, "digits": 2} for n, i in self.assets.items()]
         await self._send(conn, 2113, {"ctidTraderAccountId": self._i64(ctid), "asset": assets}, mid)
@@ -550,18 +633,17 @@ class FakeCTraderServer:
 
     async def _symbol_by_id(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         found = [self.symbols[int(i)] for i in p.get("symbolId", []) if int(i) in self.symbols]
-        full = [
-            {
-                "symbolId": self._i64(s.id),
-                "digits": s.digits,
-                "pipPosition": s.digits - 1,
-                "lotSize": self._i64(s.lot_size),
-                "minVolume": self._i64(s.lot_size // 100),
-                "stepVolume": self._i64(s.lot_size // 100),
-            }
-            for s in found
-        ]
+        full = [self._full_symbol(s) for s in found]
         await self._send(conn, 2117, {"ctidTraderAccountId": self._i64(ctid), "symbol": full}, mid)
+
+    def _full_symbol(self, s: FakeSymbol) -> dict[str, Any]:
+        full: dict[str, Any] = {"symbolId": self._i64(s.id), "digits": s.digits, "pipPosition": s.digits - 1}
+        if not s.bare:
+            step = self._i64(s.lot_size // 100)
+            full.update(lotSize=self._i64(s.lot_size), minVolume=step, stepVolume=step)
+        if s.max_volume is not None:
+            full["maxVolume"] = self._i64(s.max_volume)
+        return full
 
     async def _conversion(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         names = {i: n for n, i in self.assets.items()}
@@ -615,9 +697,21 @@ class FakeCTraderServer:
         )
 
     async def _deal_list(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
+        """Deals in [from, to], at most maxRows (and the server's own limit): the oldest or the newest of
+        them (``deal_order``), in that order or shuffled; hasMore when some were left out."""
         start, end = int(p.get("fromTimestamp", 0)), int(p.get("toTimestamp", 2147483646000))
-        deals = [d for d in self.deals[ctid] if start <= int(d["executionTimestamp"]) <= end]
-        await self._send(conn, 2134, {"ctidTraderAccountId": self._i64(ctid), "deal": deals, "hasMore": False}, mid)
+        deals = sorted(
+            (d for d in self.deals[ctid] if start <= int(d["executionTimestamp"]) <= end),
+            key=lambda d: (int(d["executionTimestamp"]), int(d["dealId"])),
+            reverse=self.deal_order != "oldest_first",
+        )
+        limits = [n for n in (p.get("maxRows"), self.max_deal_rows) if n]
+        rows = min(limits) if limits else len(deals)
+        page = deals[:rows]
+        if self.deal_order == "shuffled":
+            random.Random(len(page)).shuffle(page)
+        payload = {"ctidTraderAccountId": self._i64(ctid), "deal": page, "hasMore": len(deals) > rows}
+        await self._send(conn, 2134, payload, mid)
 
     async def _subscribe(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         ids = [int(i) for i in p.get("symbolId", [])]
@@ -631,16 +725,25 @@ class FakeCTraderServer:
 
     async def _close(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         pid, volume = int(p["positionId"]), int(p["volume"])
-        self.close_requests.append(Received(ctid, pid, volume, time.monotonic(), mid))
         position = self.positions.get(pid)
         if position is None or position.ctid != ctid:
             return await self._error(conn, mid, "POSITION_NOT_FOUND", ctid)
-        if self.symbols[position.symbol_id].name in self.market_closed:
+        sym = self.symbols[position.symbol_id]
+        refusal = (
+            ("MARKET_CLOSED", "Market is closed")
+            if sym.name in self.market_closed
+            else ("SYMBOL_HAS_HOLIDAY", "Trading disabled because symbol has holiday")
+            if sym.name in self.holidays
+            else ("TRADING_BAD_VOLUME", "Volume is above maxVolume")
+            if sym.max_volume is not None and volume > sym.max_volume
+            else None
+        )
+        if refusal is not None:
             payload = {
                 "ctidTraderAccountId": self._i64(ctid),
-                "errorCode": "MARKET_CLOSED",
+                "errorCode": refusal[0],
                 "positionId": self._i64(pid),
-                "description": "Market is closed",
+                "description": refusal[1],
             }
             return await self._send(conn, 2132, payload, mid)
         volume = min(volume, position.volume)
@@ -648,47 +751,27 @@ class FakeCTraderServer:
         share = Decimal(volume) / position.volume
         gross = self._raw(self._gross(position, volume), acc.money_digits)
         swap = int((position.swap * share).to_integral_value(ROUND_HALF_UP))
-        commission = int((position.commission * share).to_integral_value(ROUND_HALF_UP))
-        acc.balance += gross + swap + commission
+        opening = int((position.commission * share).to_integral_value(ROUND_HALF_UP))
+        closing = opening  # the same rate per side
+        acc.balance += gross + swap + opening + closing
         position.volume -= volume
         position.swap -= swap
-        position.commission -= commission
-        order = {
-            "orderId": self._i64(next(self._ids)),
-            "tradeData": self._trade(position, volume),
-            "orderType": self._enum("MARKET", 1),
-            "orderStatus": self._enum("ORDER_STATUS_ACCEPTED", 1),
-            "executedVolume": self._i64(0),
-            "closingOrder": True,
-            "positionId": self._i64(pid),
-        }
+        position.commission -= opening
+        order = self._market_order(position, volume, closing=True)
         accepted = self._execution(ctid, "ORDER_ACCEPTED", position=position, order=order)
         await self._to_account(ctid, accepted, mid)
-        close_price = self._close_price(position)
-        deal = self._closing_deal(
-            ctid,
-            pid,
-            volume,
-            self._now_ms(),
-            close_price,
-            gross,
-            swap,
-            commission,
-            acc.balance,
-            entry=position.price,
-            side=position.side,
-            symbol_id=position.symbol_id,
-        )
+        deal = self._deal(position, order, volume, self._close_price(position), closing_side=True)
+        deal["commission"] = self._i64(closing)
+        deal["closePositionDetail"] = self._close_detail(position.price, gross, swap, opening + closing, volume, acc)
         self.deals[ctid].append(deal)
         if position.volume == 0:
             del self.positions[pid]
         filled = dict(order, orderStatus=self._enum("ORDER_STATUS_FILLED", 2), executedVolume=self._i64(volume))
         event = self._execution(ctid, "ORDER_FILLED", position=position, order=filled, deal=deal)
-        await self._to_account(ctid, event, mid)
+        await self._to_account(ctid, event, mid if self.fill_client_msg_id else None)
 
     async def _cancel(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         oid = int(p["orderId"])
-        self.cancel_requests.append(Received(ctid, oid, None, time.monotonic(), mid))
         order = self.orders.get(oid)
         if order is None or order.ctid != ctid:
             payload = {
@@ -702,7 +785,9 @@ class FakeCTraderServer:
         cancelled = dict(self._order(order), orderStatus=self._enum("ORDER_STATUS_CANCELLED", 5))
         await self._to_account(ctid, self._execution(ctid, "ORDER_CANCELLED", order=cancelled), mid)
 
-    async def _fail(self, conn: _Conn, mid: str | None, code: str, carrier: str, p: dict[str, Any]) -> None:
+    async def _fail(
+        self, conn: _Conn, mid: str | None, code: str, carrier: str, p: dict[str, Any], retry_after: int | None
+    ) -> None:
         ctid = int(p.get("ctidTraderAccountId", 0))
         if carrier == "common":
             await self._send(conn, 50, {"errorCode": code, "description": f"fake {code}"}, mid)
@@ -720,7 +805,7 @@ class FakeCTraderServer:
                 mid,
             )
         else:
-            await self._error(conn, mid, code, ctid)
+            await self._error(conn, mid, code, ctid, retry_after)
 
     # ---- encoding -------------------------------------------------------------------------------
     def _i64(self, value: int) -> int | str:
@@ -736,13 +821,10 @@ class FakeCTraderServer:
         return int(self.clock.now().timestamp() * 1000)
 
     def _light(self, s: FakeSymbol) -> dict[str, Any]:
-        return {
-            "symbolId": self._i64(s.id),
-            "symbolName": s.name,
-            "enabled": True,
-            "baseAssetId": self._i64(self.assets[s.base]),
-            "quoteAssetId": self._i64(self.assets[s.quote]),
-        }
+        light: dict[str, Any] = {"symbolId": self._i64(s.id), "symbolName": s.name, "enabled": True}
+        if not s.bare:
+            light.update(baseAssetId=self._i64(self.assets[s.base]), quoteAssetId=self._i64(self.assets[s.quote]))
+        return light
 
     def _trade(self, position: FakePosition, volume: int) -> dict[str, Any]:
         return {
@@ -754,7 +836,7 @@ class FakeCTraderServer:
 
     def _position(self, x: FakePosition) -> dict[str, Any]:
         status = "POSITION_STATUS_OPEN" if x.volume else "POSITION_STATUS_CLOSED"
-        return {
+        position = {
             "positionId": self._i64(x.id),
             "tradeData": self._trade(x, x.volume),
             "positionStatus": self._enum(status, POSITION_STATUS[status]),
@@ -762,9 +844,9 @@ class FakeCTraderServer:
             "price": float(x.price),
             "commission": self._i64(x.commission),
             "usedMargin": self._i64(x.used_margin),
-            "moneyDigits": self.accounts[x.ctid].money_digits,
             "utcLastUpdateTimestamp": self._i64(self._now_ms()),
         }
+        return self._with_digits(position, self.accounts[x.ctid])
 
     def _order(self, o: FakeOrder) -> dict[str, Any]:
         key = "limitPrice" if o.kind == "LIMIT" else "stopPrice"
@@ -804,48 +886,55 @@ class FakeCTraderServer:
             payload["position"] = self._position(position)
         return 2126, payload
 
-    def _closing_deal(
-        self,
-        ctid: int,
-        pid: int,
-        volume: int,
-        when_ms: int,
-        price: Decimal,
-        gross: int,
-        swap: int,
-        commission: int,
-        balance: int,
-        *,
-        entry: Decimal = Decimal(1),
-        side: str = "SELL",
-        symbol_id: int = 1,
-    ) -> dict[str, Any]:
-        digits = self.accounts[ctid].money_digits
-        closing_side = "SELL" if side == "BUY" else "BUY"
+    def _market_order(self, position: FakePosition, volume: int, *, closing: bool) -> dict[str, Any]:
+        side = position.side if not closing else ("SELL" if position.side == "BUY" else "BUY")
+        trade = dict(self._trade(position, volume), tradeSide=self._enum(side, SIDES[side]))
         return {
-            "dealId": self._i64(next(self._ids)),
-            "orderId": self._i64(0),
-            "positionId": self._i64(pid),
+            "orderId": self._i64(next(self._history_ids)),
+            "tradeData": trade,
+            "orderType": self._enum("MARKET", 1),
+            "orderStatus": self._enum("ORDER_STATUS_ACCEPTED", 1),
+            "executedVolume": self._i64(0),
+            "closingOrder": closing,
+            "positionId": self._i64(position.id),
+        }
+
+    def _deal(
+        self, position: FakePosition, order: dict[str, Any], volume: int, price: Decimal, *, closing_side: bool
+    ) -> dict[str, Any]:
+        when = self._now_ms()
+        side = position.side if not closing_side else ("SELL" if position.side == "BUY" else "BUY")
+        deal = {
+            "dealId": self._i64(next(self._history_ids)),
+            "orderId": order["orderId"],
+            "positionId": self._i64(position.id),
             "volume": self._i64(volume),
             "filledVolume": self._i64(volume),
-            "symbolId": self._i64(symbol_id),
-            "createTimestamp": self._i64(when_ms),
-            "executionTimestamp": self._i64(when_ms),
+            "symbolId": self._i64(position.symbol_id),
+            "createTimestamp": self._i64(when),
+            "executionTimestamp": self._i64(when),
             "executionPrice": float(price),
-            "tradeSide": self._enum(closing_side, SIDES[closing_side]),
+            "tradeSide": self._enum(side, SIDES[side]),
             "dealStatus": self._enum("FILLED", 2),
-            "commission": self._i64(commission),
-            "moneyDigits": digits,
-            "closePositionDetail": {
-                "entryPrice": float(entry),
-                "grossProfit": self._i64(gross),
-                "swap": self._i64(swap),
-                "commission": self._i64(commission),
-                "balance": self._i64(balance),
-                "closedVolume": self._i64(volume),
-                "moneyDigits": digits,
-            },
         }
+        return self._with_digits(deal, self.accounts[position.ctid])
+
+    def _close_detail(
+        self, entry: Decimal, gross: int, swap: int, commission: int, volume: int, acc: FakeAccount
+    ) -> dict[str, Any]:
+        """ProtoOAClosePositionDetail: commission is the closed volume's whole commission, both sides."""
+        detail = {
+            "entryPrice": float(entry),
+            "grossProfit": self._i64(gross),
+            "swap": self._i64(swap),
+            "commission": self._i64(commission),
+            "balance": self._i64(acc.balance),
+            "closedVolume": self._i64(volume),
+        }
+        return self._with_digits(detail, acc)
+
+    def _with_digits(self, payload: dict[str, Any], acc: FakeAccount) -> dict[str, Any]:
+        return payload if self.omit_money_digits else dict(payload, moneyDigits=acc.money_digits)
 
     # ---- valuation ------------------------------------------------------------------------------
     def _close_price(self, p: FakePosition) -> Decimal:
@@ -884,10 +973,14 @@ class FakeCTraderServer:
             if ctid in conn.accounts:
                 await self._send(conn, *message, mid)
 
-    async def _error(self, conn: _Conn, mid: str | None, code: str, ctid: int | None = None) -> None:
+    async def _error(
+        self, conn: _Conn, mid: str | None, code: str, ctid: int | None = None, retry_after: int | None = None
+    ) -> None:
         payload: dict[str, Any] = {"errorCode": code, "description": f"fake {code}"}
         if ctid:
             payload["ctidTraderAccountId"] = self._i64(ctid)
+        if retry_after is not None:
+            payload["retryAfter"] = self._i64(retry_after)
         await self._send(conn, 2142, payload, mid)
 
     async def _send(self, conn: _Conn, pt: int, payload: dict[str, Any], mid: str | None = None) -> None:
@@ -896,8 +989,10 @@ class FakeCTraderServer:
         frame: dict[str, Any] = {"payloadType": pt, "payload": payload}
         if mid is not None:
             frame["clientMsgId"] = mid
+        text = json.dumps(frame)
+        self._check("server → client", text)
         with contextlib.suppress(ConnectionClosed):
-            await conn.ws.send(json.dumps(frame))
+            await conn.ws.send(text)
 
     async def _heartbeats(self, interval: float) -> None:
         while True:

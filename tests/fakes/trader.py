@@ -26,14 +26,16 @@ class RecordingTrader:
         self.market = market
         self.calls: list[Call] = []
         self.refusal: Outcome | None = None
-        self.refuse_partial = False  # REJECTED for any close with a volume
+        self.retry_after: float | None = None  # the broker's retry-after with a refusal
+        self.refuse_partial: Outcome | None = None  # this refusal for any close with a volume
         self.fill_at_most: Decimal | None = None  # partial fills: close no more than this many lots
+        self.claim_done = False  # with fill_at_most: answer DONE however little was closed
         self.hang_after_acting = False  # act, then never answer (a crash between request and answer)
         self.hang_before_acting = False  # never act, never answer (the request still queued at the broker)
         self.received = asyncio.Event()
 
-    def refuse(self, outcome: Outcome) -> None:
-        self.refusal = outcome
+    def refuse(self, outcome: Outcome, retry_after: float | None = None) -> None:
+        self.refusal, self.retry_after = outcome, retry_after
 
     def reopen(self) -> None:
         self.refusal = None
@@ -52,9 +54,10 @@ class RecordingTrader:
         if self.hang_before_acting:
             await asyncio.Event().wait()
         if self.refusal is not None:
-            return ActionResult(self.refusal, f"refused: {self.refusal.value}", code="FAKE")
-        if self.refuse_partial and volume is not None:
-            return ActionResult(Outcome.REJECTED, "invalid volume", code="TRADE_RETCODE_INVALID_VOLUME")
+            return ActionResult(self.refusal, f"refused: {self.refusal.value}", "FAKE", None, self.retry_after)
+        if self.refuse_partial is not None and volume is not None:
+            return ActionResult(self.refuse_partial, "refused", "FAKE", None, self.retry_after)
+        asked = volume
         if self.fill_at_most is not None:
             volume = self.fill_at_most if volume is None else min(volume, self.fill_at_most)
         result = (
@@ -62,9 +65,17 @@ class RecordingTrader:
             if self.market
             else ActionResult(Outcome.DONE, "closed", closed_volume=volume)
         )
+        if result.ok and not self.claim_done and self._short(account, position_id, asked, result.closed_volume):
+            result = ActionResult(Outcome.PARTIAL, "partly filled", "", result.closed_volume)
         if self.hang_after_acting:
             await asyncio.Event().wait()
         return result
+
+    def _short(self, account: str, position_id: str, asked: Decimal | None, closed: Decimal | None) -> bool:
+        """Less was closed than asked: part of the volume, or not the whole position."""
+        if asked is not None:
+            return closed is not None and closed < asked
+        return self.market is not None and position_id in self.market.accounts[account].positions
 
     async def cancel_order(self, account: str, order_id: str) -> ActionResult:
         self.calls.append(Call("cancel", account, order_id, None))

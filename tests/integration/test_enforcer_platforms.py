@@ -448,6 +448,59 @@ async def test_partial_deleveraging_lands_under_the_target(
         assert states == ["reducing", "active"]
 
 
+@PLATFORMS
+async def test_a_position_above_the_maximum_volume_is_flattened_in_allowed_parts(
+    platform: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """cTrader splits the close at maxVolume; MT5 closes volume_max and reports it partial, the enforcer
+    plans the rest. Either way: flat in the end, each request within the limit, never more than held."""
+    async with venue_for(platform, request) as venue:
+        if isinstance(venue, CTraderVenue):
+            venue.server.symbol("EURUSD").max_volume = 4_000_000  # 0.4 lot: both positions are larger
+            largest, capped = Decimal("0.4"), {"1", "2"}
+        else:
+            venue.fake.symbols["EURGBP"]["volume_max"] = 0.2  # position 70001 holds 0.5 lot
+            largest, capped = Decimal("0.2"), {"70001"}
+        held = venue.positions()
+        async with riskmon_on(venue, tmp_path) as rm:
+            await rm.walk_until_halted()
+            await rm.until(lambda: not venue.positions(), what="flat")
+            closes = venue.closes()
+            assert all(lots <= largest for target, lots in closes if target in capped), closes
+            assert len([t for t, _ in closes if t in capped]) > len(capped), "the capped ones took several"
+            closed: Counter[str] = Counter()
+            for target, lots in closes:
+                closed[target] += lots
+            assert closed == held, "every lot closed, none twice"
+            assert rm.state() is TradingState.HALTED
+
+
+@pytest.mark.parametrize("refusal", ["holiday", "rate_limit"])
+async def test_a_refused_deleverage_cut_is_never_widened_into_a_full_close(
+    refusal: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """cTrader refuses the cuts (SYMBOL_HAS_HOLIDAY, or BLOCKED_PAYLOAD_TYPE with retryAfter): the
+    enforcer sends the same partial cut again later, never the whole position."""
+    async with venue_for("ctrader", request, deleverage=True) as venue:
+        assert isinstance(venue, CTraderVenue)
+        server = venue.server
+        if refusal == "holiday":
+            server.holidays.add("EURUSD")
+        else:
+            for _ in range(4):
+                server.fail_next(2111, "BLOCKED_PAYLOAD_TYPE", retry_after=1)
+        async with riskmon_on(venue, tmp_path, DELEVERAGE) as rm:
+            await rm.until(lambda: rm.state() is TradingState.REDUCING, what="reducing")
+            await rm.until(lambda: len(server.close_requests) >= 4, what="the cuts refused and sent again")
+            server.holidays.clear()
+            await rm.until(lambda: rm.state() is TradingState.ACTIVE, what="back to active")
+            closes = venue.closes()
+            assert {lots for target, lots in closes if target == "2"} == {Decimal("0.37")}, closes
+            assert venue.positions()["2"] == Decimal("0.13"), "only the planned cut was closed"
+            refused = [e for e in rm.seen.enforcement() if e.details.get("outcome") in ("market_closed", "retry")]
+            assert refused, "the refusal was alerted"
+
+
 async def test_a_restart_between_the_close_and_its_answer_sends_no_second_close(tmp_path: Path) -> None:
     """cTrader: the server acts on the close but the process dies before the answer arrives."""
     async with FakeCTraderServer(heartbeat_interval=0.2) as server:

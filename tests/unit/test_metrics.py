@@ -166,7 +166,7 @@ def test_counters_other_components_call() -> None:
     metrics.record_notification_failure("telegram")
     assert scrape("riskmon_enforcement_actions_total", account=ACCOUNT, result="done") == 2
     assert scrape("riskmon_enforcement_actions_total", account=ACCOUNT, result="market_closed") == 1
-    assert scrape("riskmon_enforcement_actions_total", account=ACCOUNT, result="timeout") == 0
+    assert scrape("riskmon_enforcement_actions_total", account=ACCOUNT, result="unknown") == 0
     assert scrape("riskmon_notification_failures_total", channel="telegram") == 1
 
 

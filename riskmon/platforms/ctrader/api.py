@@ -9,7 +9,7 @@ from decimal import Decimal
 from riskmon.errors import ProtocolError
 from riskmon.models import ZERO
 
-from .codec import PT, items, req_int
+from .codec import PT, Payload, items, req_int
 from .equity import ConversionStep, conversion_steps
 from .parsing import (
     LightSymbol,
@@ -43,9 +43,13 @@ async def fetch_trader(session: CTraderSession, ctid: int) -> TraderInfo:
     return ctrader_trader_to_info(res.payload.get("trader", {}))
 
 
-async def fetch_open(session: CTraderSession, ctid: int) -> tuple[list[PositionState], list[OrderState]]:
+async def fetch_open(
+    session: CTraderSession, ctid: int, money_digits: int
+) -> tuple[list[PositionState], list[OrderState]]:
+    """Open positions and pending orders (2124); ``money_digits`` are the account's, for positions that
+    omit their own."""
     res = await session.request(PT.RECONCILE_REQ, {"ctidTraderAccountId": ctid})
-    positions = [ctrader_position(p) for p in items(res.payload, "position")]
+    positions = [ctrader_position(p, money_digits) for p in items(res.payload, "position")]
     orders = [ctrader_order(o) for o in items(res.payload, "order")]
     return positions, orders
 
@@ -55,24 +59,36 @@ async def fetch_unrealized(session: CTraderSession, ctid: int) -> dict[int, Unre
     return ctrader_unrealized_pnl(res.payload)
 
 
-async def fetch_realized(session: CTraderSession, ctid: int, since: datetime, until: datetime) -> Decimal:
-    """Σ money moved by filled deals executed in [since, until], paging while the server has more."""
-    total, start, end = ZERO, _ms(since), _ms(until)
-    while True:
+async def fetch_realized(
+    session: CTraderSession, ctid: int, since: datetime, until: datetime, money_digits: int
+) -> Decimal:
+    """Σ money moved by filled deals executed in [since, until].
+
+    DealListRes promises only that ``hasMore`` is set when more deals match than were returned
+    (OpenApiMessages.proto, ProtoOADealListRes), not which ones came or in what order. So deals are
+    kept by dealId, and while a window has more, the parts of it before and after the deals it
+    returned are asked again (each bound inclusive, so deals sharing a millisecond are not lost). A
+    window that has more but returns nothing new is a protocol error, not an endless loop.
+    """
+    deals: dict[int, Payload] = {}
+    windows = [(_ms(since), _ms(until))]
+    while windows:
+        start, end = windows.pop()
         res = await session.request(
             PT.DEAL_LIST_REQ,
-            {
-                "ctidTraderAccountId": ctid,
-                "fromTimestamp": start,
-                "toTimestamp": end,
-                "maxRows": MAX_DEAL_ROWS,
-            },
+            {"ctidTraderAccountId": ctid, "fromTimestamp": start, "toTimestamp": end, "maxRows": MAX_DEAL_ROWS},
         )
-        deals = items(res.payload, "deal")
-        total += sum((ctrader_deal_realized(d) for d in deals if d.get("dealStatus", 2) in FILLED_DEALS), ZERO)
-        if not res.payload.get("hasMore") or not deals:
-            return total
-        start = max(req_int(d, "executionTimestamp") for d in deals) + 1
+        page = items(res.payload, "deal")
+        new = {req_int(d, "dealId"): d for d in page if req_int(d, "dealId") not in deals}
+        deals.update(new)
+        if not res.payload.get("hasMore"):
+            continue
+        if not new:
+            raise ProtocolError(f"DealListRes has more deals in [{start}, {end}] but returned no new one")
+        stamps = [req_int(d, "executionTimestamp") for d in page]
+        windows += [(start, min(stamps)), (max(stamps), end)]
+    filled = (d for d in deals.values() if d.get("dealStatus", 2) in FILLED_DEALS)
+    return sum((ctrader_deal_realized(d, money_digits) for d in filled), ZERO)
 
 
 async def fetch_asset_names(session: CTraderSession, ctid: int) -> dict[int, str]:
@@ -91,7 +107,8 @@ async def fetch_symbol_specs(
 ) -> list[SymbolSpec]:
     res = await session.request(PT.SYMBOL_BY_ID_REQ, {"ctidTraderAccountId": ctid, "symbolId": sorted(ids)})
     found = [s for s in items(res.payload, "symbol") if req_int(s, "symbolId") in light]
-    return [ctrader_symbol_spec(s, light[req_int(s, "symbolId")]) for s in found]
+    specs = [ctrader_symbol_spec(s, light[req_int(s, "symbolId")]) for s in found]
+    return [spec for spec in specs if spec is not None]
 
 
 async def fetch_volume_rules(session: CTraderSession, ctid: int, symbol_id: int) -> VolumeRules:

@@ -97,6 +97,7 @@ class AccountBook:
         self.realized_today, self.day, self.ts = realized_today, day, ts
 
     def add_symbol(self, spec: SymbolSpec, steps: tuple[ConversionStep, ...]) -> None:
+        """A symbol's spec and the conversion chain of its quote asset into the deposit asset."""
         self.symbols[spec.id] = spec
         self.steps[spec.quote_asset_id] = steps
         for pid in [p.id for p in self.positions.values() if p.symbol_id == spec.id]:
@@ -131,7 +132,7 @@ class AccountBook:
     def apply_execution(self, event: Payload, ts: datetime) -> None:
         self.ts = ts
         if "position" in event:
-            position = ctrader_position(sub(event, "position"))
+            position = ctrader_position(sub(event, "position"), self.info.money_digits)
             if position.is_open and position.volume > 0:
                 self._server_pnl.pop(position.id, None)
                 self._put_position(position, use_server=False)
@@ -143,13 +144,13 @@ class AccountBook:
             deal = sub(event, "deal")
             self._roll_day(ts)
             if self.day is not None and self.calendar.day_of(ctrader_deal_time(deal)) == self.day:
-                self.realized_today += ctrader_deal_realized(deal)
-            balance = ctrader_deal_balance(deal)
+                self.realized_today += ctrader_deal_realized(deal, self.info.money_digits)
+            balance = ctrader_deal_balance(deal, self.info.money_digits)
             if balance is not None:
                 self._set_balance(balance)
         if req_enum(event, "executionType", EXECUTION_TYPE) == DEPOSIT_WITHDRAW and "depositWithdraw" in event:
             cash = sub(event, "depositWithdraw")
-            self._set_balance(ctrader_money(req_int(cash, "balance"), money_digits(cash)))
+            self._set_balance(ctrader_money(req_int(cash, "balance"), money_digits(cash, self.info.money_digits)))
 
     def apply_trader(self, trader: Payload, ts: datetime) -> None:
         self.info = ctrader_trader_to_info(trader)
@@ -160,7 +161,7 @@ class AccountBook:
         position = self.positions.get(pid)
         if position is None:
             return
-        margin = ctrader_money(req_int(event, "usedMargin"), money_digits(event))
+        margin = ctrader_money(req_int(event, "usedMargin"), money_digits(event, self.info.money_digits))
         self._margin_total += margin - position.used_margin
         self.positions[pid] = replace(position, used_margin=margin)
         self.ts = ts

@@ -40,8 +40,10 @@ class ConversionStep:
 def conversion_steps(from_asset: int, to_asset: int, chain: Sequence[LightSymbol]) -> tuple[ConversionStep, ...]:
     """Turn a 2119 chain into ordered steps from ``from_asset`` to ``to_asset``."""
     steps: list[ConversionStep] = []
-    asset = from_asset
+    asset: int | None = from_asset
     for symbol in chain:
+        if asset is None:  # the previous symbol did not say its assets
+            raise ProtocolError(f"conversion chain breaks before symbol {symbol.id}: assets unknown")
         if symbol.base_asset_id == asset:
             steps.append(ConversionStep(symbol.id, invert=False))
             asset = symbol.quote_asset_id

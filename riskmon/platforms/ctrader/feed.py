@@ -132,13 +132,14 @@ class CTraderFeed:
                 now = self._clock.now()
                 day = self._calendar(account).day_of(now)
                 info = await api.fetch_trader(session, ctid)
-                positions, orders = await api.fetch_open(session, ctid)
+                positions, orders = await api.fetch_open(session, ctid, info.money_digits)
                 pnl = await api.fetch_unrealized(session, ctid)
                 book = self.books.get(account)
                 if book is not None and not with_deals and book.day == day:
                     realized = book.realized_today
                 else:
-                    realized = await api.fetch_realized(session, ctid, self._calendar(account).start_of(day), now)
+                    since = self._calendar(account).start_of(day)
+                    realized = await api.fetch_realized(session, ctid, since, now, info.money_digits)
                 if self._executions[account] == executions:
                     break
             if book is None:

@@ -30,7 +30,6 @@ from .codec import (
     sub,
 )
 
-DEFAULT_MONEY_DIGITS = 2  # when moneyDigits is absent (UNCONFIRMED; the old C# helper divided by 100)
 SPOT_SCALE = Decimal(100000)
 ORDER_KINDS = {2: "limit", 3: "stop", 6: "stop_limit", 1: "market", 5: "market"}
 PENDING_STATUS = ORDER_STATUS["ORDER_STATUS_ACCEPTED"]
@@ -60,7 +59,7 @@ class TraderInfo:
 class SymbolSpec:
     id: int
     name: str
-    lot_size: int  # cents of a unit
+    lot_size: int | None  # cents of a unit; optional in ProtoOASymbol: lots unknown without it
     digits: int
     base_asset_id: int
     quote_asset_id: int
@@ -68,19 +67,33 @@ class SymbolSpec:
 
 @dataclass(frozen=True, slots=True)
 class VolumeRules:
-    lot_size: int  # cents of a unit
-    step: int  # cents of a unit
+    """ProtoOASymbol's volume fields, all in cents of a unit and all optional in the proto."""
+
+    lot_size: int | None
+    step: int = 0
+    largest: int | None = None  # maxVolume: one request may close no more than this
 
     def round_down(self, volume: int) -> int:
         return volume - volume % self.step if self.step > 0 else volume
 
+    def parts(self, volume: int) -> list[int]:
+        """``volume`` as requests of at most ``largest`` each, in order (largest first)."""
+        largest = self.round_down(self.largest) if self.largest else 0
+        if largest <= 0 or volume <= largest:
+            return [volume]
+        whole, rest = divmod(volume, largest)
+        return [largest] * whole + ([rest] if rest else [])
+
 
 @dataclass(frozen=True, slots=True)
 class LightSymbol:
+    """ProtoOALightSymbol: every field but symbolId is optional; a symbol without its assets cannot be
+    converted or valued, but it does not stop the others."""
+
     id: int
     name: str
-    base_asset_id: int
-    quote_asset_id: int
+    base_asset_id: int | None
+    quote_asset_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +163,10 @@ def ctrader_side(payload: Payload, key: str = "tradeSide") -> Side:
     return Side.BUY if req_enum(payload, key, TRADE_SIDE) == TRADE_SIDE["BUY"] else Side.SELL
 
 
-def money_digits(payload: Payload) -> int:
+def money_digits(payload: Payload, account_digits: int) -> int:
+    """A payload's own moneyDigits; when it omits them (the field is optional), the account's."""
     value = payload.get("moneyDigits")
-    return DEFAULT_MONEY_DIGITS if value is None else as_int(value, "moneyDigits")
+    return account_digits if value is None else as_int(value, "moneyDigits")
 
 
 def ctrader_account_list(payload: Payload) -> list[AccountRef]:
@@ -166,15 +180,16 @@ def ctrader_account_list(payload: Payload) -> list[AccountRef]:
     ]
 
 
-def ctrader_trader_to_balance(trader: Payload) -> Decimal:
-    return ctrader_money(req_int(trader, "balance"), money_digits(trader))
+TRADER_MONEY_DIGITS = 2  # ProtoOATrader without moneyDigits: the only place no account figure can tell
 
 
 def ctrader_trader_to_info(trader: Payload) -> TraderInfo:
+    """ProtoOATrader; its moneyDigits are the account's, used wherever another payload omits its own."""
+    digits = money_digits(trader, TRADER_MONEY_DIGITS)
     return TraderInfo(
         ctid=req_int(trader, "ctidTraderAccountId"),
-        balance=ctrader_trader_to_balance(trader),
-        money_digits=money_digits(trader),
+        balance=ctrader_money(req_int(trader, "balance"), digits),
+        money_digits=digits,
         deposit_asset_id=req_int(trader, "depositAssetId"),
         leverage=ctrader_leverage(opt_int(trader, "leverageInCents")),
         trader_login=opt_int(trader, "traderLogin"),
@@ -185,17 +200,20 @@ def ctrader_light_symbol(payload: Payload) -> LightSymbol:
     return LightSymbol(
         id=req_int(payload, "symbolId"),
         name=opt_str(payload, "symbolName") or str(req_int(payload, "symbolId")),
-        base_asset_id=req_int(payload, "baseAssetId"),
-        quote_asset_id=req_int(payload, "quoteAssetId"),
+        base_asset_id=opt_int(payload, "baseAssetId"),
+        quote_asset_id=opt_int(payload, "quoteAssetId"),
     )
 
 
-def ctrader_symbol_spec(full: Payload, light: LightSymbol) -> SymbolSpec:
-    """Combine ProtoOASymbol (2117: lotSize, digits) with its ProtoOALightSymbol (2115: name, assets)."""
+def ctrader_symbol_spec(full: Payload, light: LightSymbol) -> SymbolSpec | None:
+    """Combine ProtoOASymbol (2117: lotSize, digits) with its ProtoOALightSymbol (2115: name, assets);
+    None when the light symbol lacks its assets (nothing can be converted through it)."""
+    if light.base_asset_id is None or light.quote_asset_id is None:
+        return None
     return SymbolSpec(
         id=light.id,
         name=light.name,
-        lot_size=req_int(full, "lotSize"),
+        lot_size=opt_int(full, "lotSize"),
         digits=req_int(full, "digits"),
         base_asset_id=light.base_asset_id,
         quote_asset_id=light.quote_asset_id,
@@ -203,12 +221,14 @@ def ctrader_symbol_spec(full: Payload, light: LightSymbol) -> SymbolSpec:
 
 
 def ctrader_volume_rules(symbol: Payload) -> VolumeRules:
-    return VolumeRules(lot_size=req_int(symbol, "lotSize"), step=int_or(symbol, "stepVolume", 0))
+    return VolumeRules(
+        lot_size=opt_int(symbol, "lotSize"), step=int_or(symbol, "stepVolume", 0), largest=opt_int(symbol, "maxVolume")
+    )
 
 
-def ctrader_position(payload: Payload) -> PositionState:
+def ctrader_position(payload: Payload, account_digits: int) -> PositionState:
     trade = sub(payload, "tradeData")
-    digits = money_digits(payload)
+    digits = money_digits(payload, account_digits)
     opened = opt_int(trade, "openTimestamp")
     status = payload.get("positionStatus")
     return PositionState(
@@ -246,7 +266,7 @@ def ctrader_order(payload: Payload) -> OrderState:
 
 def ctrader_unrealized_pnl(payload: Payload) -> dict[int, UnrealizedPnl]:
     """GetPositionUnrealizedPnLRes (2188): per-position gross and net P&L in the deposit currency."""
-    digits = money_digits(payload)
+    digits = req_int(payload, "moneyDigits")  # required in this message
     return {
         req_int(item, "positionId"): UnrealizedPnl(
             gross=ctrader_money(req_int(item, "grossUnrealizedPnL"), digits),
@@ -256,23 +276,25 @@ def ctrader_unrealized_pnl(payload: Payload) -> dict[int, UnrealizedPnl]:
     }
 
 
-def ctrader_deal_realized(deal: Payload) -> Decimal:
-    """Money a deal moved into the balance: a closing deal's gross + swap + commission (+ conversion
-    fee), or an opening deal's own commission. Commission and fees arrive signed (negative = charge)."""
+def ctrader_deal_realized(deal: Payload, account_digits: int) -> Decimal:
+    """Money a deal moved into the balance. Only closing deals move it: closePositionDetail's gross +
+    swap + commission (+ conversion fee) for the closed volume, commission and fees signed (negative =
+    charge). An opening deal's own commission stays unrealised with its position until the close,
+    whose detail then carries it (OpenApiModelMessages.proto, ProtoOAClosePositionDetail)."""
     if "closePositionDetail" not in deal:
-        return ctrader_money(int_or(deal, "commission", 0), money_digits(deal))
+        return ZERO
     detail = sub(deal, "closePositionDetail")
     raw = sum(int_or(detail, key, 0) for key in ("grossProfit", "swap", "commission", "pnlConversionFee"))
-    return ctrader_money(raw, money_digits(detail))
+    return ctrader_money(raw, money_digits(detail, money_digits(deal, account_digits)))
 
 
-def ctrader_deal_balance(deal: Payload) -> Decimal | None:
+def ctrader_deal_balance(deal: Payload, account_digits: int) -> Decimal | None:
     """The balance after a closing deal, when the deal says it."""
     if "closePositionDetail" not in deal:
         return None
     detail = sub(deal, "closePositionDetail")
     balance = opt_int(detail, "balance")
-    return None if balance is None else ctrader_money(balance, money_digits(detail))
+    return None if balance is None else ctrader_money(balance, money_digits(detail, money_digits(deal, account_digits)))
 
 
 def ctrader_deal_time(deal: Payload) -> datetime:
@@ -288,10 +310,7 @@ def ctrader_position_to_position(
     notional: Decimal | None = None,
 ) -> Position:
     """A riskmon Position; lots need the symbol's lotSize (unknown symbol → volume left in units)."""
-    if symbol is None:
-        name, lots = str(state.symbol_id), Decimal(state.volume) / 100
-    else:
-        name, lots = symbol.name, ctrader_volume_to_lots(state.volume, symbol.lot_size)
+    name, lots = _name_and_lots(state.symbol_id, state.volume, symbol)
     return Position(
         id=str(state.id),
         symbol=name,
@@ -308,17 +327,26 @@ def ctrader_position_to_position(
     )
 
 
+def _name_and_lots(symbol_id: int, volume: int, symbol: SymbolSpec | None) -> tuple[str, Decimal]:
+    """A symbol's name and the volume in lots; without a spec or its lotSize, the volume stays in units."""
+    name = str(symbol_id) if symbol is None else symbol.name
+    if symbol is None or not symbol.lot_size:
+        return name, Decimal(volume) / 100
+    return name, ctrader_volume_to_lots(volume, symbol.lot_size)
+
+
 def ctrader_order_to_order(state: OrderState, symbol: SymbolSpec | None) -> Order:
-    if symbol is None:
-        name, lots = str(state.symbol_id), Decimal(state.volume) / 100
-    else:
-        name, lots = symbol.name, ctrader_volume_to_lots(state.volume, symbol.lot_size)
+    name, lots = _name_and_lots(state.symbol_id, state.volume, symbol)
     return Order(id=str(state.id), symbol=name, side=state.side, volume=lots, kind=state.kind, price=state.price)
 
 
-def ctrader_error(payload: Payload) -> tuple[str, str]:
-    """(errorCode name, description) from ErrorRes 50/2142 or OrderErrorEvent 2132."""
+def ctrader_error(payload: Payload) -> tuple[str, str, float | None]:
+    """(errorCode name, description, retryAfter seconds) from ErrorRes 50/2142 or OrderErrorEvent 2132.
+
+    ``retryAfter`` (ProtoOAErrorRes field 6) is set with BLOCKED_PAYLOAD_TYPE: seconds until the
+    payload type is unlocked."""
     code = payload.get("errorCode")
     if not isinstance(code, str | int) or isinstance(code, bool):
         raise ProtocolError("error without errorCode")
-    return str(code), opt_str(payload, "description") or ""
+    retry_after = opt_int(payload, "retryAfter")
+    return str(code), opt_str(payload, "description") or "", None if retry_after is None else float(retry_after)

@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = frozenset({"OA_AUTH_TOKEN_EXPIRED", "CH_ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_EXPIRED"})
 # Refusals no retry can fix; any other error during authorisation is retried through a reconnect.
-FATAL_AUTH_ERRORS = frozenset({"CH_CLIENT_AUTH_FAILURE", "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_AUTHORIZED"})
+# ACCOUNT_NOT_AUTHORIZED is not one of them: it says the account's session is not (or no longer)
+# authorised, as after a token refresh invalidated it, which re-authorising fixes.
+FATAL_AUTH_ERRORS = frozenset({"CH_CLIENT_AUTH_FAILURE", "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", "RET_NO_SUCH_LOGIN"})
 EVENT_TYPES = frozenset(
     {
         PT.SPOT_EVENT,
@@ -60,11 +62,13 @@ ReadyHook = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class CTraderApiError(PlatformError):
-    """The server refused a request; ``code`` is the protocol's error-code name."""
+    """The server refused a request; ``code`` is the protocol's error-code name, ``retry_after`` the
+    seconds it asked us to wait (ProtoOAErrorRes.retryAfter), when it said."""
 
-    def __init__(self, code: str, description: str = "") -> None:
+    def __init__(self, code: str, description: str = "", retry_after: float | None = None) -> None:
         self.code = code
         self.description = description
+        self.retry_after = retry_after
         super().__init__(f"cTrader error {code}: {description}" if description else f"cTrader error {code}")
 
 
@@ -83,6 +87,7 @@ class Timings:
 class _Pending:
     future: asyncio.Future[Message]
     until: Callable[[Message], bool] | None
+    related: Callable[[Message], bool] | None = None
 
     def offer(self, msg: Message) -> None:
         if self.future.done():
@@ -90,6 +95,11 @@ class _Pending:
         if msg.payload_type in ERROR_TYPES:
             self.future.set_exception(CTraderApiError(*ctrader_error(msg.payload)))
         elif self.until is None or self.until(msg):
+            self.future.set_result(msg)
+
+    def offer_related(self, msg: Message) -> None:
+        """A message without this request's clientMsgId that ``related`` recognises as its answer."""
+        if not self.future.done() and self.related is not None and self.related(msg):
             self.future.set_result(msg)
 
 
@@ -188,13 +198,15 @@ class CTraderSession:
         payload: Payload,
         *,
         until: Callable[[Message], bool] | None = None,
+        related: Callable[[Message], bool] | None = None,
         within: float | None = None,
     ) -> Message:
-        """Send one request and wait for its answer (the first message with our clientMsgId for which
-        ``until`` holds). Raises CTraderApiError, TimeoutError or PlatformUnavailable."""
+        """Send one request and wait for its answer: the first message with our clientMsgId for which
+        ``until`` holds, or a message without it (an event) for which ``related`` holds. Raises
+        CTraderApiError, TimeoutError or PlatformUnavailable."""
         if not self._connected:
             raise PlatformUnavailable("not connected to cTrader")
-        return await self._request(payload_type, payload, until=until, within=within)
+        return await self._request(payload_type, payload, until=until, related=related, within=within)
 
     # ---- connection lifecycle -------------------------------------------------------------------
     async def _run(self) -> None:
@@ -281,8 +293,11 @@ class CTraderSession:
             pending = None if msg.client_msg_id is None else self._pending.get(msg.client_msg_id)
             if pending is not None:
                 pending.offer(msg)
-            elif msg.payload_type in ERROR_TYPES:
-                log.warning("cTrader error with no request waiting: %s %s", *ctrader_error(msg.payload))
+            else:
+                for waiting in list(self._pending.values()):
+                    waiting.offer_related(msg)
+                if msg.payload_type in ERROR_TYPES:
+                    log.warning("cTrader error with no request waiting: %s %s", *ctrader_error(msg.payload)[:2])
             if msg.payload_type not in EVENT_TYPES:
                 return
             if msg.payload_type == PT.ACCOUNTS_TOKEN_INVALIDATED_EVENT:
@@ -314,6 +329,7 @@ class CTraderSession:
         payload: Payload,
         *,
         until: Callable[[Message], bool] | None = None,
+        related: Callable[[Message], bool] | None = None,
         within: float | None = None,
     ) -> Message:
         if payload_type in HISTORY_TYPES:
@@ -323,7 +339,7 @@ class CTraderSession:
         if conn is None:
             raise PlatformUnavailable("not connected to cTrader")
         msg_id = f"cm_{next(self._ids)}"
-        pending = _Pending(asyncio.get_running_loop().create_future(), until)
+        pending = _Pending(asyncio.get_running_loop().create_future(), until, related)
         self._pending[msg_id] = pending
         try:
             await self._send(conn, Message(payload_type, payload, msg_id))

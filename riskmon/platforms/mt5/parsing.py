@@ -143,13 +143,20 @@ def symbol_suffix(symbol: str, info: Record) -> str:
 def position_notional(pos: Record, info: Record, *, account_currency: str, rate: Decimal | None) -> Decimal | None:
     """|volume × contract size × price| in the profit currency, converted into the account currency.
 
-    ``rate`` converts the symbol's profit currency into the account currency (ignored when they match);
-    None when no quote for it is available, making the notional unknown.
+    ``rate`` converts the symbol's profit currency into the account currency (ignored when they match).
+    Without one (futures, indices, CFDs quoted in a currency no pair converts), the symbol's own tick
+    value does: ``trade_tick_value`` is the account-currency value of one ``trade_tick_size`` move for one
+    lot, so one lot is worth price ÷ tick size × tick value. None only when neither is known.
     """
-    value = money(pos["volume"]) * money(info["trade_contract_size"]) * money(pos["price_current"])
+    volume, price = money(pos["volume"]), money(pos["price_current"])
     if info["currency_profit"] == account_currency:
-        return abs(value)
-    return abs(value * rate) if rate is not None else None
+        return abs(volume * money(info["trade_contract_size"]) * price)
+    if rate is not None:
+        return abs(volume * money(info["trade_contract_size"]) * price * rate)
+    tick_value, tick_size = money(info.get("trade_tick_value", 0)), money(info.get("trade_tick_size", 0))
+    if tick_value > 0 and tick_size > 0:
+        return abs(volume * price / tick_size * tick_value)
+    return None
 
 
 def rate_to_account(

@@ -31,23 +31,52 @@ Request = dict[str, int | float | str]
 Sent = tuple[int | None, ActionResult]  # (retcode when the server answered, result)
 
 RETRY_WITH_FRESH_PRICE = {c.TRADE_RETCODE_REQUOTE, c.TRADE_RETCODE_PRICE_CHANGED, c.TRADE_RETCODE_PRICE_OFF}
-_REFUSALS: dict[int, tuple[Outcome, str]] = {
+# Every documented trade server return code, classified; an undocumented one is UNKNOWN (verify first).
+_RETCODES: dict[int, tuple[Outcome, str]] = {
+    c.TRADE_RETCODE_DONE: (Outcome.DONE, "done"),
+    c.TRADE_RETCODE_DONE_PARTIAL: (Outcome.PARTIAL, "only part of the request was done"),
+    c.TRADE_RETCODE_PLACED: (Outcome.UNKNOWN, "order placed, not yet executed"),
+    c.TRADE_RETCODE_ERROR: (Outcome.UNKNOWN, "request processing error"),
+    c.TRADE_RETCODE_ORDER_CHANGED: (Outcome.UNKNOWN, "order state changed"),
+    c.TRADE_RETCODE_CLOSE_ORDER_EXIST: (Outcome.UNKNOWN, "a close order for this position already exists"),
+    c.TRADE_RETCODE_REQUOTE: (Outcome.RETRY, "requoted: the price kept moving"),
+    c.TRADE_RETCODE_PRICE_CHANGED: (Outcome.RETRY, "the price kept changing"),
+    c.TRADE_RETCODE_PRICE_OFF: (Outcome.RETRY, "no quotes to close at"),
+    c.TRADE_RETCODE_INVALID_PRICE: (Outcome.RETRY, "invalid price"),
+    c.TRADE_RETCODE_TIMEOUT: (Outcome.RETRY, "request cancelled by timeout"),
+    c.TRADE_RETCODE_TOO_MANY_REQUESTS: (Outcome.RETRY, "too many requests"),
+    c.TRADE_RETCODE_LOCKED: (Outcome.RETRY, "request locked for processing"),
+    c.TRADE_RETCODE_FROZEN: (Outcome.RETRY, "order or position frozen"),
+    c.TRADE_RETCODE_CONNECTION: (Outcome.RETRY, "no connection with the trade server"),
+    c.TRADE_RETCODE_FIFO_CLOSE: (Outcome.RETRY, "FIFO: an older position on this symbol must close first"),
     c.TRADE_RETCODE_MARKET_CLOSED: (Outcome.MARKET_CLOSED, "market closed"),
-    c.TRADE_RETCODE_NO_MONEY: (Outcome.REJECTED, "not enough money"),
     c.TRADE_RETCODE_TRADE_DISABLED: (Outcome.TRADING_DISABLED, "trading disabled for this symbol or account"),
     c.TRADE_RETCODE_SERVER_DISABLES_AT: (Outcome.TRADING_DISABLED, "auto-trading disabled by the server"),
     c.TRADE_RETCODE_CLIENT_DISABLES_AT: (
         Outcome.TRADING_DISABLED,
         "auto-trading disabled in the terminal (enable Algo Trading)",
     ),
-    c.TRADE_RETCODE_INVALID_FILL: (
-        Outcome.REJECTED,
-        "the broker does not accept this filling mode for the symbol",
-    ),
+    c.TRADE_RETCODE_ONLY_REAL: (Outcome.TRADING_DISABLED, "only real accounts may trade"),
     c.TRADE_RETCODE_POSITION_CLOSED: (Outcome.NOT_FOUND, "position already closed"),
-    c.TRADE_RETCODE_REQUOTE: (Outcome.REJECTED, "requoted: the price kept moving"),
-    c.TRADE_RETCODE_PRICE_CHANGED: (Outcome.REJECTED, "the price kept changing"),
-    c.TRADE_RETCODE_PRICE_OFF: (Outcome.REJECTED, "no quotes to close at"),
+    c.TRADE_RETCODE_REJECT: (Outcome.REJECTED, "request rejected"),
+    c.TRADE_RETCODE_CANCEL: (Outcome.REJECTED, "request cancelled by the trader"),
+    c.TRADE_RETCODE_INVALID: (Outcome.REJECTED, "invalid request"),
+    c.TRADE_RETCODE_INVALID_VOLUME: (Outcome.REJECTED, "invalid volume"),
+    c.TRADE_RETCODE_INVALID_STOPS: (Outcome.REJECTED, "invalid stops"),
+    c.TRADE_RETCODE_NO_MONEY: (Outcome.REJECTED, "not enough money"),
+    c.TRADE_RETCODE_INVALID_EXPIRATION: (Outcome.REJECTED, "invalid expiration"),
+    c.TRADE_RETCODE_NO_CHANGES: (Outcome.REJECTED, "no changes in request"),
+    c.TRADE_RETCODE_INVALID_FILL: (Outcome.REJECTED, "the broker does not accept this filling mode for the symbol"),
+    c.TRADE_RETCODE_LIMIT_ORDERS: (Outcome.REJECTED, "pending order limit reached"),
+    c.TRADE_RETCODE_LIMIT_VOLUME: (Outcome.REJECTED, "volume limit reached"),
+    c.TRADE_RETCODE_INVALID_ORDER: (Outcome.REJECTED, "invalid or prohibited order type"),
+    c.TRADE_RETCODE_INVALID_CLOSE_VOLUME: (Outcome.REJECTED, "close volume exceeds the position"),
+    c.TRADE_RETCODE_LIMIT_POSITIONS: (Outcome.REJECTED, "position limit reached"),
+    c.TRADE_RETCODE_REJECT_CANCEL: (Outcome.REJECTED, "pending order activation rejected"),
+    c.TRADE_RETCODE_LONG_ONLY: (Outcome.REJECTED, "only long positions allowed"),
+    c.TRADE_RETCODE_SHORT_ONLY: (Outcome.REJECTED, "only short positions allowed"),
+    c.TRADE_RETCODE_CLOSE_ONLY: (Outcome.REJECTED, "only closing allowed"),
+    c.TRADE_RETCODE_HEDGE_PROHIBITED: (Outcome.REJECTED, "hedging prohibited"),
 }
 
 
@@ -93,9 +122,9 @@ def close_request(
 def outcome_of(retcode: int, comment: str, volume: Decimal | None = None) -> ActionResult:
     """A trade server answer as an ActionResult, keeping the retcode verbatim."""
     code = str(retcode)
-    if retcode in (c.TRADE_RETCODE_DONE, c.TRADE_RETCODE_DONE_PARTIAL):
-        return ActionResult(Outcome.DONE, comment, code, volume)
-    outcome, reason = _REFUSALS.get(retcode, (Outcome.REJECTED, "refused by the trade server"))
+    outcome, reason = _RETCODES.get(retcode, (Outcome.UNKNOWN, "undocumented return code"))
+    if outcome in (Outcome.DONE, Outcome.PARTIAL):
+        return ActionResult(outcome, comment, code, volume)
     return ActionResult(outcome, f"{reason} (retcode {retcode}: {comment})", code)
 
 
@@ -104,7 +133,8 @@ def _send(mt5: Any, request: Request, lots: Decimal | None = None) -> Sent:
     answer = mt5.order_send(request)
     if answer is None:
         code, text = last_error(mt5)
-        outcome = Outcome.TRADING_DISABLED if code == c.RES_E_AUTO_TRADING_DISABLED else Outcome.NO_CONNECTION
+        # The request may have reached the trade server before the link failed: verify before resending.
+        outcome = Outcome.TRADING_DISABLED if code == c.RES_E_AUTO_TRADING_DISABLED else Outcome.UNKNOWN
         return None, ActionResult(outcome, f"order_send failed: {explain(code, text)}", str(code))
     retcode, comment = int(answer.retcode), str(answer.comment)
     if lots is not None and retcode == c.TRADE_RETCODE_DONE_PARTIAL:
@@ -168,9 +198,9 @@ class MT5Trader:
         try:
             return await self._terminal.run(work)
         except TerminalTimeout as exc:
-            return None, ActionResult(Outcome.TIMEOUT, f"{exc}: the request may still have gone through")
+            return None, ActionResult(Outcome.UNKNOWN, f"{exc}: the request may still have gone through")
         except PlatformError as exc:
-            return None, ActionResult(Outcome.NO_CONNECTION, str(exc))
+            return None, ActionResult(Outcome.RETRY, str(exc))
 
     def _close_once(self, mt5: Any, ticket: int, volume: Decimal | None) -> Sent:
         expect_login(mt5, self._terminal.login)
@@ -188,7 +218,13 @@ class MT5Trader:
         request = close_request(
             position, info, tick, lots, deviation=self._deviation, magic=self._magic, comment=self._comment
         )
-        return _send(mt5, request, lots)
+        retcode, result = _send(mt5, request, lots)
+        asked = money(position["volume"]) if volume is None else min(volume, money(position["volume"]))
+        if result.ok and money(info["volume_max"]) < asked:
+            # capped at volume_max: the rest is planned again from the next snapshot, never silently dropped
+            note = f"closed {result.closed_volume} of {asked} lots (volume_max {info['volume_max']})"
+            result = ActionResult(Outcome.PARTIAL, note, result.code, result.closed_volume)
+        return retcode, result
 
     def _remove_once(self, mt5: Any, ticket: int) -> Sent:
         expect_login(mt5, self._terminal.login)

@@ -132,7 +132,7 @@ async def test_history_requests_are_rate_limited(server: FakeCTraderServer) -> N
     await session.start()
     began = time.monotonic()
     since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    await asyncio.gather(*(fetch_realized(session, CTID, since, until) for _ in range(30)))
+    await asyncio.gather(*(fetch_realized(session, CTID, since, until, 2) for _ in range(30)))
     assert time.monotonic() - began >= 0.4  # 20 at once, then 20 per second
     await session.close()
 

@@ -25,13 +25,13 @@ from riskmon.platforms.ctrader.parsing import (
     LightSymbol,
     ctrader_account_list,
     ctrader_deal_realized,
+    ctrader_light_symbol,
     ctrader_order,
     ctrader_order_to_order,
     ctrader_position,
     ctrader_position_to_position,
     ctrader_spot_price,
     ctrader_symbol_spec,
-    ctrader_trader_to_balance,
     ctrader_trader_to_info,
     ctrader_unrealized_pnl,
 )
@@ -46,8 +46,8 @@ def recorded(name: str) -> Message:
 
 def test_trader_balance_and_info() -> None:
     trader = recorded("trader_res.json").payload["trader"]
-    assert ctrader_trader_to_balance(trader) == Decimal("100.53099944")
     info = ctrader_trader_to_info(trader)
+    assert info.balance == Decimal("100.53099944")
     assert (info.ctid, info.trader_login, info.deposit_asset_id) == (38475611, 3151874, 15)
     assert info.leverage == Decimal(100) and info.money_digits == 8
 
@@ -63,8 +63,8 @@ def test_account_list() -> None:
 def test_positions_and_orders() -> None:
     payload = recorded("reconcile_res.json").payload
     spec = ctrader_symbol_spec(items(recorded("symbol_by_id_res.json").payload, "symbol")[0], EURUSD)
-    assert (spec.lot_size, spec.digits, spec.name) == (10_000_000, 5, "EURUSD")
-    first, second = (ctrader_position(p) for p in items(payload, "position"))
+    assert spec is not None and (spec.lot_size, spec.digits, spec.name) == (10_000_000, 5, "EURUSD")
+    first, second = (ctrader_position(p, 2) for p in items(payload, "position"))
     assert (first.id, first.side, first.volume, first.entry_price) == (
         81234567,
         Side.BUY,
@@ -105,8 +105,30 @@ def test_unrealized_pnl() -> None:
 
 def test_deal_realized() -> None:
     opening, closing = items(recorded("deal_list_res.json").payload, "deal")
-    assert ctrader_deal_realized(opening) == Decimal("-4.50")  # opening commission
-    assert ctrader_deal_realized(closing) == Decimal("95.80")  # 100.00 gross - 1.20 swap - 3.00 commission
+    assert ctrader_deal_realized(opening, 2) == 0  # its commission is unrealised until the close
+    assert ctrader_deal_realized(closing, 2) == Decimal("95.80")  # 100.00 gross - 1.20 swap - 3.00 commission
+
+
+@pytest.mark.parametrize(("digits", "expected"), [(0, Decimal("-450")), (2, Decimal("-4.50")), (8, Decimal("-4.5E-6"))])
+def test_money_without_its_own_digits_takes_the_accounts(digits: int, expected: Decimal) -> None:
+    """Position, deal, margin and cash payloads may omit moneyDigits: the account's own digits apply."""
+    payload = dict(items(recorded("reconcile_res.json").payload, "position")[0])
+    del payload["moneyDigits"]
+    assert ctrader_position(payload, digits).commission == expected
+    _, closing = items(recorded("deal_list_res.json").payload, "deal")
+    detail = {k: v for k, v in closing["closePositionDetail"].items() if k != "moneyDigits"}
+    bare = {k: v for k, v in closing.items() if k != "moneyDigits"} | {"closePositionDetail": detail}
+    assert ctrader_deal_realized(bare, digits) == Decimal(9580).scaleb(-digits)
+
+
+def test_optional_symbol_fields_may_be_missing() -> None:
+    light = ctrader_light_symbol({"symbolId": "7", "symbolName": "XAUUSD.x"})
+    assert (light.base_asset_id, light.quote_asset_id) == (None, None)
+    assert ctrader_symbol_spec({"symbolId": 7, "digits": 2, "pipPosition": 1}, light) is None
+    no_lot = ctrader_symbol_spec({"symbolId": 1, "digits": 5, "pipPosition": 4}, EURUSD)
+    assert no_lot is not None and no_lot.lot_size is None
+    state = ctrader_position(items(recorded("reconcile_res.json").payload, "position")[0], 2)
+    assert ctrader_position_to_position(state, no_lot).volume == Decimal(15000)  # units, as for an unknown symbol
 
 
 def test_spot_price() -> None:
@@ -120,7 +142,8 @@ def test_execution_partial_close_applies_to_a_book() -> None:
     )
     book = AccountBook("3151874", info, "USD", TradingCalendar.of("UTC"))
     spec = ctrader_symbol_spec(items(recorded("symbol_by_id_res.json").payload, "symbol")[0], EURUSD)
-    positions = [ctrader_position(p) for p in items(recorded("reconcile_res.json").payload, "position")[:1]]
+    assert spec is not None
+    positions = [ctrader_position(p, 2) for p in items(recorded("reconcile_res.json").payload, "position")[:1]]
     now = datetime(2025, 11, 21, 8, 0, tzinfo=UTC)
     book.load(info, positions, [], {}, Decimal(0), now.date(), now)
     book.add_symbol(spec, (ConversionStep(99, invert=False),))

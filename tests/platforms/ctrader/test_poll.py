@@ -18,10 +18,10 @@ NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 async def test_poll_snapshot_equals_server_figures(server: FakeCTraderServer, running: Callable[..., Running]) -> None:
     clock = ManualClock(NOW)
     server.clock = clock
-    await server.open_position(
+    eurgbp = await server.open_position(
         CTID, "EURGBP", "BUY", lots="1", price="0.85", swap="-1.5", commission="-3", margin="200"
     )
-    await server.open_position(CTID, "USDJPY", "SELL", lots="0.25", price="149.5", margin="50.25")
+    usdjpy = await server.open_position(CTID, "USDJPY", "SELL", lots="0.25", price="149.5", margin="50.25")
     server.add_order(CTID, "EURUSD", "BUY", lots="0.1", kind="LIMIT", price="1.05")
     server.add_deal(CTID, when=NOW - timedelta(hours=2), gross="120.00", swap="-1.10", commission="-4.00")
     server.add_deal(CTID, when=NOW - timedelta(days=1), gross="999.00")  # yesterday: not today's
@@ -33,8 +33,8 @@ async def test_poll_snapshot_equals_server_figures(server: FakeCTraderServer, ru
     assert snap.realized_today == Decimal("114.90")
     assert snap.received_at == NOW and snap.ts == NOW
     assert {p.symbol: p.unrealized_pnl for p in snap.positions} == {
-        "EURGBP": server.unrealized(CTID)[1][0],
-        "USDJPY": server.unrealized(CTID)[2][0],
+        "EURGBP": server.unrealized(CTID)[eurgbp][0],
+        "USDJPY": server.unrealized(CTID)[usdjpy][0],
     }
     (order,) = snap.orders
     assert (order.symbol, order.volume, order.kind, order.price) == (

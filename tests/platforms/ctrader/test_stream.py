@@ -79,15 +79,15 @@ async def test_partial_and_full_close_update_balance_and_realized(
     result = await trader.close_position(str(CTID), str(pid), Decimal("0.4"))
     assert result.ok and result.closed_volume == Decimal("0.4")
     snap = await next_snapshot(run.snaps, lambda s: bool(s.positions) and s.positions[0].volume == Decimal("0.6"))
-    # 0.4 lot × (1.10000 - 1.09000) = 400 USD gross, 40 % of the commission
-    assert snap.realized_today == Decimal("400.00") + Decimal("-2.40")
-    assert snap.balance == server.balance(CTID) == Decimal("10397.60")
+    # 0.4 lot × (1.10000 - 1.09000) = 400 USD gross; 40 % of the opening commission and as much to close
+    assert snap.realized_today == Decimal("400.00") + Decimal("-2.40") * 2
+    assert snap.balance == server.balance(CTID) == Decimal("10395.20")
     assert snap.equity == server.equity(CTID)
     result = await trader.close_position(str(CTID), str(pid))
     assert result.ok and result.closed_volume == Decimal("0.6")
     snap = await next_snapshot(run.snaps, lambda s: not s.positions)
-    assert snap.balance == snap.equity == server.equity(CTID) == Decimal("10994.00")
-    assert snap.realized_today == Decimal("994.00")
+    assert snap.balance == snap.equity == server.equity(CTID) == Decimal("10988.00")
+    assert snap.realized_today == Decimal("988.00") == snap.balance - Decimal("10000.00")  # what the balance moved
 
 
 async def test_reconcile_corrects_drift(

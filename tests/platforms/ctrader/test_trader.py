@@ -48,7 +48,25 @@ async def test_market_closed(server: FakeCTraderServer, trader: CTraderTrader) -
     server.market_closed.add("USDJPY")
     result = await trader.close_position(ACCOUNT, str(pid))
     assert (result.outcome, result.code) == (Outcome.MARKET_CLOSED, "MARKET_CLOSED")
-    assert result.outcome.retry_later and pid in server.positions
+    assert pid in server.positions
+
+
+async def test_a_holiday_is_market_closed(server: FakeCTraderServer, trader: CTraderTrader) -> None:
+    pid = await server.open_position(CTID, "USDJPY", "BUY", lots="1", price="150")
+    server.holidays.add("USDJPY")
+    result = await trader.close_position(ACCOUNT, str(pid), Decimal("0.5"))
+    assert (result.outcome, result.code) == (Outcome.MARKET_CLOSED, "SYMBOL_HAS_HOLIDAY")
+    assert server.positions[pid].volume == 10_000_000
+
+
+async def test_a_rate_limit_is_retried_after_the_servers_retry_after(
+    server: FakeCTraderServer, trader: CTraderTrader
+) -> None:
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    server.fail_next(2111, "BLOCKED_PAYLOAD_TYPE", retry_after=7)
+    result = await trader.close_position(ACCOUNT, str(pid), Decimal("0.5"))
+    assert (result.outcome, result.code, result.retry_after) == (Outcome.RETRY, "BLOCKED_PAYLOAD_TYPE", 7.0)
+    assert server.positions[pid].volume == 10_000_000
 
 
 async def test_position_not_found(server: FakeCTraderServer, trader: CTraderTrader) -> None:
@@ -66,7 +84,15 @@ async def test_position_not_found(server: FakeCTraderServer, trader: CTraderTrad
         ("TRADING_NOT_ALLOWED", "error_res", Outcome.TRADING_DISABLED),
         ("MARKET_CLOSED", "common", Outcome.MARKET_CLOSED),
         ("NOT_ENOUGH_MONEY", "execution", Outcome.REJECTED),
-        ("POSITION_LOCKED", "error_res", Outcome.REJECTED),
+        ("POSITION_LOCKED", "error_res", Outcome.RETRY),
+        ("SYMBOL_HAS_HOLIDAY", "order_error", Outcome.MARKET_CLOSED),
+        ("CANT_ROUTE_REQUEST", "common", Outcome.RETRY),
+        ("CHANNEL_IS_BLOCKED", "error_res", Outcome.TRADING_DISABLED),
+        ("NO_QUOTES", "order_error", Outcome.RETRY),
+        ("REQUEST_FREQUENCY_EXCEEDED", "error_res", Outcome.RETRY),
+        ("BLOCKED_PAYLOAD_TYPE", "common", Outcome.RETRY),
+        ("TIMEOUT_ERROR", "common", Outcome.RETRY),
+        ("SOMETHING_NEW", "error_res", Outcome.UNKNOWN),  # undocumented: verified, never assumed
     ],
 )
 async def test_close_refusals_map_to_outcomes(
@@ -99,13 +125,13 @@ async def test_timeout(server: FakeCTraderServer, running: Callable[..., Running
     await next_snapshot(run.snaps)
     server.response_delay = 0.3  # slower than the trader waits, quicker than the silence timeout
     result = await CTraderTrader(run.session, timeout=0.2).close_position(ACCOUNT, str(pid))
-    assert result.outcome is Outcome.TIMEOUT and run.session.connected
+    assert result.outcome is Outcome.UNKNOWN and run.session.connected
 
 
 async def test_no_connection(server: FakeCTraderServer) -> None:
     session = make_session(server)  # never started
     result = await CTraderTrader(session).close_position(ACCOUNT, "1")
-    assert result.outcome is Outcome.NO_CONNECTION
+    assert result.outcome is Outcome.RETRY and "not connected" in result.message
 
 
 async def test_partial_close_rounds_down_to_whole_volume_steps(
@@ -117,3 +143,41 @@ async def test_partial_close_rounds_down_to_whole_volume_steps(
     assert server.close_requests[-1].volume == 3_300_000
     tiny = await trader.close_position(ACCOUNT, str(pid), Decimal("0.001"))
     assert (tiny.outcome, tiny.code) == (Outcome.REJECTED, "TRADING_BAD_VOLUME")
+
+
+async def test_the_fill_without_the_requests_client_msg_id_is_recognised(
+    server: FakeCTraderServer, trader: CTraderTrader
+) -> None:
+    """ORDER_ACCEPTED carries our clientMsgId, ORDER_FILLED need not: the accepted order id ties them."""
+    server.fill_client_msg_id = False
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    slow = CTraderTrader(trader._session, timeout=30)  # a missed fill would show as UNKNOWN after 30 s
+    result = await slow.close_position(ACCOUNT, str(pid), Decimal("0.25"))
+    assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal("0.25"))
+    assert server.close_requests[-1].client_msg_id is not None
+
+
+async def test_a_close_above_max_volume_is_split_into_allowed_closes(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
+    pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
+    run = running()
+    await next_snapshot(run.snaps)
+    result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid))
+    assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal(12))
+    assert [r.volume for r in server.close_requests] == [50_000, 50_000, 20_000]
+    assert pid not in server.positions
+
+
+async def test_a_split_close_refused_midway_is_partial(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
+    pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
+    run = running()
+    await next_snapshot(run.snaps)
+    server.fail_next(2111, "SYMBOL_HAS_HOLIDAY", "order_error", after=1)  # the second part meets a holiday
+    result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid), Decimal(11))
+    assert (result.outcome, result.code, result.closed_volume) == (Outcome.PARTIAL, "SYMBOL_HAS_HOLIDAY", Decimal(5))
+    assert server.positions[pid].volume == 70_000, "never more than was closed, never widened"

@@ -66,7 +66,7 @@ def test_check_says_when_the_terminal_refuses_the_login(bridge: Bridge, tmp_path
         MT5_BRIDGE_HOST="127.0.0.1",
         MT5_BRIDGE_PORT=str(bridge.port),
     )
-    args = [sys.executable, "-m", "riskmon.cli", "check", "--timeout", "5", "--env-file", "none.env"]
+    args = [sys.executable, "-m", "riskmon.cli", "check", "--timeout", "5", "--env-file", os.devnull]
     done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]

@@ -50,10 +50,25 @@ async def test_notional_is_converted_to_the_account_currency(mt5: ModuleType, cl
     assert notional["EURUSD"] == Decimal("10850.0")
 
 
-async def test_notional_unknown_when_no_conversion_pair(mt5: ModuleType, clock: ManualClock) -> None:
+async def test_notional_from_tick_value_when_no_conversion_pair(mt5: ModuleType, clock: ManualClock) -> None:
     mt5._fake.symbols.pop("GBPUSD")
     snap = await feed_for(mt5, clock, server_utc_offset=2).snapshot()
-    assert {p.symbol: p.notional for p in snap.positions}["EURGBP"] is None
+    # 0.5 lot × 0.855 ÷ 0.00001 × the recorded tick value 1.0
+    assert {p.symbol: p.notional for p in snap.positions}["EURGBP"] == Decimal("42750")
+
+
+async def test_a_futures_position_has_a_notional(mt5: ModuleType, clock: ManualClock) -> None:
+    """An index future quoted in HKD (no USD pair converts it): sized by its tick value, so leverage is known."""
+    fake = mt5._fake
+    fake.symbols["HK50"] = dict(
+        fake.symbols["EURUSD"], name="HK50", description="Hang Seng future", trade_calc_mode=1,
+        currency_base="HKD", currency_profit="HKD", currency_margin="HKD", trade_contract_size=50.0,
+        trade_tick_size=1.0, trade_tick_value=6.4, volume_min=1.0, volume_step=1.0, volume_max=100.0,
+    )  # fmt: skip
+    fake.set_price("HK50", 17000.0, 17002.0)
+    fake.open_position(symbol="HK50", volume=2.0, price_open=16990.0, price_current=17000.0, profit=128.0)
+    snap = await feed_for(mt5, clock, server_utc_offset=2).snapshot()
+    assert {p.symbol: p.notional for p in snap.positions}["HK50"] == Decimal("217600")  # 2 × 17000 × 6.4
 
 
 @pytest.mark.parametrize("configured", [2, None], ids=["configured", "estimated"])

@@ -105,10 +105,29 @@ def test_notional_in_account_currency() -> None:
     assert jpy is not None and jpy.quantize(Decimal("0.01")) == Decimal("100000.00")
 
 
-def test_notional_unknown_without_a_conversion_quote() -> None:
+def test_notional_falls_back_to_the_tick_value_without_a_conversion_quote() -> None:
     pos, info = record("positions", "ticket", 70001), record("symbols", "name", "EURGBP")
     assert rate_to_account("GBP", "USD", {}) is None
-    assert position_notional(pos, info, account_currency="USD", rate=None) is None
+    # 0.5 lot × 0.855 ÷ 0.00001 tick × 1.0 USD per tick and lot
+    assert position_notional(pos, info, account_currency="USD", rate=None) == Decimal("42750")
+    no_tick = dict(info, trade_tick_value=0.0)
+    assert position_notional(pos, no_tick, account_currency="USD", rate=None) is None
+
+
+@pytest.mark.parametrize(
+    ("symbol", "expected"),
+    [
+        # an index CFD quoted in HKD, no USDHKD pair: 2 lots × 17000 ÷ 1 point × 0.128 USD per point and lot
+        ({"currency_profit": "HKD", "trade_calc_mode": 3, "trade_contract_size": 1.0, "trade_tick_size": 1.0,
+          "trade_tick_value": 0.128}, Decimal("4352")),
+        # an exchange future quoted in EUR with no EURUSD quote: 2 lots × 17000 ÷ 0.5 × 5.4 USD per tick
+        ({"currency_profit": "EUR", "trade_calc_mode": 33, "trade_contract_size": 25.0, "trade_tick_size": 0.5,
+          "trade_tick_value": 5.4}, Decimal("367200")),
+    ],
+)  # fmt: skip
+def test_notional_of_futures_and_cfds_from_tick_value(symbol: dict[str, object], expected: Decimal) -> None:
+    pos = {"volume": 2.0, "price_current": 17000.0}
+    assert position_notional(pos, symbol, account_currency="USD", rate=None) == expected
 
 
 def test_broker_suffix_carries_to_conversion_pairs() -> None:

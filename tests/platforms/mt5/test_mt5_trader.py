@@ -104,6 +104,30 @@ async def test_close_a_sell_at_the_ask_with_ioc(mt5: ModuleType) -> None:
     assert request["type_filling"] == mt5.ORDER_FILLING_IOC
 
 
+async def test_a_close_capped_at_volume_max_is_partial(mt5: ModuleType) -> None:
+    mt5._fake.symbols["EURGBP"]["volume_max"] = 0.2
+    result = await trader_for(mt5).close_position(ACCOUNT, "70001")
+    assert (result.outcome, result.closed_volume) == (Outcome.PARTIAL, Decimal("0.2"))
+    assert "closed 0.2 of 0.5 lots" in result.message
+    assert mt5.positions_get(ticket=70001)[0].volume == pytest.approx(0.3)
+
+
+async def test_done_partial_is_partial_with_the_volume_done(mt5: ModuleType) -> None:
+    mt5._fake.fill_at_most = 0.1
+    result = await trader_for(mt5).close_position(ACCOUNT, "70001")
+    assert (result.outcome, result.code, result.closed_volume) == (Outcome.PARTIAL, "10010", Decimal("0.1"))
+
+
+async def test_fifo_accounts_close_the_oldest_position_of_a_symbol_first(mt5: ModuleType) -> None:
+    mt5._fake.account["fifo_close"] = True
+    newer = mt5._fake.open_position(symbol="EURGBP", volume=0.1, price_open=0.85, price_current=0.855)
+    trader = trader_for(mt5)
+    refused = await trader.close_position(ACCOUNT, str(newer))
+    assert (refused.outcome, refused.code) == (Outcome.RETRY, "10045")
+    assert (await trader.close_position(ACCOUNT, "70001")).ok
+    assert (await trader.close_position(ACCOUNT, str(newer))).ok
+
+
 async def test_partial_close(mt5: ModuleType) -> None:
     result = await trader_for(mt5).close_position(ACCOUNT, "70001", Decimal("0.207"))
     assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal("0.20"))
@@ -123,7 +147,7 @@ async def test_requotes_are_retried_at_a_fresh_price(mt5: ModuleType, caplog: An
 async def test_requotes_give_up_after_max_attempts(mt5: ModuleType) -> None:
     mt5._fake.reject_orders(mt5.TRADE_RETCODE_PRICE_CHANGED, times=10)
     result = await trader_for(mt5, max_attempts=3).close_position(ACCOUNT, "70003")
-    assert (result.outcome, result.code) == (Outcome.REJECTED, "10020")
+    assert (result.outcome, result.code) == (Outcome.RETRY, "10020")
     assert len(mt5._fake.sent_requests) == 3
     assert mt5.positions_get(ticket=70003)
 
@@ -135,6 +159,13 @@ async def test_requotes_give_up_after_max_attempts(mt5: ModuleType) -> None:
         (10027, Outcome.TRADING_DISABLED),
         (10019, Outcome.REJECTED),
         (10030, Outcome.REJECTED),
+        (10008, Outcome.UNKNOWN),  # PLACED: not executed yet, may still be
+        (10012, Outcome.RETRY),  # TIMEOUT: cancelled by timeout
+        (10031, Outcome.RETRY),  # CONNECTION: no connection with the trade server
+        (10024, Outcome.RETRY),  # TOO_MANY_REQUESTS
+        (10045, Outcome.RETRY),  # FIFO_CLOSE: an older position goes first
+        (10039, Outcome.UNKNOWN),  # CLOSE_ORDER_EXIST
+        (10099, Outcome.UNKNOWN),  # undocumented: verify, never assume
     ],
 )
 async def test_broker_refusals(mt5: ModuleType, retcode: int, outcome: Outcome) -> None:
@@ -163,16 +194,16 @@ async def test_never_closes_on_another_account(mt5: ModuleType) -> None:
     await trader.close_position(ACCOUNT, "123")  # logged in
     mt5._fake.account["login"] = 777
     result = await trader.close_position(ACCOUNT, "70001")
-    assert result.outcome is Outcome.NO_CONNECTION and "account 777" in result.message
+    assert result.outcome is Outcome.RETRY and "account 777" in result.message
     assert mt5._fake.sent_requests == []
 
 
-async def test_terminal_gone_is_no_connection(mt5: ModuleType) -> None:
+async def test_terminal_gone_is_a_retry(mt5: ModuleType) -> None:
     trader = trader_for(mt5)
     await trader.close_position(ACCOUNT, "123")  # logged in
     mt5._fake.set_failure("terminal_gone")
     result = await trader.close_position(ACCOUNT, "70001")
-    assert result.outcome is Outcome.NO_CONNECTION
+    assert result.outcome is Outcome.RETRY
     assert "cannot connect to the terminal" in result.message
 
 
@@ -181,13 +212,13 @@ async def test_a_hung_terminal_is_a_timeout_that_may_have_executed(mt5: ModuleTy
     await trader.close_position(ACCOUNT, "123")  # logged in
     mt5._fake.delay = 0.3
     result = await trader.close_position(ACCOUNT, "70001")
-    assert result.outcome is Outcome.TIMEOUT and "may still have gone through" in result.message
+    assert result.outcome is Outcome.UNKNOWN and "may still have gone through" in result.message
 
 
-async def test_order_send_none_is_no_connection_with_last_error(mt5: ModuleType) -> None:
+async def test_order_send_none_is_unknown_with_last_error(mt5: ModuleType) -> None:  # it may have gone out
     mt5._fake.set_failure("send_lost")
     result = await trader_for(mt5).close_position(ACCOUNT, "70001")
-    assert (result.outcome, result.code) == (Outcome.NO_CONNECTION, "-10004")
+    assert (result.outcome, result.code) == (Outcome.UNKNOWN, "-10004")
     assert "order_send failed: cannot connect to the terminal" in result.message
 
 
@@ -198,3 +229,17 @@ async def test_cancel_pending_order(mt5: ModuleType) -> None:
     assert mt5._fake.sent_requests == [{"action": mt5.TRADE_ACTION_REMOVE, "order": 80001}]
     assert mt5.orders_get() == ()
     assert (await trader.cancel_order(ACCOUNT, "80001")).outcome is Outcome.NOT_FOUND
+
+
+def test_the_fake_terminal_holds_requests_to_the_documented_mql_trade_request(mt5: ModuleType) -> None:
+    """What order_send accepts is what MqlTradeRequest defines; the trader's requests pass (above)."""
+    assert mt5.initialize(login=LOGIN, password="s3cret-Pa55", server="Broker-Demo")
+    close = {"action": mt5.TRADE_ACTION_DEAL, "position": 70001, "symbol": "EURGBP", "volume": 0.5,
+             "type": mt5.ORDER_TYPE_SELL, "price": 0.855, "type_filling": mt5.ORDER_FILLING_FOK}  # fmt: skip
+    assert mt5.order_send(dict(close, filling=0)) is None  # no such field
+    assert mt5.last_error()[0] == mt5.RES_E_INVALID_PARAMS
+    assert mt5.order_send(dict(close, volume="0.5")) is None  # volume is a double
+    missing = {k: v for k, v in close.items() if k != "type_filling"}
+    assert mt5.order_send(missing).retcode == mt5.TRADE_RETCODE_INVALID  # required for a market deal
+    assert mt5.order_send({"action": mt5.TRADE_ACTION_REMOVE}).retcode == mt5.TRADE_RETCODE_INVALID
+    assert mt5.order_send(close).retcode == mt5.TRADE_RETCODE_DONE

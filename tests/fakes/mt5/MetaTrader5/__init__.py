@@ -53,8 +53,10 @@ SYMBOL_TRADE_MODE_DISABLED, SYMBOL_TRADE_MODE_FULL = 0, 4
 
 TRADE_RETCODE_REQUOTE = 10004
 TRADE_RETCODE_REJECT = 10006
+TRADE_RETCODE_PLACED = 10008
 TRADE_RETCODE_DONE = 10009
 TRADE_RETCODE_DONE_PARTIAL = 10010
+TRADE_RETCODE_TIMEOUT = 10012
 TRADE_RETCODE_INVALID = 10013
 TRADE_RETCODE_INVALID_VOLUME = 10014
 TRADE_RETCODE_TRADE_DISABLED = 10017
@@ -65,7 +67,9 @@ TRADE_RETCODE_PRICE_OFF = 10021
 TRADE_RETCODE_SERVER_DISABLES_AT = 10026
 TRADE_RETCODE_CLIENT_DISABLES_AT = 10027
 TRADE_RETCODE_INVALID_FILL = 10030
+TRADE_RETCODE_CONNECTION = 10031
 TRADE_RETCODE_POSITION_CLOSED = 10036
+TRADE_RETCODE_FIFO_CLOSE = 10045
 
 # --- record types (official field order) ------------------------------------------------------------
 AccountInfo = namedtuple(
@@ -104,6 +108,17 @@ TradeRequest = namedtuple(
     "action magic order symbol volume price stoplimit sl tp deviation type type_filling type_time "
     "expiration comment position position_by",
 )
+# MqlTradeRequest (https://www.mql5.com/en/docs/constants/structures/mqltraderequest): its fields and
+# their types, and what each trade action requires. Anything else is refused as the terminal would.
+_REQUEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "action": int, "magic": int, "order": int, "symbol": str, "volume": float, "price": float,
+    "stoplimit": float, "sl": float, "tp": float, "deviation": int, "type": int, "type_filling": int,
+    "type_time": int, "expiration": int, "comment": str, "position": int, "position_by": int,
+}  # fmt: skip
+_REQUIRED = {
+    TRADE_ACTION_DEAL: {"action", "symbol", "volume", "type", "type_filling"},
+    TRADE_ACTION_REMOVE: {"action", "order"},
+}
 OrderSendResult = namedtuple(
     "OrderSendResult",
     "retcode deal order volume price bid ask comment request_id retcode_external request",
@@ -111,7 +126,12 @@ OrderSendResult = namedtuple(
 
 _MSG = {
     TRADE_RETCODE_REQUOTE: "Requote",
+    TRADE_RETCODE_PLACED: "Order placed",
     TRADE_RETCODE_DONE: "Request executed",
+    TRADE_RETCODE_DONE_PARTIAL: "Request executed partially",
+    TRADE_RETCODE_TIMEOUT: "Request canceled by timeout",
+    TRADE_RETCODE_CONNECTION: "No connection with the trade server",
+    TRADE_RETCODE_FIFO_CLOSE: "Position closing is allowed only by FIFO rule",
     TRADE_RETCODE_INVALID: "Invalid request",
     TRADE_RETCODE_INVALID_VOLUME: "Invalid volume",
     TRADE_RETCODE_TRADE_DISABLED: "Trade disabled",
@@ -159,6 +179,7 @@ class FakeTerminal:
             self._failure: str | None = None
             self._rejects: list[int] = []
             self.market_closed: set[str] = set()  # symbols whose trades are refused with MARKET_CLOSED
+            self.fill_at_most: float | None = None  # a close fills at most this many lots: DONE_PARTIAL
             self._error = (RES_S_OK, _ERRORS[RES_S_OK])
             self._next_ticket = 900_000
             self.delay = 0.0
@@ -289,6 +310,11 @@ class FakeTerminal:
             self.sent_requests.append(dict(request))
             if not self.ready():
                 return None
+            if not _valid_request(request):
+                self.fail(RES_E_INVALID_PARAMS)
+                return None
+            if not _REQUIRED.get(request["action"], {"action"}) <= request.keys():
+                return self._result(TRADE_RETCODE_INVALID, request)
             if self._failure == "send_lost":
                 self.fail(RES_E_INTERNAL_FAIL_CONNECT)
                 return None
@@ -337,8 +363,14 @@ class FakeTerminal:
             return self._result(TRADE_RETCODE_INVALID_FILL, request)
         volume = float(request["volume"])
         steps = volume / symbol["volume_step"]
-        if volume > position["volume"] + 1e-9 or volume < symbol["volume_min"] or abs(steps - round(steps)) > 1e-6:
+        too_big = volume > min(position["volume"], symbol["volume_max"]) + 1e-9
+        if too_big or volume < symbol["volume_min"] or abs(steps - round(steps)) > 1e-6:
             return self._result(TRADE_RETCODE_INVALID_VOLUME, request)
+        if self.account.get("fifo_close") and self._older_than(position):
+            return self._result(TRADE_RETCODE_FIFO_CLOSE, request)
+        retcode = TRADE_RETCODE_DONE
+        if self.fill_at_most is not None and volume > self.fill_at_most:
+            volume, retcode = self.fill_at_most, TRADE_RETCODE_DONE_PARTIAL
         price = tick["bid"] if closing_buy else tick["ask"]
         share = volume / position["volume"]
         profit, swap = round(position["profit"] * share, 2), round(position["swap"] * share, 2)
@@ -365,9 +397,23 @@ class FakeTerminal:
             margin_free=round(equity - margin, 2),
             margin_level=round(equity / margin * 100, 2) if margin else 0.0,
         )
-        return self._result(
-            TRADE_RETCODE_DONE, request, deal=deal["ticket"], order=deal["order"], volume=volume, price=price
-        )
+        return self._result(retcode, request, deal=deal["ticket"], order=deal["order"], volume=volume, price=price)
+
+    def _older_than(self, position: dict[str, Any]) -> bool:
+        """FIFO: another open position on the symbol was opened before this one."""
+        same = [p for p in self.positions if p["symbol"] == position["symbol"]]
+        return any(p["time_msc"] < position["time_msc"] for p in same)
+
+
+def _valid_request(request: dict[str, Any]) -> bool:
+    """Only MqlTradeRequest fields, each of its type (an int is a valid double)."""
+    for key, value in request.items():
+        kind = _REQUEST_TYPES.get(key)
+        if kind is None or isinstance(value, bool):
+            return False
+        if not isinstance(value, kind) and not (kind is float and isinstance(value, int)):
+            return False
+    return "action" in request
 
 
 _fake = FakeTerminal()
