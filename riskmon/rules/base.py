@@ -32,7 +32,7 @@ from typing import get_type_hints as _hints
 from riskmon.models import AccountSnapshot, RuleResult
 
 if TYPE_CHECKING:
-    from riskmon.rules.spec import RulebookBase
+    from riskmon.rules.spec import RulebookBase, RuleSpec
     from riskmon.state import AccountState
 
 INFINITY = Decimal("Infinity")
@@ -116,6 +116,23 @@ class Rule(Protocol):
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult: ...
 
     def band(self, snap: AccountSnapshot, state: AccountState) -> Band: ...
+
+
+class SpecRule:
+    """For a rule built from a ``RuleSpec``: its response level is the spec's."""
+
+    spec: RuleSpec
+
+    @property
+    def response(self) -> Level:
+        return self.spec.level
+
+
+class EquityFree:
+    """For a rule whose verdict does not depend on equity (only on what it ``watches``)."""
+
+    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
+        return ANY_EQUITY
 
 
 class StatefulRule(Rule, Protocol):

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch, money, pct
+from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch, money, pct
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.state import AccountState
 from riskmon.units import Share
@@ -36,14 +36,10 @@ class BestDay(Slot):
 
 
 @dataclass(frozen=True)
-class ConsistencyRule:
+class ConsistencyRule(SpecRule, EquityFree):
     spec: ConsistencySpec
     name: str = CONSISTENCY
     watches: frozenset[Watch] = frozenset({Watch.BALANCE, Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> BestDay:
         best: BestDay = BestDay.restore(slot) or BestDay()
@@ -80,9 +76,6 @@ class ConsistencyRule:
 
         severity = Severity.WARNING if total > 0 and over else Severity.OK
         return RuleResult(self.name, severity, top, allowed, describe, unit="money", room_left=room, used=used)
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY  # closed profit only
 
 
 def _describe(spec: ConsistencySpec, book: RulebookBase) -> str | None:

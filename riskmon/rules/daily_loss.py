@@ -8,8 +8,8 @@ from enum import StrEnum
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Level, Plugin, Watch, money
-from riskmon.rules.floors import Floor, floor_result, number, reaching
+from riskmon.rules.base import HUNDRED, Band, Plugin, SpecRule, Watch
+from riskmon.rules.floors import Floor, floor_result, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
 
@@ -65,14 +65,10 @@ def daily_allowance(spec: DailyLossSpec, anchor: Decimal, initial: Decimal) -> D
 
 
 @dataclass(frozen=True)
-class DailyLossRule:
+class DailyLossRule(SpecRule):
     spec: DailyLossSpec
     name: str = DAILY_LOSS
     watches: frozenset[Watch] = frozenset({Watch.TIME})  # the day's anchor moves at the reset
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def floor(self, state: AccountState) -> Floor:
         anchor = day_anchor(self.spec, state)
@@ -98,11 +94,7 @@ _ANCHOR = {
 def _describe(spec: DailyLossSpec, book: RulebookBase) -> str | None:
     if not spec.enabled:
         return None
-    size = {
-        DailySize.FIXED: money(spec.size),
-        DailySize.INITIAL_PCT: f"{number(spec.size)}% of the initial balance",
-        DailySize.ANCHOR_PCT: f"{number(spec.size)}%",
-    }[spec.size_basis]
+    size = size_words(spec)
     fails = "fails the account" if spec.breach == "hard" else "blocks trading for the day"
     return (
         f"{size} below {_ANCHOR[spec.anchor]} at the day's start ({book.day_reset} {book.timezone}); "

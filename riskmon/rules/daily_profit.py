@@ -15,7 +15,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import INFINITY, Band, Level, Plugin, Response, Slot, Watch, money
+from riskmon.rules.base import INFINITY, Band, Plugin, Response, Slot, SpecRule, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, RuleSpec
 from riskmon.state import AccountState
 
@@ -46,14 +46,10 @@ class DayPeak(Slot):
 
 
 @dataclass(frozen=True)
-class DailyProfitRule:
+class DailyProfitRule(SpecRule):
     spec: DailyProfitSpec
     name: str = DAILY_PROFIT
     watches: frozenset[Watch] = frozenset({Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> DayPeak:
         peak: DayPeak | None = DayPeak.restore(slot)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Watch
+from riskmon.rules.base import EquityFree, Plugin, SpecRule, Watch
 from riskmon.rules.spec import WEEKDAYS, RulebookBase, RuleSpec, Weekday, clock_time, zone_name
 from riskmon.state import AccountState
 
@@ -52,15 +52,11 @@ class Window:
 
 
 @dataclass(frozen=True)
-class FlatRule:
+class FlatRule(SpecRule, EquityFree):
     spec: FlatSpec
     zone: ZoneInfo
     name: str
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def _window(self, day: date) -> Window:
         at, reopen = time.fromisoformat(self.spec.at), time.fromisoformat(self.spec.reopen)
@@ -110,9 +106,6 @@ class FlatRule:
             return f"flat by {deadline} ({to_go} minutes left)"
 
         return RuleResult(self.name, severity, to_go, lead, describe, unit="minutes")
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 def _plugin(name: str, default: FlatSpec, what: str) -> Plugin[FlatSpec]:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from riskmon.models import RuleResult, Severity
 from riskmon.rules.base import INFINITY, Band, label, money, pct, share_of
-from riskmon.rules.spec import FloorSpec
+from riskmon.rules.spec import FloorSpec, Sized
 
 
 class Floor(NamedTuple):
@@ -79,3 +79,12 @@ def reaching(spec: FloorSpec) -> str:
 
 def number(value: Decimal) -> str:
     return f"{value.normalize():f}"
+
+
+def size_words(spec: Sized) -> str:
+    """A floor's size in a trader's words: money, a % of the initial balance, or a % of what the text names."""
+    if spec.size_basis == "fixed":
+        return money(spec.size)
+    if spec.size_basis == "initial_pct":
+        return f"{number(spec.size)}% of the initial balance"
+    return f"{number(spec.size)}%"

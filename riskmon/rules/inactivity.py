@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Field
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch
+from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.spec import Count, RuleSpec
 from riskmon.state import AccountState
 
@@ -34,14 +34,10 @@ class LastActive(Slot):
 
 
 @dataclass(frozen=True)
-class InactivityRule:
+class InactivityRule(SpecRule, EquityFree):
     spec: InactivitySpec
     name: str = INACTIVITY
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> LastActive:
         last: LastActive | None = LastActive.restore(slot)
@@ -70,9 +66,6 @@ class InactivityRule:
             )
 
         return RuleResult(self.name, severity, idle, limit, describe, unit="days", used=idle / limit)
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 PLUGIN: Plugin[InactivitySpec] = Plugin(

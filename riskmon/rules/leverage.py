@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, INFINITY, Band, Level, Plugin, Watch, share_of
+from riskmon.rules.base import ANY_EQUITY, INFINITY, Band, Plugin, SpecRule, Watch, share_of
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.state import AccountState
 
@@ -28,14 +28,10 @@ def effective_leverage(snap: AccountSnapshot) -> Decimal:
 
 
 @dataclass(frozen=True)
-class LeverageRule:
+class LeverageRule(SpecRule):
     spec: LeverageSpec
     name: str = LEVERAGE
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.PRICES})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         leverage = effective_leverage(snap)

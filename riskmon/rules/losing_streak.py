@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from riskmon.clock import TradingCalendar
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch
+from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.spec import Count, RulebookBase, RuleSpec
 from riskmon.rules.trades import Held, trades_between
 from riskmon.state import AccountState
@@ -36,15 +36,11 @@ class Streak(Slot):
 
 
 @dataclass(frozen=True)
-class LosingStreakRule:
+class LosingStreakRule(SpecRule, EquityFree):
     spec: LosingStreakSpec
     calendar: TradingCalendar  # for the next reset
     name: str = LOSING_STREAK
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.BALANCE, Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Streak:
         streak: Streak | None = Streak.restore(slot)
@@ -95,9 +91,6 @@ class LosingStreakRule:
             unit="trades",
             used=Decimal(streak.losses) / self.spec.losses,
         )
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 def _describe(spec: LosingStreakSpec, book: RulebookBase) -> str | None:

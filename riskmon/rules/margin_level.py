@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, HUNDRED, INFINITY, Band, Level, Plugin, Watch
+from riskmon.rules.base import ANY_EQUITY, HUNDRED, INFINITY, Band, Plugin, SpecRule, Watch
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.state import AccountState
 
@@ -23,14 +23,10 @@ class MarginLevelSpec(RuleSpec):
 
 
 @dataclass(frozen=True)
-class MarginLevelRule:
+class MarginLevelRule(SpecRule):
     spec: MarginLevelSpec
     name: str = MARGIN_LEVEL
     watches: frozenset[Watch] = frozenset({Watch.MARGIN})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         level = snap.margin_level

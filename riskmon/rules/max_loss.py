@@ -8,8 +8,8 @@ from enum import StrEnum
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Level, Plugin, Watch, money
-from riskmon.rules.floors import Floor, floor_result, number, reaching
+from riskmon.rules.base import HUNDRED, Band, Plugin, SpecRule, Watch, money
+from riskmon.rules.floors import Floor, floor_result, number, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
 
@@ -53,13 +53,9 @@ def trailing_high(source: TrailSource, state: AccountState) -> Decimal:
 
 
 @dataclass(frozen=True)
-class MaxLossRule:
+class MaxLossRule(SpecRule):
     spec: MaxLossSpec
     name: str = MAX_LOSS
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     @property
     def watches(self) -> frozenset[Watch]:
@@ -103,11 +99,7 @@ _TRAIL = {
 def _describe(spec: MaxLossSpec, book: RulebookBase) -> str | None:
     if not spec.enabled:
         return None
-    size = {
-        LossSize.FIXED: money(spec.size),
-        LossSize.INITIAL_PCT: f"{number(spec.size)}% of the initial balance",
-        LossSize.HIGH_PCT: f"{number(spec.size)}%",
-    }[spec.size_basis]
+    size = size_words(spec)
     if spec.mode is FloorMode.STATIC:
         below = f"{number(spec.size)}%" if spec.size_basis is LossSize.INITIAL_PCT else size
         text = f"a fixed floor {below} below the initial balance"

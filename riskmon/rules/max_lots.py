@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ALERT_ONLY, ANY_EQUITY, Band, Level, Plugin, Watch
+from riskmon.rules.base import ALERT_ONLY, EquityFree, Level, Plugin, Watch
 from riskmon.rules.spec import Money
 from riskmon.state import AccountState
 
@@ -14,7 +14,7 @@ MAX_LOTS = "max_lots"
 
 
 @dataclass(frozen=True)
-class MaxLotsRule:
+class MaxLotsRule(EquityFree):
     limit: Decimal
     name: str = MAX_LOTS
     response: Level = ALERT_ONLY
@@ -28,9 +28,6 @@ class MaxLotsRule:
             return f"{lots} lots open in total (limit {self.limit})"
 
         return RuleResult(self.name, severity, lots, self.limit, describe, unit="lots")
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 PLUGIN: Plugin[Decimal | None] = Plugin(

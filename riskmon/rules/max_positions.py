@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ALERT_ONLY, ANY_EQUITY, Band, Level, Plugin, Watch
+from riskmon.rules.base import ALERT_ONLY, EquityFree, Level, Plugin, Watch
 from riskmon.rules.spec import Count
 from riskmon.state import AccountState
 
@@ -14,7 +14,7 @@ MAX_POSITIONS = "max_positions"
 
 
 @dataclass(frozen=True)
-class MaxPositionsRule:
+class MaxPositionsRule(EquityFree):
     limit: int
     name: str = MAX_POSITIONS
     response: Level = ALERT_ONLY
@@ -25,9 +25,6 @@ class MaxPositionsRule:
         severity = Severity.CRITICAL if count > self.limit else Severity.OK
         message = f"{count} open positions (limit {self.limit})"
         return RuleResult(self.name, severity, Decimal(count), Decimal(self.limit), message, unit="positions")
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 PLUGIN: Plugin[int | None] = Plugin(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ALERT_ONLY, ANY_EQUITY, Band, Level, Plugin, Watch
+from riskmon.rules.base import ALERT_ONLY, EquityFree, Level, Plugin, Watch
 from riskmon.rules.spec import Count
 from riskmon.state import AccountState
 
@@ -14,7 +14,7 @@ MIN_TRADING_DAYS = "min_trading_days"
 
 
 @dataclass(frozen=True)
-class MinTradingDaysRule:
+class MinTradingDaysRule(EquityFree):
     required: int
     name: str = MIN_TRADING_DAYS
     response: Level = ALERT_ONLY
@@ -25,9 +25,6 @@ class MinTradingDaysRule:
         severity = Severity.INFO if days >= self.required else Severity.OK
         message = f"{days} of {self.required} trading days"
         return RuleResult(self.name, severity, Decimal(days), Decimal(self.required), message, unit="days")
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 PLUGIN: Plugin[int | None] = Plugin(

@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Level, Plugin, Slot, Watch, money
-from riskmon.rules.floors import Floor, floor_result, number, reaching
+from riskmon.rules.base import HUNDRED, Band, Plugin, Slot, SpecRule, Watch
+from riskmon.rules.floors import Floor, floor_result, number, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
 
@@ -57,16 +57,12 @@ class PeriodAnchor(Slot):
 
 
 @dataclass(frozen=True)
-class PeriodLossRule:
+class PeriodLossRule(SpecRule):
     spec: PeriodLossSpec
     name: str
     period: str  # "week" or "month"
     start_of: Callable[[date], date]
     watches: frozenset[Watch] = frozenset({Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> PeriodAnchor:
         anchor: PeriodAnchor | None = PeriodAnchor.restore(slot)
@@ -112,7 +108,7 @@ def _plugin(name: str, period: str, start_of: Callable[[date], date]) -> Plugin[
     def describe(spec: PeriodLossSpec, book: RulebookBase) -> str | None:
         if not spec.enabled:
             return None
-        size = money(spec.size) if spec.size_basis == "fixed" else f"{number(spec.size)}% of {spec._basis_text()}"
+        size = size_words(spec) if spec.size_basis != "anchor_pct" else f"{number(spec.size)}% of {spec._basis_text()}"
         return (
             f"{size} below the balance at the {period}'s first reset; {reaching(spec)} stops trading for the {period}"
         )

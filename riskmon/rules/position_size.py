@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from riskmon.models import AccountSnapshot, Position, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, HUNDRED, INFINITY, Band, Level, Plugin, Watch, share_of
+from riskmon.rules.base import ANY_EQUITY, HUNDRED, INFINITY, Band, Plugin, SpecRule, Watch, share_of
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.state import AccountState
 
@@ -23,14 +23,10 @@ class PositionSizeSpec(RuleSpec):
 
 
 @dataclass(frozen=True)
-class PositionSizeRule:
+class PositionSizeRule(SpecRule):
     spec: PositionSizeSpec
     name: str = POSITION_SIZE
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.PRICES})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def exposure(self, position: Position) -> Decimal | None:
         if self.spec.basis == "notional":

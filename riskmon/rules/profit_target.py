@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, HUNDRED, Band, Level, Plugin, Watch, money
+from riskmon.rules.base import HUNDRED, EquityFree, Plugin, SpecRule, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, Sized
 from riskmon.state import AccountState
 
@@ -21,14 +21,10 @@ class ProfitTargetSpec(Sized):
 
 
 @dataclass(frozen=True)
-class ProfitTargetRule:
+class ProfitTargetRule(SpecRule, EquityFree):
     spec: ProfitTargetSpec
     name: str = PROFIT_TARGET
     watches: frozenset[Watch] = frozenset({Watch.BALANCE, Watch.POSITIONS})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         initial = state.initial_balance
@@ -42,9 +38,6 @@ class ProfitTargetRule:
             return message + " (close positions to lock it in)" if profit >= target and held else message
 
         return RuleResult(self.name, Severity.INFO if reached else Severity.OK, profit, target, describe, unit="money")
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 def _describe(spec: ProfitTargetSpec, book: RulebookBase) -> str | None:

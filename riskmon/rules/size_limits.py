@@ -10,7 +10,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Watch, money
+from riskmon.rules.base import EquityFree, Plugin, SpecRule, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, RuleSpec, Spec
 from riskmon.state import AccountState
 
@@ -47,14 +47,10 @@ class SizeLimitsSpec(RuleSpec):
 
 
 @dataclass(frozen=True)
-class SizeLimitsRule:
+class SizeLimitsRule(SpecRule, EquityFree):
     spec: SizeLimitsSpec
     name: str = SIZE_LIMITS
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.ORDERS, Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         per_order, plan_profit = self.spec.per_order, state.day_start_balance - state.initial_balance
@@ -82,9 +78,6 @@ class SizeLimitsRule:
 
         used = observed / limit if limit > 0 else None
         return RuleResult(self.name, severity, observed, limit, describe, unit="lots", used=used)
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 def _describe(spec: SizeLimitsSpec, book: RulebookBase) -> str | None:

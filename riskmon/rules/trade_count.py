@@ -13,7 +13,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Level, Plugin, Slot, Watch
+from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.period_loss import week_start
 from riskmon.rules.spec import Count, RulebookBase, RuleSpec
 from riskmon.rules.trades import Held, trades_between
@@ -44,14 +44,10 @@ class Tally(Slot):
 
 
 @dataclass(frozen=True)
-class TradeCountRule:
+class TradeCountRule(SpecRule, EquityFree):
     spec: TradeCountSpec
     name: str = TRADE_COUNT
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
-
-    @property
-    def response(self) -> Level:
-        return self.spec.level
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Tally:
         tally: Tally | None = Tally.restore(slot)
@@ -99,9 +95,6 @@ class TradeCountRule:
         return RuleResult(
             self.name, severity, Decimal(count), Decimal(limit), describe, unit="trades", used=Decimal(count) / limit
         )
-
-    def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return ANY_EQUITY
 
 
 def _describe(spec: TradeCountSpec, book: RulebookBase) -> str | None:
