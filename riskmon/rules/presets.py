@@ -21,6 +21,7 @@ from riskmon.rules.flat import FLAT_BY, WEEKEND
 from riskmon.rules.margin_level import MARGIN_LEVEL
 from riskmon.rules.max_loss import MAX_LOSS
 from riskmon.rules.min_trading_days import MIN_TRADING_DAYS
+from riskmon.rules.news import NEWS
 from riskmon.rules.position_size import POSITION_SIZE
 from riskmon.rules.profit_target import PROFIT_TARGET
 from riskmon.rules.registry import Rulebook, describe_rules
@@ -78,7 +79,8 @@ class Preset:
         described = describe_rules(book)
         rows += [(rule.replace("_", " "), f"{text} [{self.cite(rule)}]") for rule, text in described]
         on = {rule for rule, _ in described} | {CALENDAR}
-        rows += [(rule.replace("_", " "), f"none [{cite}]") for rule, cite in self.cites.items() if rule not in on]
+        off = [(rule, cite) for rule, cite in self.cites.items() if rule not in on]
+        rows += [(rule.replace("_", " "), f"not checked by this preset [{cite}]") for rule, cite in off]
         if self.initial_balance is not None:
             rows.append(("initial", f"{self.initial_balance:,} unless set per account"))
         if self.notes:
@@ -165,15 +167,20 @@ FTMO_FUNDED = FTMO_2STEP.variant(
             "timezone": "America/New_York",
             "lead_minutes": 30,
         },
+        "news": {"before_minutes": 2, "after_minutes": 2},
     },
     notes="The funded Standard account keeps the Challenge's loss limits; positions must be closed before the "
-    "weekend close (Swing accounts are exempt: use ftmo-2step there). News: no trade opened or closed from 2 "
-    "minutes before to 2 minutes after a restricted release on the targeted instruments (not checked by riskmon).",
+    "weekend close (Swing accounts are exempt: use ftmo-2step there). News: no trade opened or closed on the "
+    "targeted instruments from 2 minutes before to 2 minutes after a restricted release; turn the news rule on "
+    "with your calendar ([accounts.rules.news] enabled = true, calendar = a file or URL).",
     unconfirmed=(
         "the weekend close is taken as Friday 17:00 New York; an instrument closing earlier (indices, "
         "commodities) must be flat by its own close, and a market break longer than 2 hours also requires flat",
     ),
-    cites={WEEKEND: Cite("https://ftmo.com/en/faq/do-i-have-to-close-my-positions-overnight/")},
+    cites={
+        WEEKEND: Cite("https://ftmo.com/en/faq/do-i-have-to-close-my-positions-overnight/"),
+        NEWS: Cite("https://ftmo.com/au/faq/can-i-trade-news"),
+    },
 )
 
 FTMO_1STEP = Preset(

@@ -22,6 +22,7 @@ from riskmon.rules import (
     max_lots,
     max_positions,
     min_trading_days,
+    news,
     period_loss,
     position_size,
     profit_target,
@@ -50,6 +51,7 @@ PLUGINS: tuple[Plugin[Any], ...] = (
     losing_streak.PLUGIN,
     flat.FLAT_BY_PLUGIN,
     flat.WEEKEND_PLUGIN,
+    news.PLUGIN,
     inactivity.PLUGIN,
 )
 

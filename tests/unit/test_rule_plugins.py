@@ -52,6 +52,7 @@ EVERYTHING: dict[str, Any] = {
     "flat_by": {"enabled": True, "at": "14:30", "reopen": "16:00"},
     "weekend": {"enabled": True},
     "inactivity": {"enabled": True, "days": 3, "warn_days": 1},
+    "news": {"enabled": True, "calendar": str(Path(__file__).resolve().parents[1] / "data" / "news" / "calendar.json")},
 }
 EVERY_RULE = {p.name for p in PLUGINS}
 
