@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ MINUTE = Decimal(60)
 class FlatSpec(RuleSpec):
     at: str = "15:10"
     reopen: str = "17:00"
-    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    days: Annotated[tuple[Weekday, ...], Field(min_length=1)] = ("mon", "tue", "wed", "thu", "fri")
     reopen_day: Weekday | None = None
     timezone: str | None = None  # default: the rulebook's
     lead_minutes: Annotated[int, Field(ge=0)] = 15
@@ -58,8 +59,13 @@ class FlatRule(SpecRule, EquityFree):
     name: str
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
 
+    @cached_property
+    def _times(self) -> tuple[time, time, frozenset[int]]:
+        days = frozenset(WEEKDAYS.index(d) for d in self.spec.days)
+        return time.fromisoformat(self.spec.at), time.fromisoformat(self.spec.reopen), days
+
     def _window(self, day: date) -> Window:
-        at, reopen = time.fromisoformat(self.spec.at), time.fromisoformat(self.spec.reopen)
+        at, reopen, _ = self._times
         if self.spec.reopen_day is not None:
             ahead = (WEEKDAYS.index(self.spec.reopen_day) - day.weekday()) % 7
             if ahead == 0 and reopen <= at:
@@ -70,17 +76,13 @@ class FlatRule(SpecRule, EquityFree):
         return Window(datetime.combine(day, at, tzinfo=self.zone), datetime.combine(end_day, reopen, tzinfo=self.zone))
 
     def windows(self, ts: datetime) -> tuple[Window | None, Window]:
-        """The window ``ts`` is in (or None), and the next one to open."""
-        today = ts.astimezone(self.zone).date()
-        days = [
-            today + timedelta(days=n)
-            for n in range(-8, 9)
-            if WEEKDAYS[(today + timedelta(days=n)).weekday()] in self.spec.days
-        ]
-        windows = [self._window(d) for d in days]
-        inside = next((w for w in windows if w.start <= ts < w.end), None)
-        upcoming = next(w for w in windows if w.start > ts)
-        return inside, upcoming
+        """The window ``ts`` is in (or None), and the next one to open (windows last less than a week)."""
+        today, days = ts.astimezone(self.zone).date(), self._times[2]
+        back = (today - timedelta(days=n) for n in range(8))
+        ahead = (today + timedelta(days=n) for n in range(9))
+        latest = next(w for w in (self._window(d) for d in back if d.weekday() in days) if w.start <= ts)
+        upcoming = next(w for w in (self._window(d) for d in ahead if d.weekday() in days) if w.start > ts)
+        return (latest if ts < latest.end else None), upcoming
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         inside, upcoming = self.windows(snap.ts)
