@@ -3,8 +3,7 @@ outside an evaluation. Its events are built in ``riskmon.enforce.events``; this 
 
 from __future__ import annotations
 
-from riskmon.rules.base import Response
+from riskmon.rules.base import ALERT_ONLY
 
 ENFORCEMENT = "enforcement"
-RESPONSE = Response.ALERT
-DESCRIPTION = "what the enforcer did: trading halted or reduced, a close refused or unconfirmed; alert only"
+RESPONSE = ALERT_ONLY

@@ -23,10 +23,13 @@ Count = Annotated[int, Field(gt=0)]
 
 
 def clock_time(value: str) -> str:
+    """A wall-clock time of day (HH:MM); the zone is the rulebook's (or the rule's) ``timezone``."""
     try:
-        time.fromisoformat(value)
+        parsed = time.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a time of day such as 00:00 or 17:00") from None
+    if parsed.tzinfo is not None:  # an offset here would be a second, silent zone
+        raise ValueError(f"{value!r}: give the wall-clock time only (e.g. 17:00); the zone is `timezone`")
     return value
 
 
