@@ -52,6 +52,8 @@ def advance(
         last_ts=snap.ts if newest else state.last_ts,
         trading_days=state.trading_days | opened_days if opened_days else state.trading_days,
     )
+    if not newest:
+        return after  # a late snapshot is judged, but the rules' memory moves forward only
     slots = {rule.name: rule.advance(before.slots.get(rule.name), snap, before, after) for rule in _stateful(rules)}
     return replace(after, slots={**after.slots, **slots}) if slots else after
 

@@ -202,7 +202,8 @@ def _acquire_lock(db_path: Path) -> FileLock:
     lock = FileLock(lock_file, is_singleton=False, mode=0o600)
     pid_file = db_path.with_name(db_path.name + ".pid")
     try:
-        _private(lock_file)  # filelock's mode applies only to a lock file it creates
+        if lock_file.exists():  # filelock's mode applies only to a lock file it creates (and never create it:
+            _private(lock_file)  # to the portable soft lock an existing file is a held lock)
         lock.acquire(timeout=0)
     except Timeout:
         try:

@@ -3,7 +3,4 @@ outside an evaluation. Its events are built in ``riskmon.enforce.events``; this 
 
 from __future__ import annotations
 
-from riskmon.rules.base import ALERT_ONLY
-
 ENFORCEMENT = "enforcement"
-RESPONSE = ALERT_ONLY

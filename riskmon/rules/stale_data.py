@@ -7,10 +7,7 @@ snapshot (or the next successful save).
 
 from __future__ import annotations
 
-from riskmon.rules.base import ALERT_ONLY
-
 STALE_DATA = "stale_data"  # no data for longer than the platform's silence limit (STALE_AFTER)
 LOADING = "loading"  # no fresh data yet since watching began, for longer than the loading allowance
 STATE_UNREADABLE = "state_unreadable"  # the saved state could not be read
 STATE_UNSAVED = "state_unsaved"  # the state could not be saved for longer than the grace period
-RESPONSE = ALERT_ONLY

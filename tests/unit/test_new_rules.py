@@ -189,6 +189,15 @@ class TestTradeCount:
         assert severity(ev, TRADE_COUNT) is CRIT and ev.result(TRADE_COUNT).observed == 3  # type: ignore[union-attr]
         assert severity(feed(m, "2026-03-09 09:00", "100000"), TRADE_COUNT) is OK  # a new week
 
+    def test_a_late_snapshot_counts_no_trade_twice(self) -> None:
+        m = preset_monitor("basic", "100000", trade_count={"enabled": True, "per_day": 5})
+        feed(m, "2026-03-02 09:00", "100000", positions=held("1"))
+        feed(m, "2026-03-02 09:02", "100000", positions=held("1", "2"))
+        late = feed(m, "2026-03-02 09:01", "100000", positions=held("1"))  # older than the newest: judged only
+        assert late.result(TRADE_COUNT).observed == 2  # type: ignore[union-attr]
+        again = feed(m, "2026-03-02 09:03", "100000", positions=held("1", "2"))
+        assert again.result(TRADE_COUNT).observed == 2  # type: ignore[union-attr]
+
     def test_positions_held_from_before_the_reset_are_not_todays_trades(self) -> None:
         m = preset_monitor("basic", "100000", trade_count={"enabled": True, "per_day": 1})
         old = position("9", opened_at="2026-03-01 15:00")
