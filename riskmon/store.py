@@ -198,12 +198,12 @@ def _private(path: Path) -> None:
 
 def _acquire_lock(db_path: Path) -> FileLock:
     """The single-process guard: a lock file beside the database, and the holder's pid beside that (0600)."""
-    lock_file = db_path.with_name(db_path.name + ".lock")
-    lock = FileLock(lock_file, is_singleton=False, mode=0o600)
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    if lock_path.exists():  # one left by an older riskmon (never created here: a soft lock's file is the lock)
+        _private(lock_path)
+    lock = FileLock(lock_path, is_singleton=False, mode=0o600)
     pid_file = db_path.with_name(db_path.name + ".pid")
     try:
-        if lock_file.exists():  # filelock's mode applies only to a lock file it creates (and never create it:
-            _private(lock_file)  # to the portable soft lock an existing file is a held lock)
         lock.acquire(timeout=0)
     except Timeout:
         try:
