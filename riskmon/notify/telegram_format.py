@@ -275,8 +275,11 @@ def positions_html(ev: Evaluation) -> str:
 def limits_html(ev: Evaluation) -> str:
     lines = [f"<b>Limits</b> — {escape(clip(ev.profile.name))} ({_when(ev.snapshot.ts)})"]
     for r in ev.results:
-        unit = "" if r.unit in ("", "money") else f" {escape(r.unit)}"
-        line = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: {num(r.observed)} of {num(r.limit)}{unit}"
+        head = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: "
+        if r.unit != "money":  # times, counts, sizes: the rule's own words say what is left
+            lines.append(head + escape(clip(r.message, 300)))
+            continue
+        line = head + f"{num(r.observed)} of {num(r.limit)}"
         if r.used is not None:
             line += f" ({share(r.used)} used)"
         if r.room_left is not None:
