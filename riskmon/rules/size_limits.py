@@ -86,7 +86,9 @@ def _describe(spec: SizeLimitsSpec, book: RulebookBase) -> str | None:
     parts = []
     if spec.per_order is not None:
         parts.append(f"at most {spec.per_order.normalize():f} lots per order")
-    if spec.scaling:
+    if len(spec.scaling) == 1:
+        parts.append(f"at most {spec.scaling[0].lots.normalize():f} lots open in total")
+    elif spec.scaling:
         steps = ", ".join(f"{s.lots.normalize():f} from {money(s.profit)}" for s in spec.scaling)
         parts.append(f"scaling plan (lots in total by profit at the day's start): {steps}")
     return "; ".join(parts)
