@@ -33,6 +33,7 @@ class BestDay(Slot):
 
     profit: Decimal = ZERO
     day: date | None = None
+    unseen: bool = False  # the account had closed P&L before the first day riskmon saw: its days are unknown
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,12 @@ class ConsistencyRule(SpecRule, EquityFree):
     watches: frozenset[Watch] = frozenset({Watch.BALANCE, Watch.TIME})
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> BestDay:
-        best: BestDay = BestDay.restore(slot) or BestDay()
+        best: BestDay = BestDay.restore(slot) or BestDay(unseen=after.day_start_balance != after.initial_balance)
         if before.trading_day is None or after.trading_day == before.trading_day:
             return best
         # A day ended: its closed profit is the balance at the new day's reset minus its own reset balance.
         profit = after.day_start_balance - before.day_start_balance
-        return BestDay(profit, before.trading_day) if profit > best.profit else best
+        return BestDay(profit, before.trading_day, best.unseen) if profit > best.profit else best
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         best: BestDay = BestDay.restore(state.slots.get(self.name)) or BestDay()
@@ -72,6 +73,8 @@ class ConsistencyRule(SpecRule, EquityFree):
                 text += f"; {money(top / share - total)} more profit on other days meets it"
             if room is not None:
                 text += f"; today can still make {money(max(room, ZERO))} before it is the best day over the limit"
+            if best.unseen:
+                text += " [best day among the days riskmon saw: earlier days are not known to it]"
             return text
 
         severity = Severity.WARNING if total > 0 and over else Severity.OK

@@ -50,6 +50,15 @@ class TestConsistency:
         assert result.observed == D(5000) and result.limit == D(5000)
         assert severity(feed(m, "2026-03-03 20:01", "109999.99"), CONSISTENCY) is WARN
 
+    def test_days_before_riskmon_watched_are_said_to_be_unknown(self) -> None:
+        fresh = preset_monitor("ftmo-1step", "100000")
+        feed(fresh, "2026-03-02 10:00", "100000")
+        message = feed(fresh, "2026-03-02 11:00", "100500").result(CONSISTENCY).message  # type: ignore[union-attr]
+        assert "not known" not in message
+        late = preset_monitor("ftmo-1step", "100000")
+        ev = feed(late, "2026-03-02 10:00", "103000")  # 3,000 made before riskmon first looked
+        assert "earlier days are not known" in ev.result(CONSISTENCY).message  # type: ignore[union-attr]
+
     def test_room_left_today_is_the_profit_today_can_still_make(self) -> None:
         # 2,000 closed before today; share 50 %: today may make up to 0.5 × 2,000 / 0.5 = 2,000.
         m = preset_monitor("ftmo-1step", "100000")
