@@ -16,12 +16,14 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from riskmon.clock import SystemClock
 from tests.fakes.ctrader_server import FakeCTraderServer
 from tests.fakes.telegram_api import FakeTelegram
 from tests.faults.harness import Riskmon, account_state, eventually, query
@@ -209,6 +211,42 @@ async def test_a_silent_cTrader_server(tmp_path: Path, spawn: Spawn, outcome: Ou
         )
         outcome.losses(alerts=0, anchors=0 if anchor(tmp_path / "riskmon.db", ACCOUNT) == Decimal("10000.00") else 1)
         assert outcome.row.anchors_lost == 0
+
+
+class Ahead(SystemClock):
+    """A server clock running an hour ahead of the machine's."""
+
+    def now(self) -> datetime:
+        return super().now() + timedelta(hours=1)
+
+
+async def test_a_cTrader_server_clock_an_hour_ahead(tmp_path: Path, spawn: Spawn, outcome: Outcome) -> None:
+    """cTrader server clock an hour ahead: every tick stamped in the future."""
+    async with ctrader() as (server, _market):
+        await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.10000")
+        rm = spawn(ctrader_env(server, tmp_path, STALE_AFTER="1"))
+        await streaming(rm)
+        since = len(rm.lines())
+        db = tmp_path / "riskmon.db"
+
+        server.clock = Ahead()
+        outcome.fault_injected()
+        await rm.wait(alert_seen(rm, "CRITICAL", "firing", "stale_data", since), what="stale_data critical")
+        refusals = logged(rm, "snapshot refused")
+        assert refusals and "ahead of riskmon's clock" in refusals[-1]["message"]
+        saved = account_state(db, ACCOUNT)["last_ts"]
+        assert saved < (datetime.now(UTC) + timedelta(minutes=5)).isoformat()  # the future never saved
+        outcome.fault_ended()
+        server.clock = SystemClock()
+        resolved = await rm.wait(alert_seen(rm, "", "resolved", "stale_data", since), what="stale_data resolved")
+        outcome.recovered(resolved)
+        assert len(logged(rm, "snapshot refused")) == len(refusals)  # one line for the episode, every tick counted
+        assert count_alerts(rm, "CRITICAL", "firing", "stale_data", since) == 1
+        outcome.did(
+            "every future-stamped tick refused unevaluated and unsaved (one log line for the episode); the "
+            "account had no fresh data, so stale_data (1 s) fired; resolved by the first tick on time"
+        )
+        outcome.losses(alerts=0, anchors=0 if anchor(db, ACCOUNT) == Decimal("10000.00") else 1)
 
 
 async def test_an_invalidated_token(tmp_path: Path, spawn: Spawn, outcome: Outcome) -> None:
