@@ -259,12 +259,13 @@ class AccountMonitor:
         """Seconds since fresh data last arrived (monotonic: a clock change cannot hide or fake silence)."""
         return self.clock.monotonic() - self.last_data
 
-    def check_staleness(self, publish: bool = True) -> tuple[AlertEvent, ...]:
+    def check_staleness(self, publish: bool = True, cause: str = "") -> tuple[AlertEvent, ...]:
         """Fire ``stale_data`` once when no fresh data has come for longer than ``stale_after``, or
         ``loading`` when none has come since watching began for longer than ``loading_after``.
 
         Either resolves with the next fresh snapshot. ``publish`` False leaves the events to the caller
-        (the service's watchdog sends one batch for every account it checked).
+        (the service's watchdog sends one batch for every account it checked). ``cause``, when the caller
+        knows it (a feed failing, a connection down), completes the message.
         """
         self.tell_untold()
         alerts = self.state.alerts if self.state else self._open_alerts
@@ -272,6 +273,8 @@ class AccountMonitor:
             return ()
         now = self.clock.now()
         result = self._freshness(LOADING if self.loading else STALE_DATA, Severity.CRITICAL)
+        if cause:
+            result = result._replace(describe=f"{result.message}: {cause}")
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
         if self.state is not None:
             self.state = self.state.with_alerts(tracked.alerts)

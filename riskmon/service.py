@@ -212,7 +212,12 @@ class Service:
         stale" once (Telegram does) rather than a thousand times."""
         while True:
             await asyncio.sleep(self.watch_interval)
-            events = [e for monitor in self.monitors.values() for e in monitor.check_staleness(publish=False)]
+            causes = {account: cause for p in self.platforms if (cause := _blind_cause(p)) for account in p.accounts}
+            events = [
+                event
+                for account, monitor in self.monitors.items()
+                for event in monitor.check_staleness(publish=False, cause=causes.get(account, ""))
+            ]
             if events:
                 for observer in self.observers:
                     try:
@@ -247,6 +252,15 @@ class Service:
             monitor.process(snap)
         except Exception:
             log.exception("%s: snapshot could not be processed", monitor.profile.name)
+
+
+def _blind_cause(platform: Platform) -> str:
+    """Why a platform's accounts may have gone blind, as far as the service knows: what the alarm names."""
+    if platform.failures:
+        return f"the {platform.name} feed failed ({platform.last_error}); retrying with back-off"
+    if not platform.feed.connected:
+        return f"the {platform.name} feed is not connected; reconnecting"
+    return ""
 
 
 SignalHandler = Callable[[int], None]
