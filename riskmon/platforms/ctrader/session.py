@@ -24,13 +24,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
 from riskmon.backoff import Backoff
 from riskmon.errors import AuthenticationError, PlatformError, PlatformUnavailable, ProtocolError
 
 from .codec import ERROR_TYPES, HISTORY_TYPES, PT, Message, Payload, as_int, decode, encode
+from .limits import NeedLimiter
 from .parsing import AccountRef, ctrader_account_list, ctrader_error
 from .tasks import BackgroundTasks
 from .tokens import Tokens, TokenStore
@@ -54,6 +54,9 @@ EVENT_TYPES = frozenset(
         PT.ACCOUNT_DISCONNECT_EVENT,
     }
 )
+
+# Orders, closes and cancels are never held behind loads: the enforcer acts now, whoever the account is.
+TRADING_TYPES = frozenset({PT.NEW_ORDER_REQ, PT.CLOSE_POSITION_REQ, PT.CANCEL_ORDER_REQ})
 
 Listener = Callable[[Message], None]
 ReadyHook = Callable[[str], Coroutine[Any, Any, None]]
@@ -130,8 +133,8 @@ class CTraderSession:
         self._url = url
         self._connect = connect
         self.timings = timings or Timings()
-        self._limiter = AsyncLimiter(rate_limit, 1)
-        self._history_limiter = AsyncLimiter(history_rate_limit, 1)
+        self._limiter = NeedLimiter(rate_limit)
+        self._history_limiter = NeedLimiter(history_rate_limit)
         self._rng = rng or random.Random()
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
@@ -339,9 +342,10 @@ class CTraderSession:
         related: Callable[[Message], bool] | None = None,
         within: float | None = None,
     ) -> Message:
+        need = self._need(payload_type, payload)
         if payload_type in HISTORY_TYPES:
-            await self._history_limiter.acquire()
-        await self._limiter.acquire()
+            await self._history_limiter.acquire(need)
+        await self._limiter.acquire(need)
         conn = self._conn
         if conn is None:
             raise PlatformUnavailable("not connected to cTrader")
@@ -354,6 +358,13 @@ class CTraderSession:
                 return await pending.future
         finally:
             del self._pending[msg_id]
+
+    def _need(self, payload_type: int, payload: Payload) -> float:
+        """A request's place at the rate limits: trading and the connection's own requests first, then by
+        the need of the account it concerns (``rank_by``)."""
+        ctid = payload.get("ctidTraderAccountId")
+        account = self._account_of.get(ctid) if isinstance(ctid, int) and payload_type not in TRADING_TYPES else None
+        return float("-inf") if account is None else self._rank(account)
 
     # ---- authorisation --------------------------------------------------------------------------
     async def _authenticate(self) -> None:
@@ -373,7 +384,8 @@ class CTraderSession:
         await asyncio.gather(*(self._authorise_account(account, gate) for account in ranked))
 
     def rank_by(self, key: Callable[[str], float]) -> None:
-        """Authorise accounts (and so load them) in ascending ``key`` order; configuration order by default."""
+        """Authorise accounts, and serve their requests at the rate limits, in ascending ``key`` order
+        (configuration order, first come first served, by default)."""
         self._rank = key
 
     async def _authorise_account(self, account: str, gate: asyncio.Semaphore) -> None:

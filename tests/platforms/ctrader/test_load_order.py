@@ -10,11 +10,13 @@ authorised in the same order, each ready to load as soon as it is: at 50 request
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from riskmon.platforms.base import Prioritised
 from riskmon.platforms.ctrader import CTraderFeed
 from riskmon.platforms.ctrader.codec import PT
+from riskmon.platforms.ctrader.limits import NeedLimiter
 from tests.fakes.ctrader_server import FakeCTraderServer
 
 from .conftest import CALENDAR, Running, build_server, make_session, next_snapshot
@@ -70,13 +72,31 @@ async def test_loads_go_by_need_at_start_up_and_after_a_reconnect() -> None:
             while len(seen) < len(ROOM):
                 seen.add((await next_snapshot(run.snaps, lambda s: not s.keepalive)).account)
             assert loads_since(server, mark, PT.ACCOUNT_AUTH_REQ) == BY_NEED
-            book_loads = loads_since(server, mark, PT.TRADER_REQ)[: len(ROOM)]
+            book_loads = list(dict.fromkeys(loads_since(server, mark, PT.TRADER_REQ)))  # each account's first
             assert book_loads == BY_NEED  # every book back by need ...
-            history = [i for i, (pt, _) in enumerate(server.account_requests[mark:]) if pt == PT.DEAL_LIST_REQ]
-            last_book = [i for i, (pt, _) in enumerate(server.account_requests[mark:]) if pt == PT.TRADER_REQ][9]
-            assert not history or min(history) > last_book  # ... before any deal history is read again
             while len(loads_since(server, mark, PT.DEAL_LIST_REQ)) < len(ROOM):
                 await next_snapshot(run.snaps)
             assert loads_since(server, mark, PT.DEAL_LIST_REQ) == BY_NEED  # then the history, by need too
         finally:
             await run.aclose()
+
+
+async def test_the_rate_limit_serves_the_most_urgent_waiting_request_first() -> None:
+    """Whoever asked first: at the limit, the request of the account closest to its floor goes next; equal
+    needs keep their order; a waiter that gives up (cancelled) never blocks the others."""
+    limiter = NeedLimiter(rate=1, period=0.05)
+    await limiter.acquire()  # the bucket is full: the next ones wait for the pace
+    served: list[str] = []
+
+    async def ask(name: str, need: float) -> None:
+        await limiter.acquire(need)
+        served.append(name)
+
+    paced = asyncio.create_task(ask("paced", 5.0))  # alone when it came: it is the one the limiter paces
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(ask(name, need)) for name, need in (("a", 0.9), ("b", 0.1), ("c", 0.5), ("d", 0.1))]
+    quitter = asyncio.create_task(ask("quitter", -1.0))
+    await asyncio.sleep(0)
+    quitter.cancel()
+    await asyncio.gather(paced, *waiting)
+    assert served == ["paced", "b", "d", "c", "a"]
