@@ -13,9 +13,9 @@ the latest (a dip and its recovery between two takes would otherwise never be ev
 middle of a trade (between its execution events) are never kept: they are no state the account was in.
 
 Loads after a (re)connect wait for the server's rate limits (50 requests a second, 5 for history), so a
-few workers take them one account at a time in order of need (``prioritise``): accounts riskmon knows
-nothing of, then the closest to a floor. Each load completes before the next starts, so books thaw
-steadily instead of all at the end. A book already loaded on an earlier connection is reloaded without
+few workers take them, a few accounts at a time, in order of need (``prioritise``): accounts riskmon
+knows nothing of, then the closest to a floor; the session serves requests at the limits in the same
+order. Books thaw steadily, the most urgent first, instead of all together at the end. A book already loaded on an earlier connection is reloaded without
 its deal history first (trader, positions, P&L: the figures the rules read) and its realised P&L is
 refreshed from the history afterwards, when the more urgent loads are done.
 """
