@@ -367,7 +367,7 @@ async def riskmon_on(
         await asyncio.gather(running, return_exceptions=True)
         if not killed:
             await service.aclose(2)
-        await asyncio.gather(*(p.close() for p in platforms if p.close is not None), return_exceptions=True)
+        await asyncio.gather(*(p.feed.aclose() for p in platforms), return_exceptions=True)
         store.close()
 
 

@@ -14,7 +14,9 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.config import SETTING_NAMES, load_config, mt5_password
+from riskmon.config import SETTING_NAMES, load_config
+from riskmon.platforms.ctrader.plugin import token_path
+from riskmon.platforms.mt5.plugin import MT5, mt5_password
 from riskmon.config_rules import Source
 from riskmon.errors import ConfigError, ExitCode
 from riskmon.platforms.ctrader.tokens import Tokens, TokenStore
@@ -62,7 +64,7 @@ def test_reference_monitor_env_works_unchanged(tmp_path: Path) -> None:
     assert config.settings.telegram_chat_ids == ["987654"]
     assert config.settings.telegram_bot_token is not None
     assert "ABC-secret-bot-token" not in repr(config.settings)
-    assert config.settings.mt5_password is None  # empty lines in the reference .env mean "not set"
+    assert MT5.of(config.settings).password is None  # empty lines in the reference .env mean "not set"
 
 
 def test_nothing_configured_runs_the_simulator(tmp_path: Path) -> None:
@@ -371,7 +373,7 @@ def test_the_ctrader_login_token_file_satisfies_the_credential_check(tmp_path: P
     with pytest.raises(ConfigError, match="CTRADER_ACCESS_TOKEN"):
         load_config(write(tmp_path, ".env", env))
     TokenStore(tokens).save(Tokens(SecretStr("access"), SecretStr("refresh")))
-    assert load_config(write(tmp_path, ".env", env)).settings.ctrader_token_path == tokens
+    assert token_path(load_config(write(tmp_path, ".env", env)).settings) == tokens
 
 
 def test_the_default_token_file_sits_beside_the_database(tmp_path: Path) -> None:
