@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from riskmon.cli import app
 from riskmon.config import SETTING_NAMES, load_config
-from riskmon.platforms.ctrader.plugin import token_path
-from riskmon.platforms.mt5.plugin import MT5, mt5_password
 from riskmon.config_rules import Source
 from riskmon.errors import ConfigError, ExitCode
+from riskmon.platforms.ctrader.plugin import token_path
 from riskmon.platforms.ctrader.tokens import Tokens, TokenStore
+from riskmon.platforms.mt5.plugin import MT5, mt5_password
 from riskmon.rules.presets import PRESETS
 
 REFERENCE_ENV = """\
