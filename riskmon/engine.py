@@ -33,16 +33,18 @@ def advance(
     day = calendar.day_of(snap.ts)
     if state.trading_day is None or day > state.trading_day:
         state = _roll_over(state, snap, calendar, day, tolerance)
-    # A snapshot older than the current day (out of order) updates nothing day-bound.
+    # A snapshot older than the current day (out of order) updates nothing day-bound, and one older than
+    # the newest seen leaves the latest balance as it is: its equity is still checked against the floors.
     same_day = day == state.trading_day
+    newest = state.last_ts is None or snap.ts >= state.last_ts
     opened_days = {calendar.day_of(p.opened_at) for p in snap.positions if p.opened_at is not None}
     return replace(
         state,
         balance_high=max(state.balance_high, snap.balance),
         equity_high=max(state.equity_high, snap.equity),
         day_low_equity=min(state.day_low_equity, snap.equity) if same_day else state.day_low_equity,
-        last_balance=snap.balance,
-        last_ts=max(snap.ts, state.last_ts) if state.last_ts else snap.ts,
+        last_balance=snap.balance if newest or state.last_balance is None else state.last_balance,
+        last_ts=snap.ts if newest else state.last_ts,
         trading_days=state.trading_days | opened_days if opened_days else state.trading_days,
     )
 

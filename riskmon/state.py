@@ -96,7 +96,22 @@ class AccountState:
 
     @classmethod
     def from_json(cls, text: str) -> AccountState:
-        doc = json.loads(text)
+        """Parse a saved state; anything unreadable or non-finite raises ValueError naming the problem."""
+        try:
+            state = cls._from_doc(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            raise ValueError(f"{type(exc).__name__}: {exc}") from None
+        figures = (state.initial_balance, state.day_start_balance, state.day_start_equity, state.day_low_equity,
+                   state.balance_high, state.equity_high, state.eod_balance_high, state.last_balance)  # fmt: skip
+        if any(value is not None and not value.is_finite() for value in figures):
+            raise ValueError("a saved figure is not finite")
+        for when in (state.day_start, state.last_ts):
+            if when is not None and when.utcoffset() is None:
+                raise ValueError("a saved time has no offset")
+        return state
+
+    @classmethod
+    def _from_doc(cls, doc: Any) -> AccountState:
 
         def opt_dt(key: str) -> datetime | None:
             return datetime.fromisoformat(doc[key]) if doc.get(key) else None

@@ -19,25 +19,34 @@ class PositionSizeRule:
     name: str = "position_size"
 
     def share(self, position: Position, equity: Decimal) -> Decimal | None:
+        """The position's size in % of equity; None while it cannot be told (no price yet)."""
         if self.spec.basis == "notional":
             exposure = position.notional
-            if exposure is None:
-                return None
+        elif position.stop_loss is None:
+            return INFINITY  # no stop loss: the risk is unlimited
         else:
             exposure = position.loss_at_stop
-            if exposure is None:
-                return INFINITY  # no stop loss: the risk is unlimited
-        return share_of(exposure, equity) * HUNDRED
+        return None if exposure is None else share_of(exposure, equity) * HUNDRED
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         limit = self.spec.max_percent
         worst: tuple[Decimal, Position] | None = None
+        unknown = 0
         for position in snap.positions:
             share = self.share(position, snap.equity)
-            if share is not None and (worst is None or share > worst[0]):
+            if share is None:
+                unknown += 1
+            elif worst is None or share > worst[0]:
                 worst = (share, position)
-        if worst is None:
+        if worst is None and not unknown:
             return RuleResult(self.name, Severity.OK, Decimal(0), limit, "no open positions", unit="%")
+        if worst is None or (unknown and worst[0] <= limit):
+            # Sizes not known yet (prices still loading, e.g. after a restart): the verdict stands as it was,
+            # neither a false recovery nor a false alarm.
+            kept = state.alerts.get(self.name, Severity.OK)
+            observed = Decimal(0) if worst is None else worst[0]
+            message = f"size of {unknown} position(s) unknown until their prices arrive; verdict unchanged"
+            return RuleResult(self.name, kept, observed, limit, message, unit="%")
         share, position = worst
 
         def describe() -> str:

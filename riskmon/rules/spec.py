@@ -159,9 +159,11 @@ class Rulebook(_Spec):
         from datetime import time
 
         try:
-            time.fromisoformat(value)
+            reset = time.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a time of day such as 00:00 or 17:00") from None
+        if reset.tzinfo is not None:  # the zone is `timezone`'s: an offset here would be a second, silent one
+            raise ValueError(f"{value!r}: give the wall-clock time only (e.g. 17:00); the zone is `timezone`")
         return value
 
     @property

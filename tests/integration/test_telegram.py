@@ -427,7 +427,7 @@ async def test_read_only_commands_and_mute(api: FakeTelegram) -> None:
         monitor.process(BREACH_DAY[2])
         for command in ("/status", "/accounts", "/limits ftmo 100k", "/limits acc-1", "/positions acc-1", "/help"):
             api.command(int(CHATS[0]), MEMBER, command)
-        api.command(int(CHATS[0]), MEMBER, "/mute acc-1 30")
+        api.command(int(CHATS[0]), ADMIN, "/mute acc-1 30")  # admins only
         await api.wait_for(lambda: len(texts(api)) == 8)
         monitor.process(snap("2026-03-02 10:10", "100000", "99000"))  # resolved critical: still sent
         await api.wait_for(lambda: len(texts(api)) == 9)
