@@ -139,6 +139,7 @@ class FakeProjectX:
     orders: dict[int, FakeOrder] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    close_requests: list[tuple[int, int]] = field(default_factory=list)  # (position id, contracts), refused or not
     violations: list[str] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     market_closed: set[str] = field(default_factory=set)
@@ -237,6 +238,10 @@ class FakeProjectX:
         return account.balance + sum(
             (self._pnl(p, p.size) for p in self.positions.values() if p.account_id == account_id), Decimal(0)
         )
+
+    async def touch_account(self, account_id: int) -> None:
+        """A GatewayUserAccount event with nothing changed: a streaming client sends a fresh snapshot."""
+        await self._push_account(account_id)
 
     def expire_tokens(self) -> None:
         self.tokens.clear()
@@ -356,6 +361,7 @@ class FakeProjectX:
         if position is None:
             return self._refused(2)
         size = body["size"] if partial else position.size
+        self.close_requests.append((position.id, size))
         if partial and not 0 < size <= position.size:
             return self._refused(5)
         if position.contract_id in self.market_closed:

@@ -135,6 +135,8 @@ class HubConnection:
             )
             async with asyncio.timeout(self._server_timeout):
                 return await future
+        except TimeoutError:
+            raise HubError(f"{self.name} hub: no answer to {target} within {self._server_timeout:g} s") from None
         finally:
             self._pending.pop(invocation, None)
 
