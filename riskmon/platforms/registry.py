@@ -10,6 +10,7 @@ from riskmon.platforms.plugin import PlatformPlugin
 from riskmon.platforms.projectx.plugin import PROJECTX
 from riskmon.platforms.replay import REPLAY
 from riskmon.platforms.sim import SIM
+from riskmon.platforms.tradelocker.plugin import TRADELOCKER
 
 PLATFORMS: dict[str, PlatformPlugin[Any, Any]] = {
     plugin.name: plugin
@@ -19,5 +20,6 @@ PLATFORMS: dict[str, PlatformPlugin[Any, Any]] = {
         CTRADER,
         MT5,
         PROJECTX,
+        TRADELOCKER,
     )
 }
