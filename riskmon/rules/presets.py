@@ -201,3 +201,33 @@ PRESETS: dict[str, Preset] = {
         ),
     )
 }
+
+
+# Firms on TradeLocker (issue 18), kept in their own block so the preset list can change around them.
+_TRADELOCKER_PRESETS = (
+    Preset(
+        name="diamondhands-2step",
+        firm="Diamond Hands Trading",
+        program="2-Step Challenge (TradeLocker)",
+        rules_as_of="2026-12-02",
+        source="https://www.diamondhandstrading.co/how-it-works (read 2026-12-02)",
+        rules=_firm(
+            {
+                "timezone": "America/New_York",
+                "day_reset": "17:00",
+                "daily_loss": {"anchor": "balance", "size_basis": "initial_pct", "size": "5"},
+                "max_loss": {"enabled": True, "mode": "static", "size_basis": "initial_pct", "size": "8"},
+                "profit_target": {"enabled": True, "size_basis": "initial_pct", "size": "8"},
+                "min_trading_days": 3,
+            }
+        ),
+        notes="Daily: equity may not drop more than 5 % of the starting balance in a trading day; overall: "
+        "not more than 8 % below the starting balance. Phase 1 target 8 % (phase 2: 5 %, set profit_target). "
+        "Trades on TradeLocker (PLATFORM=tradelocker).",
+        unconfirmed=(
+            "the day's reset time and zone (the page does not say; 17:00 New York assumed)",
+            "whether the day is measured from its starting balance or equity (balance assumed)",
+        ),
+    ),
+)
+PRESETS.update({p.name: p for p in _TRADELOCKER_PRESETS})

@@ -33,6 +33,7 @@ from riskmon.service import Service, build_platforms
 from riskmon.store import Store
 from tests.fakes.ctrader_server import FakeCTraderServer
 from tests.fakes.projectx_server import FakeProjectX
+from tests.fakes.tradelocker_server import FakeTradeLocker
 from tests.platforms.mt5.mt5_support import FAKE_DIR, LOGIN, PASSWORD, SERVER, Bridge, load_scenario, until
 
 CTID, CTRADER_LOGIN = 1001, 7001
@@ -263,6 +264,53 @@ class ProjectXVenue:
             (self.fake.market_closed.add if closed else self.fake.market_closed.discard)(contract_id)
 
 
+class TradeLockerVenue:
+    """Two EURUSD positions (1 and 0.5 lots, long) and one working order, polled."""
+
+    name = "tradelocker"
+    account = "551201"
+    allowance = Decimal(5000)
+
+    def __init__(self, fake: FakeTradeLocker) -> None:
+        self.fake = fake
+
+    async def set_up(self) -> None:
+        self.fake.add_account(551201, 1, "100000")
+        self.fake.add_instrument(11, "EURUSD", "1.10000", "1.10010")
+        self.fake.open_position(551201, 11, buy=True, qty="1", price="1.10000")
+        self.fake.open_position(551201, 11, buy=True, qty="0.5", price="1.10000")
+        self.fake.add_order(551201, 11, buy=False, qty="0.5", kind="limit", price="1.20000")
+
+    def settings(self) -> dict[str, str]:
+        return self.fake.settings() | {"TRADELOCKER_POLL_INTERVAL": "0.05"}
+
+    async def lose(self, amount: Decimal) -> None:
+        bid = (Decimal("1.10000") - amount / Decimal(150_000)).quantize(Decimal("0.00001"), rounding="ROUND_FLOOR")
+        self.fake.set_price(11, bid=bid, ask=bid + Decimal("0.0001"))
+
+    async def nudge(self) -> None:
+        pass  # the feed polls
+
+    def positions(self) -> dict[str, Decimal]:
+        return {str(p.id): p.qty for p in self.fake.positions.values()}
+
+    def orders(self) -> set[str]:
+        return {str(o) for o in self.fake.orders}
+
+    def closes(self) -> list[tuple[str, Decimal]]:
+        return [(str(position), qty) for position, qty in self.fake.close_requests]
+
+    def cancels(self) -> list[str]:
+        return [str(order) for order in self.fake.cancel_requests]
+
+    async def open_position(self) -> str:
+        price = str(self.fake.instruments[11].ask)
+        return str(self.fake.open_position(551201, 11, buy=True, qty="0.3", price=price))
+
+    def close_market(self, closed: bool) -> None:
+        (self.fake.market_closed.add if closed else self.fake.market_closed.discard)(11)
+
+
 @pytest.fixture
 def fake_mt5(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The fake MetaTrader5 module, imported fresh in this process (what `riskmon run` imports on Windows)."""
@@ -284,6 +332,12 @@ async def venue_for(name: str, request: pytest.FixtureRequest, deleverage: bool 
             await projectx.set_up()
             yield projectx
             assert fake.violations == []
+    elif name == "tradelocker":
+        async with FakeTradeLocker() as backend:
+            tradelocker = TradeLockerVenue(backend)
+            await tradelocker.set_up()
+            yield tradelocker
+            assert backend.violations == []
     else:
         mt5 = MT5Venue(request.getfixturevalue("fake_mt5"))
         await mt5.set_up(deleverage)
@@ -441,7 +495,7 @@ def once_each(closes: list[tuple[str, Decimal]]) -> Counter[str]:
 
 
 PLATFORMS = pytest.mark.parametrize("platform", ["ctrader", "mt5"])
-EVERY_PLATFORM = pytest.mark.parametrize("platform", ["ctrader", "mt5", "projectx"])
+EVERY_PLATFORM = pytest.mark.parametrize("platform", ["ctrader", "mt5", "projectx", "tradelocker"])
 
 
 # -- the scenarios ------------------------------------------------------------------------------------------
