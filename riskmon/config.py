@@ -429,7 +429,7 @@ def _account(table: BaseModel, index: int) -> AccountConfig:
     for name in PLATFORMS:
         if name != platform and getattr(table, name) is not None:
             raise ConfigError(
-                f"accounts[{index}].{name}", f"is for {name} accounts, and this one's platform is {platform}"
+                f"accounts[{index}].{name}", f"is for {name} accounts; this account's platform is {platform}"
             )
     common = {field: getattr(table, field) for field in _AccountFields.model_fields}
     return AccountConfig(**common, venue=getattr(table, platform))
