@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
+    help="Prop-firm risk monitor: watches MT5, cTrader, ProjectX and TradeLocker accounts against your firm's limits.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -85,7 +85,7 @@ def _options(
         bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
     ] = False,
 ) -> None:
-    """Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits."""
+    """Prop-firm risk monitor: watches MT5, cTrader, ProjectX and TradeLocker accounts against your firm's limits."""
 
 
 ConfigOption = Annotated[
