@@ -137,13 +137,6 @@ class Settings(BaseSettings):
             self._venues[name] = PLATFORMS[name].settings()
         return self._venues[name]
 
-    def with_venue(self, name: str, **values: Any) -> Settings:
-        """A copy with platform ``name``'s settings changed (tests and tools build settings this way)."""
-        copy = self.model_copy()
-        copy._venues = dict(self._venues)
-        copy._venues[name] = PLATFORMS[name].settings.model_validate(self.venue(name).model_dump() | values)
-        return copy
-
     @property
     def telegram_chat_ids(self) -> list[str]:
         return _csv(self.telegram_chat_id)

@@ -1,6 +1,6 @@
 """What a platform plug-in is: everything riskmon knows about one venue, in one object.
 
-A platform is a folder ``riskmon/platforms/<name>/`` whose ``PLUGIN`` says:
+A platform is a folder ``riskmon/platforms/<name>/`` (with its own README.md) whose plug-in object says:
 
 - ``settings``: its .env settings, a pydantic model whose field ``f`` is read from ``<ENV_PREFIX><F>``
   (``CTRADER_HOST`` is ``host`` of cTrader's model), with the same checks and messages as riskmon's own;
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -47,7 +47,6 @@ def _no_secrets(account: AccountConfig) -> Iterable[str]:
 @dataclass(frozen=True)
 class PlatformPlugin(Generic[S, O]):
     name: str  # the PLATFORM value and the riskmon.toml ``platform``
-    title: str  # how messages name it ("cTrader", "ProjectX (TopstepX)")
     env_prefix: str  # "CTRADER_": the .env name of settings field ``host`` is CTRADER_HOST
     settings: type[S]
     build: Callable[[AppConfig, list[AccountConfig]], list[Platform]]
@@ -56,7 +55,6 @@ class PlatformPlugin(Generic[S, O]):
     secret_variables: Callable[[AccountConfig], Iterable[str]] = _no_secrets
     account_settings: tuple[str, ...] = ()  # its settings that describe the .env account (REPLAY_FILE)
     account_keys: Mapping[str, str] = field(default_factory=dict)  # top-level [[accounts]] key -> table key
-    docs: str = ""  # where its documentation lives, relative to the repository
 
     def env_name(self, field_name: str) -> str:
         return f"{self.env_prefix}{field_name.upper()}"
@@ -83,6 +81,4 @@ class PlatformPlugin(Generic[S, O]):
 
 
 def _is_secret(annotation: Any) -> bool:
-    from typing import get_args
-
     return annotation is SecretStr or SecretStr in get_args(annotation)

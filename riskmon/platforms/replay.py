@@ -372,7 +372,6 @@ def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[Platform]:
 
 REPLAY: PlatformPlugin[ReplaySettings, ReplayOptions] = PlatformPlugin(
     name="replay",
-    title="replay",
     env_prefix="REPLAY_",
     settings=ReplaySettings,
     build=_build,

@@ -229,5 +229,5 @@ def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[PlatformCon
 
 
 SIM: PlatformPlugin[SimSettings, NoOptions] = PlatformPlugin(
-    name="sim", title="simulator", env_prefix="SIM_", settings=SimSettings, build=_build
+    name="sim", env_prefix="SIM_", settings=SimSettings, build=_build
 )

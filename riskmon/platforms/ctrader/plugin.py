@@ -102,10 +102,8 @@ def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[Platform]:
 
 CTRADER: PlatformPlugin[CTraderSettings, NoOptions] = PlatformPlugin(
     name="ctrader",
-    title="cTrader",
     env_prefix="CTRADER_",
     settings=CTraderSettings,
     build=_build,
     check=_check,
-    docs="riskmon/platforms/ctrader/README.md",
 )

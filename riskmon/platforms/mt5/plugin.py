@@ -96,12 +96,10 @@ def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[Platform]:
 
 MT5: PlatformPlugin[MT5Settings, MT5AccountOptions] = PlatformPlugin(
     name="mt5",
-    title="MetaTrader 5",
     env_prefix="MT5_",
     settings=MT5Settings,
     build=_build,
     account_table=MT5AccountOptions,
     check=_check,
     secret_variables=_secret_variables,
-    docs="riskmon/platforms/mt5/README.md",
 )

@@ -109,12 +109,10 @@ def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[Platform]:
 
 PROJECTX: PlatformPlugin[ProjectXSettings, ProjectXAccountOptions] = PlatformPlugin(
     name="projectx",
-    title="ProjectX (TopstepX)",
     env_prefix="PROJECTX_",
     settings=ProjectXSettings,
     build=_build,
     account_table=ProjectXAccountOptions,
     check=_check,
     secret_variables=_secret_variables,
-    docs="riskmon/platforms/projectx/README.md",
 )

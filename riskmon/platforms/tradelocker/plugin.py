@@ -89,12 +89,10 @@ def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[Platform]:
 
 TRADELOCKER: PlatformPlugin[TradeLockerSettings, TradeLockerAccountOptions] = PlatformPlugin(
     name="tradelocker",
-    title="TradeLocker",
     env_prefix="TRADELOCKER_",
     settings=TradeLockerSettings,
     build=_build,
     account_table=TradeLockerAccountOptions,
     check=_check,
     secret_variables=_secret_variables,
-    docs="riskmon/platforms/tradelocker/README.md",
 )
