@@ -27,7 +27,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.platforms.base import Feed, Outcome
-from riskmon.rules.exposure import effective_leverage
+from riskmon.rules.leverage import effective_leverage
+from riskmon.rules.position_size import POSITION_SIZE
 
 RULE_STATE = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
@@ -72,7 +73,11 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_rule_state", "Rule verdict on the latest snapshot: 0 ok (or info), 1 warning, 2 critical.", RULE),
     ("riskmon_rule_used_ratio", "Share of the rule's limit used (1 = at the limit; negative in profit).", RULE),
     ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", RULE),
-    ("riskmon_rule_floor", "Equity floor of a money-floor rule (daily_loss, max_loss), in the account currency.", RULE),
+    (
+        "riskmon_rule_floor",
+        "Equity floor of a money-floor rule (daily_loss, max_loss, …), in the account currency.",
+        RULE,
+    ),
     ("riskmon_trading_state", "Enforcement state: 0 active, 1 reducing, 2 halted.", ACCOUNT),
     ("riskmon_platform_up", "1 while the platform's feed is connected.", ("platform",)),
     ("riskmon_platform_consecutive_failures", "Feed failures since the last good snapshot.", ("platform",)),
@@ -176,7 +181,7 @@ def _latest(figure: Callable[[Evaluation], float | None]) -> Callable[[AccountVi
 
 
 def _position_ratio(ev: Evaluation) -> float | None:
-    result = ev.result("position_size")
+    result = ev.result(POSITION_SIZE)
     return None if result is None else _ratio(result.observed)
 
 

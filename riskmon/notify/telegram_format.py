@@ -15,6 +15,7 @@ from html import escape
 
 from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.rules.base import tightest
 
 _ICON = {Severity.OK: "🟢", Severity.INFO: "🔵", Severity.WARNING: "🟠", Severity.CRITICAL: "🔴"}
 RESOLVED_ICON = "✅"
@@ -130,8 +131,9 @@ class DayFigures:
     start_equity: Decimal
     end_equity: Decimal
     end_balance: Decimal
-    worst_used: Decimal | None  # highest share of the daily loss limit used that day
+    worst_used: Decimal | None  # highest share of a money floor's allowance used that day
     worst_at: datetime | None
+    worst_rule: str = ""  # the floor it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +157,11 @@ def summary_html(
             f"(equity {num(figures.start_equity)} → {num(figures.end_equity)}; balance {num(figures.end_balance)})"
         )
         if figures.worst_used is None:
-            lines.append("Worst daily loss used: no daily loss rule")
+            lines.append("Closest to a floor: no loss floor")
         else:
             at = f" at {figures.worst_at:%H:%M} UTC" if figures.worst_at is not None else ""
-            lines.append(f"Worst daily loss used: {share(max(figures.worst_used, Decimal(0)))}{at}")
+            used = share(max(figures.worst_used, Decimal(0)))
+            lines.append(f"Closest to a floor: {escape(rule_name(figures.worst_rule))} {used} used{at}")
     lines.append(f"Alerts of the day: {_alert_counts(alerts)}")
     lines.append(f"<i>{escape(clip(account))}</i>")
     return "\n".join(lines)
@@ -230,11 +233,11 @@ def status_html(monitors: Iterable[AccountMonitor]) -> str:
         icon = _ICON[worst.severity] if worst else _ICON[Severity.OK]
         state = f"{escape(worst.severity.value.upper())} {escape(rule_name(worst.rule))}" if worst else "OK"
         line = f"{icon} <b>{name}</b>: {state} · equity {num(ev.snapshot.equity)}"
-        daily = ev.result("daily_loss")
-        if daily is not None and daily.used is not None:
-            line += f" · daily loss used {share(daily.used)}"
-        if daily is not None and daily.room_left is not None:
-            line += f" · room left {num(daily.room_left)}"
+        floor = tightest(ev.results)
+        if floor is not None and floor.used is not None:
+            line += f" · {escape(rule_name(floor.rule))} used {share(floor.used)}"
+        if floor is not None and floor.room_left is not None:
+            line += f" · room left {num(floor.room_left)}"
         lines.append(line)
     if len(lines) == 1:
         lines.append("No accounts configured.")
@@ -272,7 +275,11 @@ def positions_html(ev: Evaluation) -> str:
 def limits_html(ev: Evaluation) -> str:
     lines = [f"<b>Limits</b> — {escape(clip(ev.profile.name))} ({_when(ev.snapshot.ts)})"]
     for r in ev.results:
-        line = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: {num(r.observed)} of {num(r.limit)}"
+        head = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: "
+        if r.unit != "money":  # times, counts, sizes: the rule's own words say what is left
+            lines.append(head + escape(clip(r.message, 300)))
+            continue
+        line = head + f"{num(r.observed)} of {num(r.limit)}"
         if r.used is not None:
             line += f" ({share(r.used)} used)"
         if r.room_left is not None:

@@ -16,8 +16,8 @@ from riskmon.clock import ManualClock
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor, AccountProfile
 from riskmon.platforms.replay import BadLine, RecordError, ReplayFeed, parse_line, read_records
+from riskmon.rules import Rulebook
 from riskmon.rules.presets import PRESETS
-from riskmon.rules.spec import Rulebook
 from riskmon.store import MEMORY, Store
 from tests.builders import D, ts
 
