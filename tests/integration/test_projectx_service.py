@@ -61,20 +61,20 @@ async def running(fake: FakeProjectX, tmp_path: Path, **extra: str) -> AsyncIter
         store.close()
 
 
-async def test_a_tick_through_topsteps_daily_loss_limit_warns_at_the_limit_and_is_critical_one_tick_past(
+async def test_a_tick_onto_topsteps_daily_loss_limit_is_critical_and_one_tick_before_it_warns(
     tmp_path: Path,
 ) -> None:
     async with gateway() as fake, running(fake, tmp_path) as events:
         await fake.open_position(ACCOUNT, ES, long=True, size=1, price="6000.00")
         await until(lambda: ("SubscribeContractQuotes", ES) in fake.subscriptions("market"))  # a new contract
-        await fake.set_price(ES, bid="5980.00")  # 80 ticks x 12.50 = 1,000.00: exactly the limit, a warning
+        await fake.set_price(ES, bid="5980.25")  # 79 ticks x 12.50 = 987.50 lost: inside the buffer, a warning
         warning = await events.wait_for("daily_loss", Severity.WARNING)
-        assert warning.observed == Decimal("1000.00") and warning.limit == Decimal("1000")
+        assert warning.observed == Decimal("987.50") and warning.limit == Decimal("1000")
         assert not [e for e in events.seen if e.severity is Severity.CRITICAL]
-        await fake.set_price(ES, bid="5979.75")  # one tick more
+        await fake.set_price(ES, bid="5980.00")  # one tick more: 1,000.00, Topstep's "hit or exceed" breaches
         critical = await events.wait_for("daily_loss", Severity.CRITICAL)
-        assert critical.observed == Decimal("1012.50")
-        assert fake.equity(ACCOUNT) == Decimal("48987.50")
+        assert critical.observed == Decimal("1000.00")
+        assert fake.equity(ACCOUNT) == Decimal("49000.00")
 
 
 async def test_the_stale_data_alarm_fires_when_the_gateway_falls_silent_and_resolves_after_reconnecting(
