@@ -119,3 +119,17 @@ async def test_check_names_a_refused_api_key_in_one_line(tmp_path: Path) -> None
     assert proc.returncode == ExitCode.CONFIG  # credentials are configuration
     assert "user name and API key do not match an active key" in err.decode()
     assert "wrong-key-123" not in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_topstep_contract_limit_and_maximum_loss_read_projectx_contracts(tmp_path: Path) -> None:
+    async with gateway() as fake, running(fake, tmp_path, PRESET="topstep-150k") as events:
+        fake.accounts[ACCOUNT].balance = Decimal("150000")
+        await fake.open_position(ACCOUNT, ES, long=True, size=16, price="6000.00")  # 16 contracts: one too many
+        over = await events.wait_for("size_limits", Severity.CRITICAL)
+        assert (over.observed, over.limit) == (Decimal(16), Decimal(15))
+        await until(lambda: ("SubscribeContractQuotes", ES) in fake.subscriptions("market"))
+        await fake.set_price(ES, bid="5994.50")  # 22 ticks x 12.50 x 16 = 4,400.00 lost: above the floor
+        await events.wait_for("max_loss", Severity.WARNING)
+        assert not [e for e in events.seen if e.rule == "max_loss" and e.severity is Severity.CRITICAL]
+        await fake.set_price(ES, bid="5994.25")  # 23 ticks: 4,600.00, below 150,000 - 4,500
+        await events.wait_for("max_loss", Severity.CRITICAL)
