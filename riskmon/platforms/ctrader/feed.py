@@ -15,9 +15,10 @@ middle of a trade (between its execution events) are never kept: they are no sta
 Loads after a (re)connect wait for the server's rate limits (50 requests a second, 5 for history), so a
 few workers take them, a few accounts at a time, in order of need (``prioritise``): accounts riskmon
 knows nothing of, then the closest to a floor; the session serves requests at the limits in the same
-order. Books thaw steadily, the most urgent first, instead of all together at the end. A book already loaded on an earlier connection is reloaded without
-its deal history first (trader, positions, P&L: the figures the rules read) and its realised P&L is
-refreshed from the history afterwards, when the more urgent loads are done.
+order. Books thaw steadily, the most urgent first, instead of all together at the end. A book already
+loaded on an earlier connection is reloaded without its deal history first (trader, positions, P&L: the
+figures the rules read) and its realised P&L is refreshed from the history afterwards, when the more
+urgent loads are done.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class CTraderFeed:
     def connected(self) -> bool:
         return self._session.connected
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection this feed (and its trader) use."""
         await self._session.close()
 
