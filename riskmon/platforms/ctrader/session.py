@@ -74,8 +74,8 @@ class CTraderApiError(PlatformError):
 
 
 RECONNECT_BACKOFF = Backoff(1.0, 60.0, jitter=0.2)
-# Account authorisations in flight at once. The rate limiter serves requests first come, first served: a
-# thousand authorisations queued at once would hold every load behind them (20 s at 50 requests a second).
+# Account authorisations waiting at the rate limit at once: a thousand queued together would crowd it (each
+# woken at every turn) for the 20 s they take at 50 requests a second, while loads of urgent accounts wait.
 AUTHORISING = 8
 
 
@@ -379,7 +379,7 @@ class CTraderSession:
         self.account_refs = ctrader_account_list(res.payload)
         self._resolve_accounts()
         self._connected = True  # requests may flow: each account is ready as soon as it is authorised
-        gate = asyncio.Semaphore(AUTHORISING)  # first come, first served: in rank order
+        gate = asyncio.Semaphore(AUTHORISING)  # taken first come, first served: in rank order
         ranked = sorted(self.accounts, key=self._rank)
         await asyncio.gather(*(self._authorise_account(account, gate) for account in ranked))
 
