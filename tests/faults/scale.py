@@ -188,7 +188,7 @@ async def riskmon(
         **limits,
     )
     feed = CTraderFeed(session, calendar={a: config.profile(a).calendar for a in accounts})
-    platform = Platform("ctrader", feed, CTraderTrader(session), tuple(accounts), STREAM_SILENCE, feed.close)
+    platform = Platform("ctrader", feed, CTraderTrader(session), tuple(accounts), STREAM_SILENCE)
     metrics = Metrics(config.profiles, CollectorRegistry())
     service = Service(config, store, [platform], [watch, metrics])
     exporter = Exporter(metrics.registry, service.monitors.values(), port=0, state=StateCollector(
@@ -201,7 +201,7 @@ async def riskmon(
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
-            await feed.close()
+            await session.close()
     if running.done() and not running.cancelled() and running.exception() is not None:
         raise running.exception()  # type: ignore[misc]
 

@@ -207,6 +207,8 @@ class CTraderFeed:
             for account in self._session.accounts:  # also those whose first load failed
                 if not self._session.connected:
                     break
+                if self._load_wanted.get(account) is Load.BOOK:
+                    continue  # still queued for its load, by need: the workers will get to it
                 try:
                     await self._refresh(account, with_deals=not self._stream)
                 except RECOVERABLE as exc:
