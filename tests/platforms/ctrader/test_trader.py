@@ -84,7 +84,9 @@ async def test_position_not_found(server: FakeCTraderServer, trader: CTraderTrad
         ("TRADING_NOT_ALLOWED", "error_res", Outcome.TRADING_DISABLED),
         ("MARKET_CLOSED", "common", Outcome.MARKET_CLOSED),
         ("NOT_ENOUGH_MONEY", "execution", Outcome.REJECTED),
-        ("POSITION_LOCKED", "error_res", Outcome.RETRY),
+        # another operation on the position is under way: a fresh snapshot decides before anything is resent
+        ("POSITION_LOCKED", "error_res", Outcome.UNKNOWN),
+        ("PENDING_EXECUTION", "order_error", Outcome.UNKNOWN),
         ("SYMBOL_HAS_HOLIDAY", "order_error", Outcome.MARKET_CLOSED),
         ("CANT_ROUTE_REQUEST", "common", Outcome.RETRY),
         ("CHANNEL_IS_BLOCKED", "error_res", Outcome.TRADING_DISABLED),
