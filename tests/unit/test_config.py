@@ -204,7 +204,8 @@ def from_example(tmp_path: Path, **settings: str) -> Path:
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_env_example_keeps_every_preset_exactly(tmp_path: Path, preset: str) -> None:
-    env = from_example(tmp_path, PLATFORM="sim", ACCOUNT_ID="acc-1", PRESET=preset, INITIAL_BALANCE="100000")
+    initial = str(PRESETS[preset].initial_balance or 100000)  # topstep-50k: its own 50000, as published
+    env = from_example(tmp_path, PLATFORM="sim", ACCOUNT_ID="acc-1", PRESET=preset, INITIAL_BALANCE=initial)
     config = load_config(env)
     (profile,) = config.profiles
     assert profile.rulebook == PRESETS[preset].rulebook()
@@ -250,6 +251,19 @@ def test_a_variable_overriding_a_preset_is_announced_with_its_source(tmp_path: P
         "overall loss trailing 10 % of the initial balance [preset ftmo-1step]; "
         f"initial balance 100000 [INITIAL_BALANCE in {with_override}]"
     )
+
+
+def test_initial_balance_overriding_a_presets_own_is_announced(tmp_path: Path) -> None:
+    """topstep-50k publishes its 50,000 (its trailing floor locks there): another INITIAL_BALANCE is said aloud."""
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=topstep-50k\nINITIAL_BALANCE=100000\n")
+    config = load_config(env)
+    assert config.profiles[0].initial_balance == Decimal(100000)
+    assert config.sources["a"]["initial_balance"] == Source("variable", "INITIAL_BALANCE", str(env))
+    assert config.notices == (
+        f"INITIAL_BALANCE (in {env}) overrides preset topstep-50k: initial_balance 50000 -> 100000",
+    )
+    same = write(tmp_path, "same.env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=topstep-50k\nINITIAL_BALANCE=50000.00\n")
+    assert load_config(same).notices == ()
 
 
 def test_a_percent_never_becomes_money(tmp_path: Path) -> None:
