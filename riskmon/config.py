@@ -33,6 +33,7 @@ from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
 from riskmon.rules.presets import PRESETS
+from riskmon.rules.spec import TRAIL_WORDS, FloorMode
 from riskmon.store import default_db_path
 from riskmon.units import Percent
 
@@ -258,7 +259,10 @@ class AppConfig:
         daily = f"daily loss {dl.size_text()} [{src['daily_loss.size']}]" if dl.enabled else "no daily loss limit"
         overall = "no overall loss limit"
         if ml.enabled:
-            overall = f"overall loss {ml.mode.value} {ml.size_text()} [{src['max_loss.size']}]"
+            trail = f" below {TRAIL_WORDS[ml.trail]}" if ml.mode is FloorMode.TRAILING else ""
+            if trail and ml.lock is not None:
+                trail += f", stops rising at {'the initial balance' if ml.lock == 'initial' else ml.lock}"
+            overall = f"overall loss {ml.mode.value} {ml.size_text()}{trail} [{src['max_loss.size']}]"
         initial = "" if profile.initial_balance is None else f" {profile.initial_balance}"
         preset = next(a.preset for a in self.accounts if a.id == account)
         return (

@@ -43,6 +43,20 @@ class TrailSource(StrEnum):
     INTRADAY_EQUITY = "intraday_equity"  # highest equity seen
 
 
+# In a trader's words, for `riskmon presets` and the start-up line alike.
+ANCHOR_WORDS = {
+    DayAnchor.BALANCE: "the balance",
+    DayAnchor.EQUITY: "the equity",
+    DayAnchor.MAX_BALANCE_EQUITY: "the higher of balance and equity",
+    DayAnchor.INITIAL: "the initial balance",
+}
+TRAIL_WORDS = {
+    TrailSource.EOD_BALANCE: "the highest end-of-day balance",
+    TrailSource.INTRADAY_BALANCE: "the highest balance",
+    TrailSource.INTRADAY_EQUITY: "the highest equity",
+}
+
+
 class LossSize(StrEnum):
     INITIAL_PCT = "initial_pct"
     HIGH_PCT = "high_pct"  # % of the high-water mark the floor trails
@@ -91,7 +105,7 @@ class DailyLossSpec(_Sized):
 
     def _basis_text(self) -> str:
         if self.size_basis is DailySize.ANCHOR_PCT:
-            return f"the {self.anchor.value.replace('_', ' ')} at the day's reset"
+            return f"{ANCHOR_WORDS[self.anchor]} at the day's reset"
         return super()._basis_text()
 
 

@@ -5,19 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from riskmon.rules.base import money
-from riskmon.rules.spec import DailySize, DayAnchor, FloorMode, LossSize, Rulebook, TrailSource
-
-_ANCHOR = {
-    DayAnchor.BALANCE: "the balance",
-    DayAnchor.EQUITY: "the equity",
-    DayAnchor.MAX_BALANCE_EQUITY: "the higher of balance and equity",
-    DayAnchor.INITIAL: "the initial balance",
-}
-_TRAIL = {
-    TrailSource.EOD_BALANCE: "the highest end-of-day balance",
-    TrailSource.INTRADAY_BALANCE: "the highest balance",
-    TrailSource.INTRADAY_EQUITY: "the highest equity",
-}
+from riskmon.rules.spec import ANCHOR_WORDS, TRAIL_WORDS, DailySize, FloorMode, LossSize, Rulebook
 
 
 def _number(value: Decimal) -> str:
@@ -28,7 +16,7 @@ def daily_loss(book: Rulebook) -> str:
     dl = book.daily_loss
     if not dl.enabled:
         return "none"
-    anchor = _ANCHOR[dl.anchor]
+    anchor = ANCHOR_WORDS[dl.anchor]
     size = {
         DailySize.FIXED: money(dl.size),
         DailySize.INITIAL_PCT: f"{_number(dl.size)}% of the initial balance",
@@ -50,7 +38,7 @@ def max_loss(book: Rulebook) -> str:
     if ml.mode is FloorMode.STATIC:
         below = f"{_number(ml.size)}%" if ml.size_basis is LossSize.INITIAL_PCT else size
         return f"a fixed floor {below} below the initial balance"
-    text = f"{size} below {_TRAIL[ml.trail]}, rising with it"
+    text = f"{size} below {TRAIL_WORDS[ml.trail]}, rising with it"
     if ml.lock == "initial":
         text += "; stops rising at the initial balance"
     elif ml.lock is not None:

@@ -248,7 +248,7 @@ def test_a_variable_overriding_a_preset_is_announced_with_its_source(tmp_path: P
     assert config.limits("a") == (
         "a [sim, preset ftmo-1step]: "
         f"daily loss 2.5 % of the initial balance [MAX_DAILY_LOSS_PERCENT in {with_override}]; "
-        "overall loss trailing 10 % of the initial balance [preset ftmo-1step]; "
+        "overall loss trailing 10 % of the initial balance below the highest end-of-day balance [preset ftmo-1step]; "
         f"initial balance 100000 [INITIAL_BALANCE in {with_override}]"
     )
 
@@ -264,6 +264,24 @@ def test_initial_balance_overriding_a_presets_own_is_announced(tmp_path: Path) -
     )
     same = write(tmp_path, "same.env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=topstep-50k\nINITIAL_BALANCE=50000.00\n")
     assert load_config(same).notices == ()
+
+
+@pytest.mark.parametrize(
+    ("preset", "words"),
+    [
+        ("the5ers-highstakes", "daily loss 5 % of the higher of balance and equity at the day's reset [preset"),
+        (
+            "e8-one",
+            "trailing 6 % of the initial balance below the highest balance, stops rising at the initial balance",
+        ),
+        ("topstep-50k", "trailing 2000 (money) below the highest end-of-day balance, stops rising at the initial"),
+    ],
+)
+def test_the_start_up_line_says_each_limit_in_a_traders_words(tmp_path: Path, preset: str, words: str) -> None:
+    """What the floor is measured from and trails, never an internal name such as max_balance_equity."""
+    env = write(tmp_path, ".env", f"PLATFORM=sim\nACCOUNT_ID=a\nPRESET={preset}\nINITIAL_BALANCE=50000\n")
+    line = load_config(env).limits("a")
+    assert words in line and not re.search(r"\b[a-z]+_[a-z_]+\b", line.replace(str(env), "")), line
 
 
 def test_a_percent_never_becomes_money(tmp_path: Path) -> None:
