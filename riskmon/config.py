@@ -32,6 +32,7 @@ from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_co
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
+from riskmon.notify.telegram_policy import QuietHours
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.spec import TRAIL_WORDS, FloorMode
 from riskmon.store import default_db_path
@@ -151,6 +152,18 @@ class Settings(BaseSettings):
     @property
     def telegram_admin_id_list(self) -> list[str]:
         return _csv(self.telegram_admin_ids)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None and bool(self.telegram_bot_token.get_secret_value())
+
+    def telegram_quiet(self) -> QuietHours | None:
+        """The quiet hours, with Telegram's settings checked as `run` needs them (a ConfigError if not)."""
+        if self.telegram_enabled and not self.telegram_chat_ids:
+            raise ConfigError("TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set")
+        if not self.telegram_enabled or not self.telegram_quiet_hours:
+            return None
+        return QuietHours.parse(self.telegram_quiet_hours, self.telegram_quiet_tz)
 
     def named_secret(self, name: str) -> SecretStr | None:
         """A secret riskmon.toml names (``password_env``), read with the settings."""
@@ -310,6 +323,7 @@ def load_config(
     if strict and warnings:
         raise ConfigError("--strict", "; ".join(warnings))
     _check_names(accounts)
+    settings.telegram_quiet()
     for account in accounts:
         _check_credentials(settings, account)
     built = [account_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]

@@ -556,3 +556,32 @@ def test_a_line_that_is_not_name_value_is_an_error_that_never_shows_it(tmp_path:
     assert (
         str(caught.value) == f"configuration error: --env-file: line 2 of {env} is not NAME=VALUE (an unclosed quote?)"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "setting", "problem"),
+    [
+        ("TELEGRAM_BOT_TOKEN=123:secret\n", "TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set"),
+        (
+            "TELEGRAM_BOT_TOKEN=123:secret\nTELEGRAM_CHAT_ID=1\nTELEGRAM_QUIET_HOURS=late\n",
+            "TELEGRAM_QUIET_HOURS",
+            "'late'",
+        ),
+        (
+            "TELEGRAM_BOT_TOKEN=123:secret\nTELEGRAM_CHAT_ID=1\nTELEGRAM_QUIET_HOURS=22:00-07:00\nTELEGRAM_QUIET_TZ=Mars\n",
+            "TELEGRAM_QUIET_TZ",
+            "'Mars'",
+        ),
+    ],
+)
+def test_config_and_check_refuse_the_telegram_settings_run_would_refuse(
+    tmp_path: Path, extra: str, setting: str, problem: str
+) -> None:
+    """`riskmon config` said all was well and `run` then stopped: a check must see what run sees."""
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\n" + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == setting and problem in str(caught.value)
+    assert "secret" not in str(caught.value)
+    result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
+    assert result.exit_code == ExitCode.CONFIG and result.stdout == ""
