@@ -246,7 +246,9 @@ class Recorder:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(setting, f"cannot write to {path}: {exc.strerror or exc}") from None
+            above = next((p for p in path.parents if p.exists()), None)
+            why = f"{above} is a file, not a folder" if above is not None and not above.is_dir() else exc.strerror
+            raise ConfigError(setting, f"cannot write to {path}: {why or exc}") from None
 
     def write(self, snap: AccountSnapshot) -> None:
         self._file.write(snapshot_to_line(snap) + "\n")
