@@ -472,16 +472,20 @@ def ctrader_login(
 
     with clear_errors():
         settings = _load_settings(env_file)
-        if settings.ctrader_client_id is None or settings.ctrader_client_secret is None:
-            raise ConfigError("CTRADER_CLIENT_ID", "and CTRADER_CLIENT_SECRET are needed to log in")
+        client_id, secret = settings.ctrader_client_id, settings.ctrader_client_secret
+        if client_id is None or secret is None:
+            missing = [
+                name for name, v in (("CTRADER_CLIENT_ID", client_id), ("CTRADER_CLIENT_SECRET", secret)) if v is None
+            ]
+            raise ConfigError(", ".join(missing), "needed to log in (your Open API application's client id and secret)")
         typer.echo("Open this address, log in and approve riskmon:\n")
-        typer.echo(authorization_url(settings.ctrader_client_id, redirect_uri) + "\n")
+        typer.echo(authorization_url(client_id, redirect_uri) + "\n")
         code = code or typer.prompt("Paste the `code` parameter of the address you were redirected to")
         store = token_store(settings)
         accounts = asyncio.run(
             complete_login(
-                settings.ctrader_client_id,
-                settings.ctrader_client_secret,
+                client_id,
+                secret,
                 code.strip(),
                 redirect_uri,
                 store=store,

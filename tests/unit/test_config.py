@@ -585,3 +585,16 @@ def test_config_and_check_refuse_the_telegram_settings_run_would_refuse(
     assert "secret" not in str(caught.value)
     result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
     assert result.exit_code == ExitCode.CONFIG and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [("", "CTRADER_CLIENT_ID, CTRADER_CLIENT_SECRET"), ("CTRADER_CLIENT_ID=app-id\n", "CTRADER_CLIENT_SECRET")],
+)
+def test_ctrader_login_names_exactly_the_missing_credentials(tmp_path: Path, given: str, named: str) -> None:
+    env = write(tmp_path, ".env", given)
+    result = CliRunner().invoke(app, ["ctrader-login", "--env-file", str(env)])
+    assert result.exit_code == ExitCode.CONFIG
+    assert result.stderr.splitlines() == [
+        f"riskmon: configuration error: {named}: needed to log in (your Open API application's client id and secret)"
+    ]
