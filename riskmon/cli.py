@@ -526,6 +526,9 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
         app_config = _load(env_file, config, strict)
         _announce(app_config)
         settings = json.loads(app_config.settings.model_dump_json())
+        # the effective paths, defaults included (README: "riskmon config prints the path")
+        settings["riskmon_db"] = str(app_config.settings.db_path)
+        settings["ctrader_token_file"] = str(app_config.settings.ctrader_token_path)
         policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
             "settings": settings,

@@ -598,3 +598,16 @@ def test_ctrader_login_names_exactly_the_missing_credentials(tmp_path: Path, giv
     assert result.stderr.splitlines() == [
         f"riskmon: configuration error: {named}: needed to log in (your Open API application's client id and secret)"
     ]
+
+
+def test_config_prints_where_the_state_and_tokens_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: `riskmon config` prints the database path, also when RISKMON_DB is left at its default."""
+    monkeypatch.delenv("RISKMON_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the default, never the user's own
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\n")
+    result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(result.stdout)["settings"]
+    assert settings["riskmon_db"] == str(tmp_path / "data" / "riskmon" / "riskmon.db")
+    assert settings["ctrader_token_file"] == str(tmp_path / "data" / "riskmon" / "ctrader-tokens.json")
+    assert not (tmp_path / "data").exists()  # printing the path creates nothing
