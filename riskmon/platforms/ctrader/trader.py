@@ -224,8 +224,8 @@ class CTraderTrader:
         if closed == 0 and failed is not None:
             return failed
         why = f": {failed.message}" if failed is not None else " (partially filled)"
-        code = failed.code if failed is not None else ""
-        return ActionResult(Outcome.PARTIAL, f"closed only {amount} of position {position_id}{why}", code, lots)
+        code, wait = (failed.code, failed.retry_after) if failed is not None else ("", None)
+        return ActionResult(Outcome.PARTIAL, f"closed only {amount} of position {position_id}{why}", code, lots, wait)
 
     async def _cancel(self, account: str, order_id: int) -> ActionResult:
         session = self._session

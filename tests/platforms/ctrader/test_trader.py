@@ -172,6 +172,19 @@ async def test_a_close_above_max_volume_is_split_into_allowed_closes(
     assert pid not in server.positions
 
 
+async def test_a_split_close_rate_limited_midway_keeps_the_servers_retry_after(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    """What was closed is reported, and the wait the server asked for is not lost with the rest."""
+    server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
+    pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
+    run = running()
+    await next_snapshot(run.snaps)
+    server.fail_next(2111, "BLOCKED_PAYLOAD_TYPE", retry_after=7, after=1)
+    result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid))
+    assert (result.outcome, result.closed_volume, result.retry_after) == (Outcome.PARTIAL, Decimal(5), 7.0)
+
+
 async def test_a_split_close_refused_midway_is_partial(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
