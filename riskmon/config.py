@@ -30,7 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from riskmon.config_rules import Sources, account_profile
 from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_comment, plain, read_toml, toml_error
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
-from riskmon.errors import ConfigError
+from riskmon.errors import ConfigError, file_in_the_way
 from riskmon.monitor import AccountProfile
 from riskmon.notify.telegram_policy import QuietHours
 from riskmon.rules.presets import PRESETS
@@ -135,6 +135,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("riskmon_db")
+    @classmethod
+    def _a_database_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError(f"{value} is a folder; give a file, e.g. {value / 'riskmon.db'}")
+        if value is not None and (blocker := file_in_the_way(value)) is not None:
+            raise ValueError(f"{blocker} is a file, not a folder")
+        return value
 
     @property
     def db_path(self) -> Path:

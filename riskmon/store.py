@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from platformdirs import user_data_dir
 
-from riskmon.errors import StoreError, StoreLockedError
+from riskmon.errors import StoreError, StoreLockedError, os_reason
 from riskmon.state import AccountState
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,12 @@ class Store:
         self.path = str(path)
         self._lock: FileLock | None = None
         if self.path != MEMORY:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the state database {self.path}: {os_reason(Path(self.path), exc)}"
+                ) from None
             self._lock = _acquire_lock(Path(self.path))
         try:
             self.db = sqlite3.connect(self.path, timeout=STARTUP_WAIT_S, isolation_level=None, check_same_thread=False)

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from riskmon.errors import ConfigError
+from riskmon.errors import ConfigError, os_reason
 from riskmon.models import AccountSnapshot, Order, Position, Side
 
 log = logging.getLogger(__name__)
@@ -246,9 +246,7 @@ class Recorder:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
         except OSError as exc:
-            above = next((p for p in path.parents if p.exists()), None)
-            why = f"{above} is a file, not a folder" if above is not None and not above.is_dir() else exc.strerror
-            raise ConfigError(setting, f"cannot write to {path}: {why or exc}") from None
+            raise ConfigError(setting, f"cannot write to {path}: {os_reason(path, exc)}") from None
 
     def write(self, snap: AccountSnapshot) -> None:
         self._file.write(snapshot_to_line(snap) + "\n")

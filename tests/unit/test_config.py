@@ -611,3 +611,21 @@ def test_config_prints_where_the_state_and_tokens_live(tmp_path: Path, monkeypat
     assert settings["riskmon_db"] == str(tmp_path / "data" / "riskmon" / "riskmon.db")
     assert settings["ctrader_token_file"] == str(tmp_path / "data" / "riskmon" / "ctrader-tokens.json")
     assert not (tmp_path / "data").exists()  # printing the path creates nothing
+
+
+@pytest.mark.parametrize("where", ["folder", "under-a-file"])
+def test_riskmon_db_on_a_folder_or_under_a_file_is_one_line_naming_it(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RISKMON_DB")  # the .env's own value is the one under test
+    (tmp_path / "afile").write_text("")
+    target = tmp_path if where == "folder" else tmp_path / "afile" / "riskmon.db"
+    env = write(tmp_path, ".env", f"RISKMON_DB={target}\nMETRICS_PORT=0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == "RISKMON_DB" and f"={str(target)!r} (in {env})" in str(caught.value)
+    for command in (["config"], ["run", "--no-table"], ["audit"]):
+        result = CliRunner().invoke(app, [*command, "--env-file", str(env)])
+        assert result.exit_code == ExitCode.CONFIG, (command, result.output)
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("riskmon: configuration error: RISKMON_DB="), line
