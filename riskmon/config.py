@@ -333,8 +333,8 @@ def load_config(
         raise ConfigError("--strict", "; ".join(warnings))
     _check_names(accounts)
     settings.telegram_quiet()
-    for account in accounts:
-        _check_credentials(settings, account)
+    for index, account in enumerate(accounts):
+        _check_credentials(settings, account, f"accounts[{index}]" if toml else None)
     built = [account_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]
     config = AppConfig(
         settings,
@@ -473,7 +473,11 @@ def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> Non
         )
 
 
-def _check_credentials(settings: Settings, account: AccountConfig) -> None:
+def _check_credentials(settings: Settings, account: AccountConfig, key: str | None) -> None:
+    """``key`` is the account's riskmon.toml table (``accounts[0]``), None for the .env account."""
+    if account.platform in ("ctrader", "mt5") and not account.id.isdigit():
+        what = "cTrader account (ctidTraderAccountId or trader login)" if account.platform == "ctrader" else "MT5 login"
+        raise ConfigError(f"{key}.id" if key else "ACCOUNT_ID", f"a {what} is a number, got {account.id!r}")
     if account.platform == "ctrader":
         names = ("ctrader_client_id", "ctrader_client_secret", "ctrader_access_token")
         missing = [name.upper() for name in names if getattr(settings, name) is None]
@@ -487,10 +491,8 @@ def _check_credentials(settings: Settings, account: AccountConfig) -> None:
                 f"required for cTrader account {account.id}" + (login if "CTRADER_ACCESS_TOKEN" in missing else ""),
             )
     elif account.platform == "replay" and account.replay_file is None:
-        raise ConfigError("REPLAY_FILE", f"required for replay account {account.id}")
+        raise ConfigError(f"{key}.replay_file" if key else "REPLAY_FILE", f"required for replay account {account.id}")
     elif account.platform == "mt5":
-        if not account.id.isdigit():
-            raise ConfigError("ACCOUNT_ID", f"MT5 login must be a number, got {account.id!r}")
         mt5_password(settings, account)
         if (account.mt5.server or settings.mt5_server) is None:
             raise ConfigError("MT5_SERVER", f"required for MT5 account {account.id}")

@@ -629,3 +629,34 @@ def test_riskmon_db_on_a_folder_or_under_a_file_is_one_line_naming_it(
         assert result.exit_code == ExitCode.CONFIG, (command, result.output)
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("riskmon: configuration error: RISKMON_DB="), line
+
+
+@pytest.mark.parametrize(
+    ("platform", "source", "setting"),
+    [
+        ("ctrader", "env", "ACCOUNT_ID"),
+        ("mt5", "env", "ACCOUNT_ID"),
+        ("ctrader", "toml", "accounts[0].id"),
+        ("mt5", "toml", "accounts[0].id"),
+    ],
+)
+def test_an_account_id_that_is_not_a_number_is_refused_by_its_own_name(
+    tmp_path: Path, platform: str, source: str, setting: str
+) -> None:
+    """cTrader ids (ctidTraderAccountId or trader login) are numbers like MT5 logins: `config` says so at once."""
+    credentials = "CTRADER_CLIENT_ID=a\nCTRADER_CLIENT_SECRET=b\nCTRADER_ACCESS_TOKEN=c\nMT5_PASSWORD=p\nMT5_SERVER=s\n"
+    if source == "env":
+        env, toml = write(tmp_path, ".env", f"PLATFORM={platform}\nACCOUNT_ID=FTMO 123\n{credentials}"), None
+    else:
+        env = write(tmp_path, ".env", credentials)
+        toml = write(tmp_path, "riskmon.toml", f'[[accounts]]\nid = "FTMO 123"\nplatform = "{platform}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, toml)
+    assert caught.value.setting == setting and "'FTMO 123'" in str(caught.value)
+
+
+def test_a_replay_account_in_riskmon_toml_is_told_its_own_key(tmp_path: Path) -> None:
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "rec"\nplatform = "replay"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ".env", ""), toml)
+    assert caught.value.setting == "accounts[0].replay_file"
