@@ -30,7 +30,7 @@ from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import read_entries
 from riskmon.enforce.manual import flatten_once, resume_once
-from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError
+from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError, StoreLockedError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
@@ -364,13 +364,31 @@ def flatten(
         app_config = _load(env_file, config)
         profile = app_config.profile(account)
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
-        if not (yes or dry_run):
-            typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
-        line = _by_hand(app_config, profile, platform, flatten_once, dry_run=dry_run, wait_s=timeout)
+        with _state_for_a_person(app_config, "/flatten") as store:
+            if not (yes or dry_run):
+                typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
+            line = _by_hand(store, app_config, profile, platform, flatten_once, dry_run=dry_run, wait_s=timeout)
         typer.echo(line)
 
 
+@contextmanager
+def _state_for_a_person(app_config: AppConfig, command: str) -> Iterator[Store]:
+    """The state database for a flatten or resume at the terminal, opened before anything is asked. While
+    `riskmon run` holds it, the way is through that process: a halt kept in another database is not enforced."""
+    try:
+        store = Store(app_config.settings.db_path)
+    except StoreLockedError as exc:
+        raise StoreLockedError(
+            f"riskmon (pid {exc.holder}) is running on {app_config.settings.db_path}: use Telegram's {command} "
+            "(it goes through that riskmon), or stop it and run this again",
+            exc.holder,
+        ) from None
+    with closing(store):
+        yield store
+
+
 def _by_hand(
+    store: Store,
     app_config: AppConfig,
     profile: AccountProfile,
     platform: Platform,
@@ -379,19 +397,18 @@ def _by_hand(
 ) -> T:
     """A flatten or resume asked for at the terminal: the account's enforcer, on its platform and the state
     database, as `riskmon run` would do it; enforcement events are printed on stderr as they happen."""
-    with closing(Store(app_config.settings.db_path)) as store:
-        return asyncio.run(
-            once(
-                profile,
-                platform.feed,
-                platform.trader,
-                store,
-                app_config.enforcement()[profile.account],
-                requested_by=f"cli:{getpass.getuser()}",
-                on_event=lambda event: typer.echo(event_line(event), err=True),
-                **options,
-            )
+    return asyncio.run(
+        once(
+            profile,
+            platform.feed,
+            platform.trader,
+            store,
+            app_config.enforcement()[profile.account],
+            requested_by=f"cli:{getpass.getuser()}",
+            on_event=lambda event: typer.echo(event_line(event), err=True),
+            **options,
         )
+    )
 
 
 @app.command()
@@ -411,9 +428,10 @@ def resume(
         app_config = _load(env_file, config)
         profile = app_config.profile(account)
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
-        if not yes:
-            typer.confirm(f"Lift the halt on {profile.name} and allow trading again?", abort=True)
-        trading, line = _by_hand(app_config, profile, platform, resume_once, wait_s=timeout)
+        with _state_for_a_person(app_config, "/resume") as store:
+            if not yes:
+                typer.confirm(f"Lift the halt on {profile.name} and allow trading again?", abort=True)
+            trading, line = _by_hand(store, app_config, profile, platform, resume_once, wait_s=timeout)
         typer.echo(line)
         if not trading:
             raise typer.Exit(1)

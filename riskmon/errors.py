@@ -55,7 +55,11 @@ class StoreError(RiskmonError):
 
 
 class StoreLockedError(StoreError):
-    pass
+    """Another riskmon process holds the state database; ``holder`` is its pid as it wrote it."""
+
+    def __init__(self, message: str, holder: str = "unknown") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class PlatformError(RiskmonError):

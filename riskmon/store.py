@@ -140,7 +140,8 @@ def _acquire_lock(db_path: Path) -> FileLock:
         except OSError:
             holder = "unknown"
         raise StoreLockedError(
-            f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file"
+            f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file",
+            holder,
         ) from None
     except OSError as exc:
         raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}") from None
