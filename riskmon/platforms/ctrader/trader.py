@@ -41,9 +41,10 @@ FINAL_EXECUTIONS = frozenset(
 # ProtoOAErrorCode (OpenApiModelMessages.proto) and ProtoErrorCode (OpenApiCommonModelMessages.proto),
 # classified. A code not listed is UNKNOWN: the request may have acted, a fresh snapshot decides.
 OUTCOME_BY_CODE = {
-    # "Position in the state that does not allow to perform an operation", "... has an order under execution":
-    # another close may be executing on it, so a fresh snapshot decides before anything is sent again.
-    **dict.fromkeys(("POSITION_LOCKED", "PENDING_EXECUTION"), Outcome.UNKNOWN),
+    # "Position in the state that does not allow to perform an operation", "... has an order under execution",
+    # "Order is blocked (e.g. under execution)": another close may be executing on it, so a fresh snapshot
+    # decides before anything is sent again.
+    **dict.fromkeys(("POSITION_LOCKED", "PENDING_EXECUTION", "CONCURRENT_MODIFICATION"), Outcome.UNKNOWN),
     **dict.fromkeys(("MARKET_CLOSED", "SYMBOL_HAS_HOLIDAY"), Outcome.MARKET_CLOSED),
     **dict.fromkeys(
         (
@@ -54,7 +55,6 @@ OUTCOME_BY_CODE = {
             "SERVER_IS_UNDER_MAINTENANCE",
             "CH_SERVER_NOT_REACHABLE",
             "CONNECTIONS_LIMIT_EXCEEDED",
-            "CONCURRENT_MODIFICATION",
             "ACCOUNT_NOT_AUTHORIZED",  # the account's session is being re-authorised
             "TIMEOUT_ERROR",  # "deal execution is reached timeout and rejected"
         ),

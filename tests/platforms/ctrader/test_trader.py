@@ -87,6 +87,7 @@ async def test_position_not_found(server: FakeCTraderServer, trader: CTraderTrad
         # another operation on the position is under way: a fresh snapshot decides before anything is resent
         ("POSITION_LOCKED", "error_res", Outcome.UNKNOWN),
         ("PENDING_EXECUTION", "order_error", Outcome.UNKNOWN),
+        ("CONCURRENT_MODIFICATION", "common", Outcome.UNKNOWN),  # "Order is blocked (e.g. under execution)"
         ("SYMBOL_HAS_HOLIDAY", "order_error", Outcome.MARKET_CLOSED),
         ("CANT_ROUTE_REQUEST", "common", Outcome.RETRY),
         ("CHANNEL_IS_BLOCKED", "error_res", Outcome.TRADING_DISABLED),
