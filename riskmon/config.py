@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from riskmon.config_rules import Sources, account_profile
-from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_comment, plain, read_toml, toml_error
+from riskmon.config_sources import EnvSource, did_you_mean, docker_keeps, plain, read_toml, toml_error
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError, file_in_the_way
 from riskmon.monitor import AccountProfile
@@ -325,9 +325,9 @@ def load_config(
     settings._named_secrets = _named_secrets(env, accounts)
     warnings = env.unknown(SETTING_NAMES | {a.mt5.password_env for a in accounts})
     warnings += [
-        f"{v.name} (in {v.where}) contains ' #': if that is an inline comment, remove it (the value is a secret)"
+        f"{v.name} (in {v.where}) {kept}: if that is not part of it, remove it (the value is a secret)"
         for name in SECRET_SETTINGS | set(settings._named_secrets)
-        if (v := env.get(name.upper())) is not None and looks_like_inline_comment(v.text)
+        if (v := env.get(name.upper())) is not None and (kept := docker_keeps(v.text)) is not None
     ]
     if strict and warnings:
         raise ConfigError("--strict", "; ".join(warnings))
@@ -360,14 +360,9 @@ def load_settings(env_file: Path | None = DEFAULT_ENV_FILE, *, environ: Mapping[
 def _settings(env: EnvSource) -> Settings:
     given = {name: value for name in Settings.model_fields if (value := env.get(name.upper())) is not None}
     for name, value in given.items():
-        if name not in SECRET_SETTINGS and looks_like_inline_comment(value.text):
-            raise ConfigError(
-                value.name,
-                "looks like it carries an inline comment: Docker's --env-file and the environment keep everything "
-                "after '=' (put the comment on its own line)",
-                value=value.text,
-                where=value.where,
-            )
+        if name not in SECRET_SETTINGS and (kept := docker_keeps(value.text)) is not None:
+            fix = "put the comment on its own line" if "comment" in kept else "write the value without them"
+            raise ConfigError(value.name, f"{kept} ({fix})", value=value.text, where=value.where)
     try:
         return Settings.model_validate({name: value.text for name, value in given.items()})
     except ValidationError as exc:

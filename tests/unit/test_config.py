@@ -385,7 +385,7 @@ def test_a_bad_value_is_shown_and_a_secret_one_masked(tmp_path: Path) -> None:
         write(tmp_path, ".env", REFERENCE_ENV), environ={"CTRADER_CLIENT_SECRET": "s3cr3t-value  # from the portal"}
     )
     (warning,) = config.warnings
-    assert "CTRADER_CLIENT_SECRET (in environment) contains ' #'" in warning
+    assert "CTRADER_CLIENT_SECRET (in environment) looks like it carries an inline comment" in warning
     assert "s3cr3t" not in warning
 
 
@@ -660,3 +660,21 @@ def test_a_replay_account_in_riskmon_toml_is_told_its_own_key(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, ".env", ""), toml)
     assert caught.value.setting == "accounts[0].replay_file"
+
+
+@pytest.mark.parametrize("quoted", ['"987654"', "'987654'"])
+def test_a_quoted_value_from_docker_or_the_environment_is_refused_not_used(tmp_path: Path, quoted: str) -> None:
+    """`docker run --env-file` keeps quotes (python-dotenv strips them): alerts would go to no chat at all."""
+    environ = {"TELEGRAM_BOT_TOKEN": "123:secret", "TELEGRAM_CHAT_ID": quoted}
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ".env", ""), environ=environ)
+    assert caught.value.setting == "TELEGRAM_CHAT_ID" and f"={quoted!r} (in environment)" in str(caught.value)
+    assert "quotes" in str(caught.value)
+    secret = load_config(
+        write(tmp_path, ".env", ""),
+        environ={"PLATFORM": "mt5", "ACCOUNT_ID": "1", "MT5_PASSWORD": quoted, "MT5_SERVER": "s"},
+    )
+    assert any("MT5_PASSWORD (in environment)" in w and "quotes" in w for w in secret.warnings), secret.warnings
+    assert not any("987654" in w for w in secret.warnings)
+    in_file = write(tmp_path, "q.env", f"TELEGRAM_BOT_TOKEN=123:secret\nTELEGRAM_CHAT_ID={quoted}\n")
+    assert load_config(in_file).settings.telegram_chat_id == "987654"  # in .env, quotes are syntax
