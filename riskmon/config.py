@@ -325,7 +325,7 @@ def load_config(
     settings._named_secrets = _named_secrets(env, accounts)
     warnings = env.unknown(SETTING_NAMES | {a.mt5.password_env for a in accounts})
     warnings += [
-        f"{v.name} (in {v.where}) {kept}: if that is not part of it, remove it (the value is a secret)"
+        f"{v.name} (in {v.where}) {kept}, unless that is part of the secret"
         for name in SECRET_SETTINGS | set(settings._named_secrets)
         if (v := env.get(name.upper())) is not None and (kept := docker_keeps(v.text)) is not None
     ]
@@ -361,8 +361,7 @@ def _settings(env: EnvSource) -> Settings:
     given = {name: value for name in Settings.model_fields if (value := env.get(name.upper())) is not None}
     for name, value in given.items():
         if name not in SECRET_SETTINGS and (kept := docker_keeps(value.text)) is not None:
-            fix = "put the comment on its own line" if "comment" in kept else "write the value without them"
-            raise ConfigError(value.name, f"{kept} ({fix})", value=value.text, where=value.where)
+            raise ConfigError(value.name, kept, value=value.text, where=value.where)
     try:
         return Settings.model_validate({name: value.text for name, value in given.items()})
     except ValidationError as exc:

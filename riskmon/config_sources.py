@@ -75,13 +75,12 @@ def looks_quoted(value: str) -> bool:
 
 
 def docker_keeps(value: str) -> str | None:
-    """What in ``value`` only Docker's --env-file or the environment would have kept, if anything."""
+    """What in ``value`` only Docker's --env-file or the environment would have kept, and the fix, if anything."""
+    keep = "Docker's --env-file and the environment keep"
     if looks_like_inline_comment(value):
-        return (
-            "looks like it carries an inline comment: Docker's --env-file and the environment keep everything after '='"
-        )
+        return f"looks like it carries an inline comment: {keep} everything after '=' (put the comment on its own line)"
     if looks_quoted(value):
-        return "is wrapped in quotes: Docker's --env-file and the environment keep them"
+        return f"is wrapped in quotes: {keep} them (write the value without them)"
     return None
 
 
