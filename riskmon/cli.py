@@ -247,7 +247,8 @@ class _Problems(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        # the cause alone when the platform gives it (without its "reconnecting ...": check does not retry)
+        self.messages.append(str(getattr(record, "cause", record.getMessage())))
 
     def cause(self, accounts: Sequence[str]) -> str:
         mine = [m for m in self.messages if any(a in m for a in accounts)] or self.messages
@@ -260,9 +261,11 @@ def _platform_problems(secrets: Sequence[str]) -> Iterator[_Problems]:
     handler.addFilter(logs.RedactSecrets(secrets))
     platforms_log = logging.getLogger("riskmon.platforms")
     platforms_log.addHandler(handler)
+    platforms_log.propagate = False  # their warnings end in check's one line, not on stderr as well
     try:
         yield handler
     finally:
+        platforms_log.propagate = True
         platforms_log.removeHandler(handler)
 
 
