@@ -412,10 +412,12 @@ def _accounts_from_env(settings: Settings, env: EnvSource) -> list[AccountConfig
     if settings.account_id is None:
         if not asked:
             return list(SIM_ACCOUNTS)
-        names = ", ".join(f"{v.name}={v.text} (in {v.where})" for v in asked)
+        *first, last = [f"{v.name}={v.text} (in {v.where})" for v in asked]
+        names, verb, them = (f"{', '.join(first)} and {last}", "are", "them") if first else (last, "is", "it")
         raise ConfigError(
             "ACCOUNT_ID",
-            f"not set, but {names} is: set ACCOUNT_ID and PLATFORM for your account, or remove it for the simulator",
+            f"not set, but {names} {verb}: set ACCOUNT_ID and PLATFORM for your account, or remove {them} for the "
+            "simulator",
         )
     preset = settings.preset or "basic"
     if preset not in PRESETS:

@@ -678,3 +678,14 @@ def test_a_quoted_value_from_docker_or_the_environment_is_refused_not_used(tmp_p
     assert not any("987654" in w for w in secret.warnings)
     in_file = write(tmp_path, "q.env", f"TELEGRAM_BOT_TOKEN=123:secret\nTELEGRAM_CHAT_ID={quoted}\n")
     assert load_config(in_file).settings.telegram_chat_id == "987654"  # in .env, quotes are syntax
+
+
+def test_account_settings_without_account_id_are_named_in_plain_english(tmp_path: Path) -> None:
+    env = write(tmp_path, ".env", "PRESET=ftmo-2step\nINITIAL_BALANCE=100000\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == "ACCOUNT_ID"
+    assert str(caught.value).endswith(
+        f"not set, but PRESET=ftmo-2step (in {env}) and INITIAL_BALANCE=100000 (in {env}) are: set ACCOUNT_ID "
+        "and PLATFORM for your account, or remove them for the simulator"
+    )
