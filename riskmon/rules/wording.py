@@ -22,7 +22,8 @@ def daily_loss(book: Rulebook) -> str:
         DailySize.INITIAL_PCT: f"{_number(dl.size)}% of the initial balance",
         DailySize.ANCHOR_PCT: f"{_number(dl.size)}%",
     }[dl.size_basis]
-    breach = "touching it fails the account" if dl.breach == "hard" else "touching it blocks trading for the day"
+    ends = "fails the account" if dl.breach == "hard" else "blocks trading for the day"
+    breach = f"equity falling below it {ends}"
     return f"{size} below {anchor} at the day's start ({book.day_reset} {book.timezone}); {breach}"
 
 

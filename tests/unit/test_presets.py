@@ -9,6 +9,7 @@ import pytest
 
 from riskmon.models import Severity
 from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.rules import wording
 from riskmon.rules.presets import PRESETS
 from tests.builders import D, preset_monitor, snap
 
@@ -148,3 +149,10 @@ class TestTopstep50k:
         daily = soft.result("daily_loss")
         assert daily is not None and daily.severity is CRIT and "blocked until the next reset" in daily.message
         assert figures(feed(m, "2026-03-05T15:00:01+00:00", "52500", "51500.00"), "daily_loss")[0] is WARN
+
+
+def test_presets_say_the_floor_is_breached_below_it_as_the_engine_and_firms_do() -> None:
+    """FTMO: equity "must not fall below" the floor; the engine breaches below it, equal is not a breach."""
+    for preset in PRESETS.values():
+        text = wording.daily_loss(preset.rulebook())
+        assert "touching" not in text and "equity falling below it" in text, (preset.name, text)
