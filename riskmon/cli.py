@@ -28,7 +28,7 @@ from riskmon import logs
 from riskmon.app import build_app
 from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
-from riskmon.enforce.journal import read_entries
+from riskmon.enforce.journal import audited_accounts, read_entries
 from riskmon.enforce.manual import flatten_once, resume_once
 from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError, StoreLockedError
 from riskmon.exporter import Exporter
@@ -470,6 +470,13 @@ def audit(
     with clear_errors():
         settings = _load_settings(env_file)
         with closing(open_read_only(settings.db_path)) as db:
+            known = audited_accounts(db)
+            if account is not None and account not in known:
+                seen = ", ".join(known) or "none yet"
+                typer.echo(
+                    f"riskmon: no audit entries for account {account!r}; accounts with entries: {seen}", err=True
+                )
+                return
             entries = read_entries(db, account, since)
             (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
 

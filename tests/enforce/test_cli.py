@@ -109,3 +109,16 @@ def test_by_hand_while_riskmon_runs_is_refused_before_asking_and_points_at_teleg
     assert "[y/N]" not in result.stdout, "refused before the question, not after the answer"
     (line,) = result.stderr.strip().splitlines()
     assert f"pid {os.getpid()}" in line and way in line and "RISKMON_DB" not in line, line
+
+
+def test_audit_for_an_account_it_never_saw_says_so_and_lists_those_it_did(tmp_path: Path) -> None:
+    """A label or a typo for --account printed an empty trail, as if nothing had happened."""
+    assert invoke(tmp_path, "flatten", "sim-ftmo", "--yes")[0] == 0
+    result = runner.invoke(
+        app,
+        ["audit", "--account", "FTMO 100k (sim)", "--env-file", os.devnull],
+        env={"RISKMON_DB": str(tmp_path / "riskmon.db")},
+    )
+    assert result.exit_code == 0 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == "riskmon: no audit entries for account 'FTMO 100k (sim)'; accounts with entries: sim-ftmo"
