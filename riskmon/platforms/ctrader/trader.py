@@ -206,8 +206,10 @@ class CTraderTrader:
         if msg.payload_type == PT.ORDER_ERROR_EVENT:
             return 0, refusal(*ctrader_error(msg.payload))
         kind = req_enum(msg.payload, "executionType", EXECUTION_TYPE)
-        executed = int_or(sub(msg.payload, "order"), "executedVolume", 0)
-        executed = int_or(sub(msg.payload, "deal"), "filledVolume", executed)
+        # the order's executedVolume counts every fill; a deal's filledVolume only its own (the last of several)
+        executed = max(
+            int_or(sub(msg.payload, "order"), "executedVolume", 0), int_or(sub(msg.payload, "deal"), "filledVolume", 0)
+        )
         if kind == FILLED:
             return executed or volume, None
         if kind == CANCELLED and executed > 0:

@@ -160,6 +160,18 @@ async def test_the_fill_without_the_requests_client_msg_id_is_recognised(
     assert server.close_requests[-1].client_msg_id is not None
 
 
+@pytest.mark.parametrize("with_client_msg_id", [True, False])
+async def test_a_close_filled_in_several_deals_is_done_with_all_of_them(
+    server: FakeCTraderServer, trader: CTraderTrader, with_client_msg_id: bool
+) -> None:
+    """ProtoOAOrder.executedVolume counts every fill; the last deal's filledVolume is only its own part."""
+    server.fill_parts, server.fill_client_msg_id = 3, with_client_msg_id
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    result = await trader.close_position(ACCOUNT, str(pid))
+    assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal(1))
+    assert pid not in server.positions and len(server.close_requests) == 1
+
+
 async def test_a_close_above_max_volume_is_split_into_allowed_closes(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
