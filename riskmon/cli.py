@@ -36,8 +36,10 @@ from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
+from riskmon.platforms.ctrader.plugin import CTRADER, token_path, token_store
+from riskmon.platforms.registry import PLATFORMS
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
-from riskmon.rules import wording
+from riskmon.rules import describe_rules
 from riskmon.rules.presets import PRESETS
 from riskmon.service import (
     Platform,
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
+    help="Prop-firm risk monitor: watches MT5, cTrader, ProjectX and TradeLocker accounts against your firm's limits.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -84,7 +86,7 @@ def _options(
         bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
     ] = False,
 ) -> None:
-    """Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits."""
+    """Prop-firm risk monitor: watches MT5, cTrader, ProjectX and TradeLocker accounts against your firm's limits."""
 
 
 ConfigOption = Annotated[
@@ -295,7 +297,7 @@ async def _first_snapshots(
     try:
         results = await asyncio.gather(*(first(p) for p in platforms))
     finally:
-        await asyncio.gather(*(p.close() for p in platforms if p.close is not None), return_exceptions=True)
+        await asyncio.gather(*(p.feed.aclose() for p in platforms), return_exceptions=True)
     return [snap for group in results for snap in group]
 
 
@@ -494,17 +496,15 @@ def ctrader_login(
     The tokens are stored (mode 0600) where `riskmon run` reads them, and the accounts they open are
     listed: use either the account id or the trader login as ACCOUNT_ID.
     """
-    from riskmon.platforms.ctrader.configure import token_store
     from riskmon.platforms.ctrader.login import authorization_url, complete_login
     from riskmon.platforms.ctrader.transport import endpoint_url
 
     with clear_errors():
         settings = _load_settings(env_file)
-        client_id, secret = settings.ctrader_client_id, settings.ctrader_client_secret
+        own = CTRADER.of(settings)
+        client_id, secret = own.client_id, own.client_secret
         if client_id is None or secret is None:
-            missing = [
-                name for name, v in (("CTRADER_CLIENT_ID", client_id), ("CTRADER_CLIENT_SECRET", secret)) if v is None
-            ]
+            missing = [CTRADER.env_name(name) for name in ("client_id", "client_secret") if getattr(own, name) is None]
             raise ConfigError(", ".join(missing), "needed to log in (your Open API application's client id and secret)")
         typer.echo("Open this address, log in and approve riskmon:\n")
         typer.echo(authorization_url(client_id, redirect_uri) + "\n")
@@ -517,7 +517,7 @@ def ctrader_login(
                 code.strip(),
                 redirect_uri,
                 store=store,
-                url=endpoint_url(settings.ctrader_host, settings.ctrader_port, settings.ctrader_tls),
+                url=endpoint_url(own.host, own.port, own.tls),
             )
         )
         typer.echo(f"tokens saved to {store.path}")
@@ -528,21 +528,17 @@ def ctrader_login(
 
 @app.command()
 def presets() -> None:
-    """List the firm rulebooks riskmon ships, with their numbers, sources and dates."""
+    """List the firm rulebooks riskmon ships: every rule, its source and date, and what is unconfirmed."""
     console = Console(highlight=False)
     console.print("Presets (set PRESET=name; override any number per account in riskmon.toml)\n", markup=False)
     for preset in PRESETS.values():
-        book = preset.rulebook()
         rows = Table.grid(padding=(0, 2))
         rows.add_column(style="bold", no_wrap=True)
         rows.add_column(overflow="fold")
-        for label, text in (
-            ("daily loss", wording.daily_loss(book)),
-            ("max loss", wording.max_loss(book)),
-            ("other", wording.other_rules(book)),
-            ("source", f"{preset.source}, as of {preset.rules_as_of}"),
-        ):
-            rows.add_row(Text(label), Text(text))
+        for rule, text in preset.describe():
+            rows.add_row(Text(rule), Text(text))
+        for point in preset.unconfirmed:
+            rows.add_row(Text("unconfirmed"), Text(point))
         console.print(Text.assemble((preset.name, "bold cyan"), f"  {preset.firm} {preset.program}".rstrip()))
         console.print(Padding(rows, (0, 0, 1, 2), expand=False))
 
@@ -554,9 +550,10 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
         app_config = _load(env_file, config, strict)
         _announce(app_config)
         settings = json.loads(app_config.settings.model_dump_json())
-        # the effective paths, defaults included (README: "riskmon config prints the path")
-        settings["riskmon_db"] = str(app_config.settings.db_path)
-        settings["ctrader_token_file"] = str(app_config.settings.ctrader_token_path)
+        settings["riskmon_db"] = str(app_config.settings.db_path)  # effective, default included (README)
+        for name, plugin in PLATFORMS.items():  # each platform's settings under its name, secrets masked
+            settings[name] = json.loads(plugin.of(app_config.settings).model_dump_json())
+        settings[CTRADER.name]["token_file"] = str(token_path(app_config.settings))  # where ctrader-login saves
         policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
             "settings": settings,
@@ -567,6 +564,7 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
                     "platform": profile.platform,
                     "initial_balance": None if profile.initial_balance is None else str(profile.initial_balance),
                     "rules": json.loads(profile.rulebook.model_dump_json()),
+                    "rules_in_words": dict(describe_rules(profile.rulebook)),
                     "sources": {key: str(source) for key, source in app_config.sources[profile.account].items()},
                     "enforce": {k: _plain_value(v) for k, v in asdict(policies[profile.account]).items()},
                 }

@@ -6,6 +6,7 @@ wall-clock comparison in the firm's zone makes it DST-correct by construction.
 
 from __future__ import annotations
 
+import time as _time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -13,12 +14,20 @@ from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
+    """``now`` is the wall clock (trading days, timestamps); ``monotonic`` measures elapsed time (freshness,
+    back-off): it never jumps when the system clock is set."""
+
     def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return _time.monotonic()
 
 
 class ManualClock:
@@ -29,6 +38,9 @@ class ManualClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def monotonic(self) -> float:
+        return self._now.timestamp()
 
     def set(self, ts: datetime) -> None:
         self._now = ts

@@ -2,9 +2,12 @@
 
 ``StateCollector`` reads each monitor's latest ``Evaluation`` at scrape time, so a scrape always shows
 the engine's own figures (``RuleResult``s, the snapshot, the account state) and nothing here computes a
-limit. ``Metrics`` holds the counters: it observes evaluations (alerts fired, evaluation latency) and
-offers ``record_enforcement`` / ``record_notification_failure`` to the components that own those
-events. Both live on an explicit ``CollectorRegistry``: riskmon never touches the global one.
+limit. A scrape is split in two: ``capture`` takes an immutable ``StateView`` of every account on the
+event loop (references to frozen evaluations and a few scalars: cheap), and ``render`` turns it into
+metric families anywhere (the exporter does it in a worker thread), so rendering 10,000 accounts never
+holds up the snapshots of the loop. ``Metrics`` holds the counters: it observes evaluations (alerts
+fired, evaluation latency) and offers ``record_enforcement`` / ``record_notification_failure`` to the
+components that own those events. Both live on an explicit ``CollectorRegistry``: riskmon never touches the global one.
 
 Rule state is 0 for ok, 1 for warning and 2 for critical. ``info`` (an objective reached, such as the
 profit target) is not trouble and reads 0; the alerts counter still counts it with ``severity="info"``.
@@ -12,17 +15,20 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from riskmon.models import AlertEvent, AlertStatus, Severity, TradingState
+from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.platforms.base import Feed, Outcome
-from riskmon.rules.exposure import effective_leverage
+from riskmon.rules.leverage import effective_leverage
+from riskmon.rules.position_size import POSITION_SIZE
 
 RULE_STATE = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
@@ -52,10 +58,26 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     ("riskmon_last_snapshot_timestamp_seconds", "Unix time riskmon took the account's latest snapshot.", ACCOUNT),
     ("riskmon_account_stale", "1 when no data arrived within STALE_AFTER (as /healthz and stale_data).", ACCOUNT),
+    (
+        "riskmon_account_loading",
+        "1 until the account's first fresh data since start-up (neither fresh nor stale).",
+        ACCOUNT,
+    ),
+    (
+        "riskmon_clock_skew_seconds",
+        "riskmon's clock minus the platform's timestamp when the latest fresh data arrived (delivery delay plus "
+        "clock difference; negative: the platform's clock is ahead).",
+        ACCOUNT,
+    ),
+    ("riskmon_state_unsaved", "1 while the account's state cannot be saved (the same check as /healthz).", ACCOUNT),
     ("riskmon_rule_state", "Rule verdict on the latest snapshot: 0 ok (or info), 1 warning, 2 critical.", RULE),
     ("riskmon_rule_used_ratio", "Share of the rule's limit used (1 = at the limit; negative in profit).", RULE),
     ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", RULE),
-    ("riskmon_rule_floor", "Equity floor of a money-floor rule (daily_loss, max_loss), in the account currency.", RULE),
+    (
+        "riskmon_rule_floor",
+        "Equity floor of a money-floor rule (daily_loss, max_loss, …), in the account currency.",
+        RULE,
+    ),
     ("riskmon_trading_state", "Enforcement state: 0 active, 1 reducing, 2 halted.", ACCOUNT),
     ("riskmon_platform_up", "1 while the platform's feed is connected.", ("platform",)),
     ("riskmon_platform_consecutive_failures", "Feed failures since the last good snapshot.", ("platform",)),
@@ -75,8 +97,40 @@ class PlatformStatus(Protocol):
     def failures(self) -> int: ...
 
 
+REFUSED = "riskmon_snapshots_refused"
+REFUSAL_REASONS = ("invalid", "future", "old")
+
+
 def _families() -> dict[str, GaugeMetricFamily]:
     return {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, labels in GAUGES}
+
+
+def _refused_family() -> CounterMetricFamily:
+    doc = (
+        "Snapshots refused unevaluated and unsaved: invalid figures or times (invalid), stamped too far in the "
+        "future (future) or far older than the newest seen (old)."
+    )
+    return CounterMetricFamily(REFUSED, doc, labels=(*ACCOUNT, "reason"))
+
+
+class AccountView(NamedTuple):
+    """One account as a scrape shows it, captured on the event loop. Every field is immutable (a
+    NamedTuple: a capture builds 10,000 of them on the loop, in a third of a frozen dataclass's time)."""
+
+    profile: AccountProfile
+    last: Evaluation | None
+    stale: bool
+    loading: bool
+    unsaved: bool
+    skew: timedelta | None
+    refused: Mapping[str, int]  # the monitor replaces this mapping, never edits it
+    trading: TradingState | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateView:
+    accounts: tuple[AccountView, ...]
+    platforms: tuple[tuple[str, bool, int], ...]  # name, connected, consecutive failures
 
 
 def _ratio(percent: Decimal | None) -> float | None:
@@ -97,53 +151,105 @@ class StateCollector:
         self.trading_state = trading_state  # the enforcer's view, when there is one
 
     def describe(self) -> Iterable[Metric]:
-        return _families().values()
+        return [*_families().values(), _refused_family()]
 
     def collect(self) -> Iterable[Metric]:
-        g = _families()
-        for monitor in self.monitors:
-            profile = monitor.profile
-            ids = [profile.account, profile.platform]
-            g["riskmon_account_info"].add_metric([*ids, profile.label], 1)
-            g["riskmon_account_stale"].add_metric(ids, float(monitor.is_stale()))
-            if self.trading_state is not None:
-                state = self.trading_state(profile.account)
-                g["riskmon_trading_state"].add_metric(ids, TRADING_STATE[state])
-            if monitor.last is not None:
-                self._account(g, ids, monitor.last)
-        for platform in self.platforms:
-            g["riskmon_platform_up"].add_metric([platform.name], float(platform.feed.connected))
-            g["riskmon_platform_consecutive_failures"].add_metric([platform.name], platform.failures)
-        return g.values()
+        return render(self.capture())
 
-    @staticmethod
-    def _account(g: dict[str, GaugeMetricFamily], ids: list[str], ev: Evaluation) -> None:
-        snap, state = ev.snapshot, ev.state
-        position_size = ev.result("position_size")
-        values: dict[str, float | None] = {
-            "riskmon_balance": float(snap.balance),
-            "riskmon_equity": float(snap.equity),
-            "riskmon_day_start_balance": float(state.day_start_balance),
-            "riskmon_day_start_equity": float(state.day_start_equity),
-            "riskmon_daily_pnl": float(snap.equity - state.day_start_balance),
-            "riskmon_margin_level_ratio": _ratio(snap.margin_level),
-            "riskmon_leverage_ratio": float(effective_leverage(snap)),
-            "riskmon_open_positions": len(snap.positions),
-            "riskmon_largest_position_ratio": _ratio(position_size.observed) if position_size else None,
-            "riskmon_last_snapshot_timestamp_seconds": (snap.received_at or snap.ts).timestamp(),
-        }
-        for name, value in values.items():
+    def capture(self) -> StateView:
+        """Every account and platform as it is now: call on the event loop that updates the monitors."""
+        trading = self.trading_state
+        accounts = tuple(
+            AccountView(
+                m.profile,
+                m.last,
+                m.is_stale(),
+                m.loading,
+                m.unsaved,
+                m.skew,
+                m.refused,
+                None if trading is None else trading(m.profile.account),
+            )
+            for m in self.monitors
+        )
+        platforms = tuple((p.name, p.feed.connected, p.failures) for p in self.platforms)
+        return StateView(accounts, platforms)
+
+
+def _latest(figure: Callable[[Evaluation], float | None]) -> Callable[[AccountView], float | None]:
+    return lambda a: None if a.last is None else figure(a.last)
+
+
+def _position_ratio(ev: Evaluation) -> float | None:
+    result = ev.result(POSITION_SIZE)
+    return None if result is None else _ratio(result.observed)
+
+
+# Each account gauge's figure; None leaves the account out of that family.
+ACCOUNT_FIGURES: dict[str, Callable[[AccountView], float | None]] = {
+    "riskmon_account_stale": lambda a: float(a.stale),
+    "riskmon_account_loading": lambda a: float(a.loading),
+    "riskmon_state_unsaved": lambda a: float(a.unsaved),
+    "riskmon_clock_skew_seconds": lambda a: None if a.skew is None else a.skew.total_seconds(),
+    "riskmon_trading_state": lambda a: None if a.trading is None else TRADING_STATE[a.trading],
+    "riskmon_balance": _latest(lambda ev: float(ev.snapshot.balance)),
+    "riskmon_equity": _latest(lambda ev: float(ev.snapshot.equity)),
+    "riskmon_day_start_balance": _latest(lambda ev: float(ev.state.day_start_balance)),
+    "riskmon_day_start_equity": _latest(lambda ev: float(ev.state.day_start_equity)),
+    "riskmon_daily_pnl": _latest(lambda ev: float(ev.snapshot.equity - ev.state.day_start_balance)),
+    "riskmon_margin_level_ratio": _latest(lambda ev: _ratio(ev.snapshot.margin_level)),
+    "riskmon_leverage_ratio": _latest(lambda ev: float(effective_leverage(ev.snapshot))),
+    "riskmon_open_positions": _latest(lambda ev: len(ev.snapshot.positions)),
+    "riskmon_largest_position_ratio": _latest(_position_ratio),
+    "riskmon_last_snapshot_timestamp_seconds": _latest(
+        lambda ev: (ev.snapshot.received_at or ev.snapshot.ts).timestamp()
+    ),
+}
+RULE_FIGURES: dict[str, Callable[[RuleResult], float | None]] = {
+    "riskmon_rule_state": lambda r: RULE_STATE[r.severity],
+    "riskmon_rule_used_ratio": lambda r: None if r.used is None else float(r.used),
+    "riskmon_rule_room_left": lambda r: None if r.room_left is None else float(r.room_left),
+    "riskmon_rule_floor": lambda r: None if r.floor is None else float(r.floor),
+}
+
+
+def render(view: StateView) -> Iterator[Metric]:
+    """The metric families of a captured view: pure, safe in any thread.
+
+    One family at a time, each from a pass over the accounts: a family is encoded and dropped before the
+    next is built, so a scrape of 10,000 accounts never holds millions of samples at once (whose garbage
+    collection would pause every thread, the event loop's included).
+    """
+    g = _families()
+    info = g["riskmon_account_info"]
+    for a in view.accounts:
+        info.add_metric([a.profile.account, a.profile.platform, a.profile.label], 1)
+    yield info
+    for name, figure in ACCOUNT_FIGURES.items():
+        family = g[name]
+        for a in view.accounts:
+            value = figure(a)
             if value is not None:
-                g[name].add_metric(ids, value)
-        for result in ev.results:
-            labels = [*ids, result.rule]
-            g["riskmon_rule_state"].add_metric(labels, RULE_STATE[result.severity])
-            if result.used is not None:
-                g["riskmon_rule_used_ratio"].add_metric(labels, float(result.used))
-            if result.room_left is not None:
-                g["riskmon_rule_room_left"].add_metric(labels, float(result.room_left))
-            if result.floor is not None:
-                g["riskmon_rule_floor"].add_metric(labels, float(result.floor))
+                family.add_metric([a.profile.account, a.profile.platform], value)
+        yield family
+    for name, rule_figure in RULE_FIGURES.items():
+        family = g[name]
+        for a in view.accounts:
+            for result in () if a.last is None else a.last.results:
+                value = rule_figure(result)
+                if value is not None:
+                    family.add_metric([a.profile.account, a.profile.platform, result.rule], value)
+        yield family
+    refused = _refused_family()
+    for a in view.accounts:
+        for reason in REFUSAL_REASONS:
+            refused.add_metric([a.profile.account, a.profile.platform, reason], a.refused.get(reason, 0))
+    yield refused
+    for name, connected, failures in view.platforms:
+        g["riskmon_platform_up"].add_metric([name], float(connected))
+        g["riskmon_platform_consecutive_failures"].add_metric([name], failures)
+    yield g["riskmon_platform_up"]
+    yield g["riskmon_platform_consecutive_failures"]
 
 
 class Metrics:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import NamedTuple
@@ -125,6 +125,9 @@ class AccountSnapshot:
     received_at: datetime | None = None  # when riskmon took it (staleness = received_at - ts)
     realized_today: Decimal | None = None  # platform-computed closed P&L since the trading-day start
     leverage: Decimal | None = None  # account leverage setting (e.g. 100 for 1:100), informational
+    # Nothing new arrived: the platform re-sends its last state so time-driven rules (the day reset) run.
+    # Evaluated like any snapshot, but it is not fresh data: it never makes a silent account look alive.
+    keepalive: bool = False
 
     def __post_init__(self) -> None:
         require_utc(self.ts, "snapshot ts")
@@ -153,6 +156,67 @@ class AccountSnapshot:
     @property
     def total_lots(self) -> Decimal:
         return sum((p.volume for p in self.positions), ZERO)
+
+
+# Instants outside this range are a broken clock or a corrupt record, not trading data.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _bad_time(when: datetime | None, what: str) -> str | None:
+    if when is None or EARLIEST <= when < LATEST:
+        return None
+    return f"{what} {when.isoformat()} is outside {EARLIEST.year}–{LATEST.year}"
+
+
+# No account holds a quadrillion of anything: a figure this large (10^15 and up, told by its exponent, as
+# arithmetic on it could overflow) is a corrupt value that would break the rules' arithmetic.
+IMPLAUSIBLE_EXPONENT = 15
+
+
+def _bad_figures(what: str, figures: dict[str, Decimal | None]) -> str | None:
+    for name, value in figures.items():
+        if value is not None and not value.is_finite():
+            return f"{what}{name} is {value}"
+        if value is not None and value.adjusted() >= IMPLAUSIBLE_EXPONENT:
+            return f"{what}{name} is implausibly large ({value})"
+    return None
+
+
+def snapshot_problem(snap: AccountSnapshot) -> str | None:
+    """Why ``snap`` cannot be trusted (a non-finite or negative figure, an absurd time), or None.
+
+    The one validation every snapshot passes (``AccountMonitor.process``), whatever platform it came from:
+    a value that can never be evaluated must never reach the rules or the database.
+    """
+    account = {
+        "balance": snap.balance,
+        "equity": snap.equity,
+        "margin": snap.margin,
+        "realized_today": snap.realized_today,
+        "leverage": snap.leverage,
+    }
+    problem = _bad_figures("", account) or _bad_time(snap.ts, "timestamp") or _bad_time(snap.received_at, "received_at")
+    if problem:
+        return problem
+    if snap.margin < 0:
+        return f"margin is negative ({snap.margin})"
+    for p in snap.positions:
+        figures = {"volume": p.volume, "price": p.price, "open_price": p.open_price, "notional": p.notional,
+                   "unrealized_pnl": p.unrealized_pnl, "swap": p.swap, "commission": p.commission,
+                   "stop_loss": p.stop_loss}  # fmt: skip
+        problem = _bad_figures(f"position {p.id} ", figures) or _bad_time(p.opened_at, f"position {p.id} opened_at")
+        if problem:
+            return problem
+        if p.volume < 0:
+            return f"position {p.id} has a negative volume ({p.volume})"
+    for o in snap.orders:
+        problem = _bad_figures(f"order {o.id} ", {"volume": o.volume, "price": o.price})
+        if problem:
+            return problem
+        if o.volume < 0:
+            return f"order {o.id} has a negative volume ({o.volume})"
+    return None
 
 
 class RuleResult(NamedTuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -19,10 +19,11 @@ from typing import Protocol
 
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.engine import advance, evaluate, track
-from riskmon.models import AccountSnapshot, AlertEvent, RuleResult, Severity
+from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
 from riskmon.rules import Rule, Rulebook, build_rules
+from riskmon.rules.stale_data import LOADING, STALE_DATA, STATE_UNREADABLE, STATE_UNSAVED
 from riskmon.state import AccountState
-from riskmon.store import Store
+from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,21 @@ class Annotator(Protocol):
     def annotate(self, evaluation: Evaluation) -> Evaluation: ...
 
 
-STALE_DATA = "stale_data"
+BLINDNESS = (STALE_DATA, LOADING)
+LOADING_FACTOR = 10  # start-up allowance: this many times STALE_AFTER (1,000 cTrader accounts load in minutes)
+# A platform clock may run a little ahead of ours; a snapshot further ahead than this is refused: saved, it
+# would become the account's trading day and "latest" time across restarts.
+FUTURE_TOLERANCE = timedelta(minutes=2)
+# A snapshot older than the newest seen (a platform mixing clocks, a reload stamped before its requests) is
+# evaluated when it is this recent: it may raise an alert, never relieve one a newer snapshot raised. Older
+# ones (a replay file read again from its start) are history: refused and counted.
+LATE_WINDOW = timedelta(minutes=5)
+
+
+def _no_relief(result: RuleResult, open_alerts: dict[str, Severity]) -> RuleResult:
+    """A late snapshot's verdict, never milder than the open alert a newer snapshot raised."""
+    before = open_alerts.get(result.rule)
+    return result._replace(severity=before) if before is not None and result.severity < before else result
 
 
 class AccountMonitor:
@@ -95,6 +110,8 @@ class AccountMonitor:
         clock: Clock | None = None,
         stale_after: timedelta | None = None,
         annotators: Sequence[Annotator] = (),
+        future_tolerance: timedelta = FUTURE_TOLERANCE,
+        loading_after: timedelta | None = None,
     ) -> None:
         self.profile = profile
         self.store = store
@@ -103,12 +120,21 @@ class AccountMonitor:
         self.persist_interval = persist_interval
         self.clock = clock or SystemClock()
         self.stale_after = stale_after
-        self.state: AccountState | None = store.load_state(profile.account)
+        self.loading_after = loading_after or (stale_after and stale_after * LOADING_FACTOR)
+        self.loading = True  # no fresh data yet: neither fresh nor stale until the loading allowance is spent
+        self.future_tolerance = future_tolerance
+        self.last_data = self.clock.monotonic()  # when fresh data last arrived (or when watching began)
+        self.skew: timedelta | None = None  # riskmon's clock minus the platform's stamp, at the last fresh data
+        # Snapshots refused, by reason ("invalid", "future", "old"). Replaced, never edited: a scrape may hold it.
+        self.refused: Mapping[str, int] = {}
+        self._refusing: set[str] = set()  # reasons already logged since the last accepted snapshot
         self.last: Evaluation | None = None  # the last evaluation of a snapshot
-        self.last_seen = self.clock.now()  # when data last arrived (or when watching began)
+        self._untold: list[AlertEvent] = []  # raised while being built: told once the service runs
+        self.state: AccountState | None = self._load()
         self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
         self._persisted: AccountState | None = self.state
         self._unsaved_since: float | None = None  # monotonic time saving began to fail
+        self._unsaved_alarm = False  # state_unsaved raised for the current outage
         if self.state is not None:
             log.info(
                 "%s: resumed state for trading day %s (anchor %s, %d open alerts)",
@@ -118,20 +144,72 @@ class AccountMonitor:
                 len(self.state.alerts),
             )
 
-    def process(self, snap: AccountSnapshot) -> Evaluation | None:
-        """Evaluate one snapshot; one older than what was already seen is ignored (time never runs back)."""
-        if self.state is not None and self.state.last_ts is not None and snap.ts < self.state.last_ts:
-            log.debug("%s: snapshot at %s is older than %s; ignored", self.profile.name, snap.ts, self.state.last_ts)
+    def _load(self) -> AccountState | None:
+        """The saved state; an unreadable one is reported (log line, CRITICAL alert) and this account starts
+        afresh with estimated anchors, while every other account goes on as usual."""
+        account = self.profile.account
+        try:
+            return self.store.load_state(account)
+        except ValueError as exc:
+            log.error("%s: saved state is unreadable (%s); starting afresh with estimated day anchors", account, exc)
+            message = f"saved state is unreadable ({exc}): day anchors and high-water marks are estimated afresh"
+            self._untold.append(self._riskmon_alert(STATE_UNREADABLE, AlertStatus.FIRING, message))
             return None
+
+    def _riskmon_alert(self, rule: str, status: AlertStatus, message: str) -> AlertEvent:
+        """A CRITICAL alert about riskmon itself, outside any rule."""
+        return AlertEvent(
+            self.profile.account, rule, Severity.CRITICAL, status, Decimal(0), Decimal(0), message,
+            self.clock.now(), label=self.profile.label,
+        )  # fmt: skip
+
+    def _announce(self, rule: str, status: AlertStatus, message: str) -> None:
+        self.publish_events((self._riskmon_alert(rule, status, message),))
+
+    def tell_untold(self) -> tuple[AlertEvent, ...]:
+        """Alerts raised while the monitor was built (observers may not have been ready), once; the first
+        snapshot or staleness check publishes them if nobody asked sooner."""
+        untold, self._untold = tuple(self._untold), []
+        if untold:
+            self.publish_events(untold)
+        return untold
+
+    def process(self, snap: AccountSnapshot) -> Evaluation | None:
+        """Evaluate one snapshot, in or out of order (time never runs back in the state: the engine keeps
+        the newest; a late one may raise alerts, never relieve them). A snapshot that cannot be trusted
+        (invalid, from the future, or far older than the newest) is refused, counted and never saved: None."""
+        self.tell_untold()
+        problem = snapshot_problem(snap)
+        reason = "invalid"
+        newest = self.state.last_ts if self.state is not None else None
+        late = newest is not None and snap.ts < newest
+        if problem is None and snap.ts - self.clock.now() > self.future_tolerance:
+            reason = "future"
+            problem = (
+                f"timestamp {snap.ts.isoformat()} is ahead of riskmon's clock by more than {self.future_tolerance}"
+            )
+        elif problem is None and newest is not None and newest - snap.ts > LATE_WINDOW:
+            reason = "old"
+            problem = f"timestamp {snap.ts.isoformat()} is older than the newest seen by more than {LATE_WINDOW}"
+        if problem is not None:
+            self._refuse(reason, problem)
+            return None
+        self._refusing.clear()
         started = time.perf_counter()
-        self.last_seen = self.clock.now()
+        if not snap.keepalive:
+            self.last_data = self.clock.monotonic()
+            self.loading = False
+            if snap.received_at is not None:
+                self.skew = snap.received_at - snap.ts
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance
         ).with_alerts(self._open_alerts)
-        state = advance(previous, snap, self.profile.calendar)
+        state = advance(previous, snap, self.profile.calendar, rules=self.profile.rules)
         results = evaluate(self.profile.rules, snap, state)
-        if STALE_DATA in state.alerts:
-            results += (self._freshness(Severity.OK, timedelta(0)),)
+        if late:
+            results = tuple(_no_relief(result, state.alerts) for result in results)
+        if not snap.keepalive:
+            results += tuple(self._freshness(rule, Severity.OK) for rule in BLINDNESS if rule in state.alerts)
         tracked = track(state.alerts, results, snap.account, snap.ts, label=self.profile.label)
         state = state.with_alerts(tracked.alerts)
         self.state = state
@@ -143,44 +221,63 @@ class AccountMonitor:
         self._publish(evaluation)
         return evaluation
 
+    def _refuse(self, reason: str, problem: str) -> None:
+        self.refused = {**self.refused, reason: self.refused.get(reason, 0) + 1}
+        if reason not in self._refusing:  # one line per episode; every refusal is counted
+            self._refusing.add(reason)
+            log.warning("%s: snapshot refused, not evaluated nor saved: %s", self.profile.name, problem)
+
+    @property
+    def unsaved(self) -> bool:
+        """The state cannot be saved (read-only or full disk, deleted file, or a lock held for long): the
+        ``state_unsaved`` alarm is up. The one test for the alarm, /healthz and the metric."""
+        return self._unsaved_alarm
+
     def is_stale(self) -> bool:
-        """No data for longer than ``stale_after`` (the one staleness test: alarm, /healthz, metrics)."""
-        return self.stale_after is not None and self.clock.now() - self.last_seen > self.stale_after
+        """No fresh data for longer than the allowance (the one staleness test: alarm, /healthz, metrics):
+        ``stale_after``, or ``loading_after`` while the account has had no fresh data since watching began."""
+        limit = self.loading_after if self.loading else self.stale_after
+        return limit is not None and self.silence() > limit.total_seconds()
 
-    def check_staleness(self) -> tuple[AlertEvent, ...]:
-        """Fire ``stale_data`` once when no data has come for longer than ``stale_after``.
+    def silence(self) -> float:
+        """Seconds since fresh data last arrived (monotonic: a clock change cannot hide or fake silence)."""
+        return self.clock.monotonic() - self.last_data
 
-        It resolves with the next snapshot. Works before any data has ever arrived too: bad credentials
-        at start-up are a blind spot like any other.
+    def check_staleness(self, publish: bool = True) -> tuple[AlertEvent, ...]:
+        """Fire ``stale_data`` once when no fresh data has come for longer than ``stale_after``, or
+        ``loading`` when none has come since watching began for longer than ``loading_after``.
+
+        Either resolves with the next fresh snapshot. ``publish`` False leaves the events to the caller
+        (the service's watchdog sends one batch for every account it checked).
         """
+        self.tell_untold()
         alerts = self.state.alerts if self.state else self._open_alerts
-        if STALE_DATA in alerts or not self.is_stale():
+        if any(rule in alerts for rule in BLINDNESS) or not self.is_stale():
             return ()
         now = self.clock.now()
-        result = self._freshness(Severity.CRITICAL, now - self.last_seen)
+        result = self._freshness(LOADING if self.loading else STALE_DATA, Severity.CRITICAL)
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
         if self.state is not None:
             self.state = self.state.with_alerts(tracked.alerts)
             self._persist(self.state)
         else:
             self._open_alerts = tracked.alerts
-        self.publish_events(tracked.events)
+        if publish:
+            self.publish_events(tracked.events)
         return tracked.events
 
-    def _freshness(self, severity: Severity, age: timedelta) -> RuleResult:
-        limit = self.stale_after or timedelta(0)
+    def _freshness(self, rule: str, severity: Severity) -> RuleResult:
+        limit = (self.loading_after if rule == LOADING else self.stale_after) or timedelta(0)
+        age = 0.0 if severity is Severity.OK else self.silence()
         if severity is Severity.OK:
             message = "data is flowing again"
-        else:
-            message = f"no data for {age.total_seconds():.0f} s (limit {limit.total_seconds():.0f} s): "
+        elif rule == LOADING:
+            message = f"no data yet, {age:.0f} s after watching began (allowance {limit.total_seconds():.0f} s): "
             message += "riskmon cannot see this account"
+        else:
+            message = f"no data for {age:.0f} s (limit {limit.total_seconds():.0f} s): riskmon cannot see this account"
         return RuleResult(
-            STALE_DATA,
-            severity,
-            Decimal(str(round(age.total_seconds(), 3))),
-            Decimal(str(limit.total_seconds())),
-            message,
-            unit="s",
+            rule, severity, Decimal(str(round(age, 3))), Decimal(str(limit.total_seconds())), message, unit="s"
         )
 
     def publish_events(self, events: Sequence[AlertEvent]) -> None:
@@ -212,16 +309,29 @@ class AccountMonitor:
         try:
             self.store.save_state(state)
         except sqlite3.Error as exc:
-            # Kept in memory and written with the next snapshot; monitoring goes on. One line per outage.
+            # Kept in memory and written with the next snapshot; monitoring goes on. One line per outage, and
+            # the alarm at once, or after a grace while another process merely holds the lock.
+            now = self.clock.monotonic()
             if self._unsaved_since is None:
-                self._unsaved_since = time.monotonic()
+                self._unsaved_since = now
                 log.error(
                     "%s: could not save state (%s); monitoring goes on, retrying with each snapshot",
                     self.profile.name,
                     exc,
                 )
+            if not self._unsaved_alarm and (not is_transient(exc) or now - self._unsaved_since >= TRANSIENT_GRACE_S):
+                self._unsaved_alarm = True
+                message = (
+                    f"riskmon cannot save this account's state ({exc}): day anchors and open alerts would be "
+                    "lost on a restart, and the enforcer cannot record; fix the disk or the database file"
+                )
+                self._announce(STATE_UNSAVED, AlertStatus.FIRING, message)
             return
         self._persisted = state
         if self._unsaved_since is not None:
-            log.warning("%s: state saved again after %.1f s", self.profile.name, time.monotonic() - self._unsaved_since)
+            outage = self.clock.monotonic() - self._unsaved_since
+            log.warning("%s: state saved again after %.1f s", self.profile.name, outage)
             self._unsaved_since = None
+            if self._unsaved_alarm:
+                self._unsaved_alarm = False
+                self._announce(STATE_UNSAVED, AlertStatus.RESOLVED, f"state saved again after {outage:.0f} s")

@@ -12,7 +12,8 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -46,20 +47,32 @@ def default_db_path() -> Path:
 # would stall the event loop and with it monitoring. Start-up (migrations) may wait longer.
 BUSY_TIMEOUT_S = 0.05
 STARTUP_WAIT_S = 5.0
+# A lock held by another process (a backup, the sqlite3 shell) is waited out quietly this long; any other
+# write failure (read-only or full disk, a deleted file) is a fault at once.
+TRANSIENT_GRACE_S = 30.0
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def is_transient(exc: sqlite3.Error) -> bool:
+    """The database is only locked by someone else for now: the write will succeed on a later try."""
+    return getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES or "locked" in str(exc)
 
 
 class Store:
     def __init__(self, path: Path | str = MEMORY, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = str(path)
         self._lock: FileLock | None = None
+        self._identity: FileIdentity | None = None
         if self.path != MEMORY:
+            real = Path(self.path).resolve()  # one file, one lock: a symlink or relative path reaches the same
             try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                real.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(
-                    f"cannot create the state database {self.path}: {os_reason(Path(self.path), exc)}"
-                ) from None
-            self._lock = _acquire_lock(Path(self.path))
+                raise StoreError(f"cannot create the state database {real}: {os_reason(real, exc)}") from None
+            _refuse_empty(real)
+            self._lock = _acquire_lock(real)
+            _private(real)
+            self.path = str(real)
         try:
             self.db = sqlite3.connect(self.path, timeout=STARTUP_WAIT_S, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -67,6 +80,8 @@ class Store:
             self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER)")
             self.migrate("state", STATE_MIGRATIONS)
             self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            if self.path != MEMORY:
+                self._identity = file_identity(Path(self.path))
         except sqlite3.Error as exc:
             self.close()
             raise StoreError(f"cannot open the state database {self.path}: {exc}") from None
@@ -98,6 +113,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.check_file()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -113,12 +129,21 @@ class Store:
         return AccountState.from_json(row[0]) if row else None
 
     def save_state(self, state: AccountState) -> None:
+        self.check_file()
         self.db.execute(
             "INSERT INTO account_state (account, state) VALUES (?, ?) "
             "ON CONFLICT(account) DO UPDATE SET state = excluded.state, "
             "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             (state.account, state.to_json()),
         )
+
+    def check_file(self) -> None:
+        """Raise sqlite3.OperationalError when the database file was deleted, replaced or truncated under us:
+        writes would go to a file no one will ever read."""
+        if self._identity is not None:
+            problem = file_problem(Path(self.path), self._identity)
+            if problem is not None:
+                raise sqlite3.OperationalError(f"{self.path} {problem}")
 
     def close(self) -> None:
         if getattr(self, "db", None) is not None:
@@ -128,9 +153,58 @@ class Store:
             self._lock = None
 
 
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    device: int
+    inode: int
+
+
+def file_identity(path: Path) -> FileIdentity:
+    info = path.stat()
+    return FileIdentity(info.st_dev, info.st_ino)
+
+
+def file_problem(path: Path, identity: FileIdentity) -> str | None:
+    """What happened to the open database file, if anything: deleted, replaced by another file, truncated."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "was deleted while riskmon runs"
+    except OSError as exc:
+        return f"cannot be checked ({exc.strerror})"
+    if (info.st_dev, info.st_ino) != (identity.device, identity.inode):
+        return "was replaced by another file while riskmon runs"
+    if info.st_size == 0:
+        return "was truncated to 0 bytes while riskmon runs"
+    return None
+
+
+def _refuse_empty(db_path: Path) -> None:
+    """A database of 0 bytes is a truncated one (SQLite never leaves its file empty): starting fresh on it
+    would silently forget the day anchors and high-water marks."""
+    if db_path.is_file() and db_path.stat().st_size == 0:
+        raise StoreError(
+            f"{db_path} is empty (0 bytes): it was truncated and riskmon's state is lost; restore it from a "
+            "backup, or delete it to start afresh with estimated day anchors"
+        )
+
+
+def _private(path: Path) -> None:
+    """The state (balances, positions, anchors) is the owner's alone: files 0600 (like the token file)."""
+    if os.name != "posix":
+        return
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    with suppress(OSError):  # not ours to change (another user's file opened read-only): leave it
+        os.chmod(path, 0o600)
+
+
 def _acquire_lock(db_path: Path) -> FileLock:
-    """The single-process guard: a lock file beside the database, and the holder's pid beside that."""
-    lock = FileLock(db_path.with_name(db_path.name + ".lock"), is_singleton=False)
+    """The single-process guard: a lock file beside the database, and the holder's pid beside that (0600)."""
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    if lock_path.exists():  # one left by an older riskmon (never created here: a soft lock's file is the lock)
+        _private(lock_path)
+    lock = FileLock(lock_path, is_singleton=False, mode=0o600)
     pid_file = db_path.with_name(db_path.name + ".pid")
     try:
         lock.acquire(timeout=0)
@@ -146,6 +220,7 @@ def _acquire_lock(db_path: Path) -> FileLock:
     except OSError as exc:
         raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}") from None
     try:
+        _private(pid_file)
         pid_file.write_text(str(os.getpid()), encoding="ascii")
     except OSError as exc:
         lock.release()

@@ -11,7 +11,7 @@ from rich.text import Text
 from riskmon.models import AlertEvent, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.format import event_line
-from riskmon.rules.base import money, pct
+from riskmon.rules.base import label, money, pct, tightest
 
 _STYLE = {Severity.OK: "green", Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
@@ -43,10 +43,10 @@ def worst(evaluation: Evaluation) -> tuple[Severity, str]:
 # Column sets from the fullest to the narrowest: the first that fits the terminal is shown. Numbers are
 # never wrapped or cut; columns are dropped (or shortened) instead, and only names may be abbreviated.
 _LAYOUTS: tuple[tuple[str, ...], ...] = (
-    ("Account", "Platform", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin lvl", "Status"),
-    ("Account", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin", "Status"),
-    ("Account", "Equity", "Daily used", "Room left", "Margin", "Status"),
-    ("Account", "Equity", "Daily used", "Room left", "Status"),
+    ("Account", "Platform", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin lvl", "Status"),
+    ("Account", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin", "Status"),
+    ("Account", "Equity", "Floor used", "Room left", "Margin", "Status"),
+    ("Account", "Equity", "Floor used", "Room left", "Status"),
     ("Account", "Room left", "Status"),
 )
 _TEXT_COLUMNS = ("Account", "Platform", "Status")
@@ -56,8 +56,8 @@ def _cells(monitor: AccountMonitor) -> dict[str, str | Text]:
     ev = monitor.last
     if ev is None:
         return {"Account": monitor.profile.name, "Platform": monitor.profile.platform, "Status": "waiting for data"}
-    snap, daily = ev.snapshot, ev.result("daily_loss")
-    share = f"{pct(daily.used)}" if daily and daily.used is not None else "-"
+    snap, floor = ev.snapshot, tightest(ev.results)  # the money floor with the least room left
+    share = f"{pct(floor.used)}" if floor and floor.used is not None else "-"
     level = snap.margin_level
     severity, rule = worst(ev)
     status = f"{severity.value.upper()} {rule}" if severity is not Severity.OK else "OK"
@@ -66,9 +66,11 @@ def _cells(monitor: AccountMonitor) -> dict[str, str | Text]:
         "Platform": snap.platform,
         "Balance": money(snap.balance),
         "Equity": money(snap.equity),
-        "Daily loss used / limit": f"{money(daily.observed)} / {money(daily.limit)} ({share})" if daily else "-",
-        "Daily used": share,
-        "Room left": money(daily.room_left) if daily and daily.room_left is not None else "-",
+        "Nearest floor: used / limit": (
+            f"{label(floor.rule)} {money(floor.observed)} / {money(floor.limit)} ({share})" if floor else "-"
+        ),
+        "Floor used": share,
+        "Room left": money(floor.room_left) if floor and floor.room_left is not None else "-",
         "Margin lvl": f"{level:.0f}%" if level is not None else "-",
         "Margin": f"{level:.0f}%" if level is not None else "-",
         "Status": Text(status, style=_STYLE[severity]),

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -25,21 +26,38 @@ from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import Settings
 from riskmon.models import AlertEvent, AlertStatus
-from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.monitor import BLINDNESS, AccountMonitor, Evaluation
 from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
-from riskmon.notify.telegram_format import alert_html, summary_html
+from riskmon.notify.telegram_format import alert_html, group_html, summary_html
 from riskmon.notify.telegram_policy import AlertPolicy
 from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, Sender
 from riskmon.notify.telegram_store import Journal, Outbox
 from riskmon.notify.telegram_summary import DailySummaries, DayBook
-from riskmon.store import Store
+from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
 
 log = logging.getLogger(__name__)
 
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 DEFAULT_POLICY = AlertPolicy()
 KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
+
+
+GROUP_AT = 3  # this many accounts going blind (or seeing again) at once make one message, not one each
+
+
+@dataclass(slots=True)
+class _Held:
+    """Alerts not yet in the outbox (a database outage), in order, each with its account's trading day."""
+
+    events: tuple[AlertEvent, ...]
+    days: tuple[date, ...]
+    at: datetime
+    grouped: bool = False  # one message for them all (many accounts blind at once)
+    sent_directly: bool = False
+
+    def texts(self) -> list[str]:
+        return [group_html(self.events)] if self.grouped else [alert_html(e) for e in self.events]
 
 
 class TelegramNotifier:
@@ -75,8 +93,9 @@ class TelegramNotifier:
         self.commands = Commands(bot, monitors, self.journal, access, clock, flattener, confirm_s)
         self.poller = Poller(bot, self.commands.handle, scrub, poll_timeout_s)
         self.summaries = DailySummaries(self.queue_summary, clock)
-        self._held: deque[tuple[tuple[AlertEvent, ...], date, datetime]] = deque()  # not yet in the outbox
+        self._held: deque[_Held] = deque()  # not yet in the outbox
         self._held_since: float | None = None
+        self._direct: set[asyncio.Task[None]] = set()
 
     # -- observer: called by each AccountMonitor, must stay fast ---------------------------------------
 
@@ -84,20 +103,32 @@ class TelegramNotifier:
         self.days.observe(evaluation)
         if evaluation.events:
             day = evaluation.state.trading_day or evaluation.profile.calendar.day_of(evaluation.snapshot.ts)
-            self._queue(evaluation.events, day)
+            self._queue(_Held(evaluation.events, (day,) * len(evaluation.events), self.clock.now()))
         elif self._held:
             self._write_held()
 
     def notify(self, events: Sequence[AlertEvent]) -> None:
-        """Alerts raised outside an evaluation (stale data, enforcement), dated by their account's calendar."""
-        monitors = self.monitors()
-        for event in events:
-            monitor = monitors.get(event.account)
-            if monitor is not None:
-                self._queue((event,), monitor.profile.calendar.day_of(event.ts))
+        """Alerts raised outside an evaluation (stale data, enforcement), dated by their account's calendar.
 
-    def _queue(self, events: Sequence[AlertEvent], day: date) -> None:
-        self._held.append((tuple(events), day, self.clock.now()))
+        Many accounts going blind together (a reconnect, a start-up of 1,000 accounts) make one message per
+        kind of change, not a thousand: each account's alert is still journaled on its own."""
+        monitors, now = self.monitors(), self.clock.now()
+        dated = [(e, monitors[e.account].profile.calendar.day_of(e.ts)) for e in events if e.account in monitors]
+        groups: dict[tuple[str, AlertStatus], list[tuple[AlertEvent, date]]] = {}
+        for event, day in dated:
+            if event.rule in BLINDNESS:
+                groups.setdefault((event.rule, event.status), []).append((event, day))
+        grouped = {id(e) for group in groups.values() if len(group) >= GROUP_AT for e, _ in group}
+        for event, day in dated:
+            if id(event) not in grouped:
+                self._held.append(_Held((event,), (day,), now))
+        for group in groups.values():
+            if len(group) >= GROUP_AT:
+                self._held.append(_Held(tuple(e for e, _ in group), tuple(d for _, d in group), now, grouped=True))
+        self._write_held()
+
+    def _queue(self, held: _Held) -> None:
+        self._held.append(held)
         self._write_held()
 
     def _write_held(self) -> None:
@@ -105,12 +136,16 @@ class TelegramNotifier:
         stay in memory, in order, and are written with the next snapshot (or at shutdown)."""
         try:
             while self._held:
-                events, day, now = self._held[0]
+                held = self._held[0]
                 try:
                     with self.store.transaction():
-                        self.journal.record(events, day)
-                        for event in events:
-                            self._queue_alert(event, now)
+                        for event, day in zip(held.events, held.days, strict=True):
+                            self.journal.record((event,), day)
+                        if held.grouped:
+                            self._queue_group(held.events, held.at)
+                        else:
+                            for event in held.events:
+                                self._queue_alert(event, held.at)
                 except sqlite3.OperationalError:
                     raise  # locked or busy: worth another try
                 except Exception:
@@ -120,6 +155,8 @@ class TelegramNotifier:
             if self._held_since is None:
                 self._held_since = time.monotonic()
                 log.error("telegram: cannot queue alerts (%s); kept in memory and retried with each snapshot", exc)
+            if not is_transient(exc) or time.monotonic() - self._held_since >= TRANSIENT_GRACE_S:
+                self._send_held_directly()  # not a passing lock: the outbox may never take them
             return
         if self._held_since is not None:
             log.warning(
@@ -128,6 +165,43 @@ class TelegramNotifier:
             )
             self._held_since = None
         self.sender.wake()
+
+    def _send_held_directly(self) -> None:
+        """The outbox cannot be written (read-only or full disk): send what it cannot hold straight to the
+        chats, once, with no retry. The held copy still goes through the outbox when the database is back
+        (a second copy then, never a loss)."""
+        fresh = [held for held in self._held if not held.sent_directly]
+        if not fresh:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (a synchronous caller): the held copy waits for the outbox
+        for held in fresh:
+            held.sent_directly = True
+        task = loop.create_task(self._deliver_directly([text for held in fresh for text in held.texts()]))
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+
+    async def _deliver_directly(self, texts: Sequence[str]) -> None:
+        for text in texts:
+            for chat_id in self.chat_ids:
+                try:
+                    await self._send(chat_id, text)
+                except Exception as exc:
+                    log.error(
+                        "telegram: direct alert to chat %s failed (%s): %s",
+                        chat_id, self.scrub(f"{type(exc).__name__}: {exc}"), text.split("\n", 1)[0],
+                    )  # fmt: skip
+
+    def _queue_group(self, events: Sequence[AlertEvent], now: datetime) -> None:
+        first = events[0]
+        delivery = self.policy.deliver(first, now, None)  # blindness is critical: mutes do not hold it
+        if delivery.release_at is None:
+            log.info("telegram: %d accounts %s %s not sent (%s)", len(events), first.rule, first.status.value,
+                     delivery.reason)  # fmt: skip
+            return
+        self.outbox.enqueue(self.chat_ids, group_html(events), now, first.status.value, delivery.release_at, first)
 
     def _queue_alert(self, event: AlertEvent, now: datetime) -> None:
         who = event.label or event.account
@@ -196,13 +270,21 @@ class TelegramNotifier:
                 await self.bot.shutdown()
 
     async def aclose(self) -> None:
-        """Shutdown: deliver what is due now (the service bounds how long); the rest stays queued on disk."""
+        """Shutdown: deliver what is due now (the service bounds how long); the rest stays queued on disk.
+        Alerts the database could not take are logged and sent directly: nothing is dropped."""
         if self._held:
             self._write_held()
-            if self._held:
-                log.error("telegram: %d alert event(s) could not be queued (database unavailable)", len(self._held))
+        if self._held:
+            log.error("telegram: %d alert event(s) could not be queued (database unavailable)", len(self._held))
+            for held in self._held:
+                for event in held.events:
+                    log.error("telegram: unqueued alert: %s %s %s", event.label or event.account, event.rule,
+                              event.message)  # fmt: skip
         try:
             await self.bot.initialize()
+            if self._held:
+                self._send_held_directly()
+            await asyncio.gather(*self._direct, return_exceptions=True)
             while await self.sender.deliver_due() == 0.0:
                 pass
         except Exception as exc:

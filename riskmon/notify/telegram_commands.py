@@ -32,6 +32,9 @@ MAX_MUTE_MINUTES = 24 * 60
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 
 
+ADMIN_ONLY = frozenset({*ADMIN_ACTIONS, "mute"})  # they act on the account or silence its warnings
+
+
 class FlattenHandler(Protocol):
     """What /flatten and /resume call once confirmed (the enforcer). Each returns a one-line outcome."""
 
@@ -91,7 +94,7 @@ class Commands:
         if chat_id not in self.access.chat_ids:
             log.warning("telegram: ignored /%s from user %s in chat %s (chat not allowed)", name, user_id, chat_id)
             return
-        if name in ADMIN_ACTIONS and user_id not in self.access.admin_ids:
+        if name in ADMIN_ONLY and user_id not in self.access.admin_ids:
             log.warning("telegram: ignored /%s from user %s in chat %s (not an admin)", name, user_id, chat_id)
             return
         if name in ADMIN_ACTIONS:

@@ -15,6 +15,7 @@ from html import escape
 
 from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.rules.base import tightest
 
 _ICON = {Severity.OK: "🟢", Severity.INFO: "🔵", Severity.WARNING: "🟠", Severity.CRITICAL: "🔴"}
 RESOLVED_ICON = "✅"
@@ -59,9 +60,21 @@ def _change(status: AlertStatus) -> str:
     return "eased, still failing" if status is AlertStatus.DEESCALATED else "escalated"
 
 
+NAME_CHARS = 200  # a label or id in a message; longer ones are clipped, never the reason to drop a message
+TEXT_CHARS = 1000  # a rule's message or an action
+
+
+def clip(text: str, limit: int = NAME_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (before escaping), marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def alert_html(event: AlertEvent) -> str:
-    """One alert message: who, which rule, how bad, the figures, what was done and what comes next."""
-    who = escape(event.label or event.account)
+    """One alert message: who, which rule, how bad, the figures, what was done and what comes next.
+
+    Every outside text is clipped, so the message stays far below Telegram's 4,096 characters whatever
+    the label: an alert is never refused as too long."""
+    who = escape(clip(event.label or event.account))
     if event.status is AlertStatus.RESOLVED:
         head = f"{RESOLVED_ICON} <b>RESOLVED · {escape(rule_name(event.rule))}</b> — {who}"
     else:
@@ -70,16 +83,44 @@ def alert_html(event: AlertEvent) -> str:
             f"{_ICON[event.severity]} <b>{escape(event.severity.value.upper())}{status} · "
             f"{escape(rule_name(event.rule))}</b> — {who}"
         )
-    lines = [head, escape(event.message), f"Observed {num(event.observed)} vs limit {num(event.limit)}"]
+    lines = [
+        head,
+        escape(clip(event.message, TEXT_CHARS)),
+        f"Observed {num(event.observed)} vs limit {num(event.limit)}",
+    ]
     if event.room_left is not None:
         below = " (below the floor)" if event.room_left < 0 else ""
         lines.append(f"Room left before the floor: <b>{num(event.room_left)}</b>{below}")
     if event.used is not None:
         lines.append(f"Limit used: {share(event.used)}")
     if event.action:
-        lines.append(f"Action: {escape(event.action)}")
+        lines.append(f"Action: {escape(clip(event.action, TEXT_CHARS))}")
     lines.append(f"Next: {escape(_next_step(event))}")
-    lines.append(f"<i>{_when(event.ts)} · {escape(event.account)}</i>")
+    lines.append(f"<i>{_when(event.ts)} · {escape(clip(event.account))}</i>")
+    return "\n".join(lines)
+
+
+GROUP_NAMES = 20  # accounts named in a grouped alert; the rest are counted
+
+
+def group_html(events: Sequence[AlertEvent]) -> str:
+    """One message for the same change on many accounts at once (e.g. 1,000 accounts blind after a
+    reconnect): who (the first few by name), what, and the first account's message as an example."""
+    first = events[0]
+    rule = escape(rule_name(first.rule))
+    count = f"{len(events):,} accounts"
+    if first.status is AlertStatus.RESOLVED:
+        head = f"{RESOLVED_ICON} <b>RESOLVED · {rule}</b> — {count}"
+    else:
+        head = f"{_ICON[first.severity]} <b>{escape(first.severity.value.upper())} · {rule}</b> — {count}"
+    names = ", ".join(clip(e.label or e.account, 60) for e in events[:GROUP_NAMES])
+    more = f" and {len(events) - GROUP_NAMES:,} more" if len(events) > GROUP_NAMES else ""
+    lines = [
+        head,
+        f"{escape(names)}{more}",
+        f"e.g. {escape(clip(first.label or first.account, 60))}: {escape(clip(first.message, TEXT_CHARS))}",
+        f"<i>{_when(first.ts)}</i>",
+    ]
     return "\n".join(lines)
 
 
@@ -90,8 +131,9 @@ class DayFigures:
     start_equity: Decimal
     end_equity: Decimal
     end_balance: Decimal
-    worst_used: Decimal | None  # highest share of the daily loss limit used that day
+    worst_used: Decimal | None  # highest share of a money floor's allowance used that day
     worst_at: datetime | None
+    worst_rule: str = ""  # the floor it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +146,7 @@ class DayAlert:
 def summary_html(
     name: str, day: date, ended: datetime, figures: DayFigures | None, alerts: Sequence[DayAlert], account: str
 ) -> str:
-    lines = [f"📊 <b>Daily summary</b> — {escape(name)}", f"Trading day {day.isoformat()} (ended {_when(ended)})"]
+    lines = [f"📊 <b>Daily summary</b> — {escape(clip(name))}", f"Trading day {day.isoformat()} (ended {_when(ended)})"]
     if figures is None:
         lines.append("No account data was seen during this trading day.")
     else:
@@ -115,12 +157,13 @@ def summary_html(
             f"(equity {num(figures.start_equity)} → {num(figures.end_equity)}; balance {num(figures.end_balance)})"
         )
         if figures.worst_used is None:
-            lines.append("Worst daily loss used: no daily loss rule")
+            lines.append("Closest to a floor: no loss floor")
         else:
             at = f" at {figures.worst_at:%H:%M} UTC" if figures.worst_at is not None else ""
-            lines.append(f"Worst daily loss used: {share(max(figures.worst_used, Decimal(0)))}{at}")
+            used = share(max(figures.worst_used, Decimal(0)))
+            lines.append(f"Closest to a floor: {escape(rule_name(figures.worst_rule))} {used} used{at}")
     lines.append(f"Alerts of the day: {_alert_counts(alerts)}")
-    lines.append(f"<i>{escape(account)}</i>")
+    lines.append(f"<i>{escape(clip(account))}</i>")
     return "\n".join(lines)
 
 
@@ -164,7 +207,7 @@ HELP_HTML = "\n".join(
         "/accounts — configured accounts",
         "/positions &lt;account&gt; — open positions",
         "/limits &lt;account&gt; — every rule with its figures",
-        "/mute &lt;account&gt; &lt;minutes&gt; — hold back warnings (critical alerts still come)",
+        "/mute &lt;account&gt; &lt;minutes&gt; — hold back warnings (admins; critical alerts still come)",
         "/unmute [account] — end mutes",
         "/flatten &lt;account&gt; — close everything (admins; asks to confirm)",
         "/resume &lt;account&gt; — lift a halt so the account may trade again (admins; asks to confirm)",
@@ -181,7 +224,7 @@ def _worst(results: Iterable[RuleResult]) -> RuleResult | None:
 def status_html(monitors: Iterable[AccountMonitor]) -> str:
     lines = ["<b>Status</b>"]
     for monitor in monitors:
-        name = escape(monitor.profile.name)
+        name = escape(clip(monitor.profile.name))
         ev = monitor.last
         if ev is None:
             lines.append(f"⏳ {name}: waiting for data")
@@ -190,11 +233,11 @@ def status_html(monitors: Iterable[AccountMonitor]) -> str:
         icon = _ICON[worst.severity] if worst else _ICON[Severity.OK]
         state = f"{escape(worst.severity.value.upper())} {escape(rule_name(worst.rule))}" if worst else "OK"
         line = f"{icon} <b>{name}</b>: {state} · equity {num(ev.snapshot.equity)}"
-        daily = ev.result("daily_loss")
-        if daily is not None and daily.used is not None:
-            line += f" · daily loss used {share(daily.used)}"
-        if daily is not None and daily.room_left is not None:
-            line += f" · room left {num(daily.room_left)}"
+        floor = tightest(ev.results)
+        if floor is not None and floor.used is not None:
+            line += f" · {escape(rule_name(floor.rule))} used {share(floor.used)}"
+        if floor is not None and floor.room_left is not None:
+            line += f" · room left {num(floor.room_left)}"
         lines.append(line)
     if len(lines) == 1:
         lines.append("No accounts configured.")
@@ -205,7 +248,7 @@ def accounts_html(monitors: Iterable[AccountMonitor]) -> str:
     lines = ["<b>Accounts</b>"]
     for monitor in monitors:
         profile = monitor.profile
-        label = f" ({escape(profile.label)})" if profile.label else ""
+        label = f" ({escape(clip(profile.label))})" if profile.label else ""
         lines.append(
             f"• <code>{escape(profile.account)}</code>{label} · {escape(profile.platform)} · "
             f"day resets {escape(profile.calendar.describe())}"
@@ -215,7 +258,7 @@ def accounts_html(monitors: Iterable[AccountMonitor]) -> str:
 
 def positions_html(ev: Evaluation) -> str:
     snap = ev.snapshot
-    lines = [f"<b>Positions</b> — {escape(ev.profile.name)} ({_when(snap.ts)})"]
+    lines = [f"<b>Positions</b> — {escape(clip(ev.profile.name))} ({_when(snap.ts)})"]
     for p in snap.positions:
         price = f" @ {escape(str(p.open_price))}" if p.open_price is not None else ""
         stop = f" SL {escape(str(p.stop_loss))}" if p.stop_loss is not None else " no SL"
@@ -230,9 +273,13 @@ def positions_html(ev: Evaluation) -> str:
 
 
 def limits_html(ev: Evaluation) -> str:
-    lines = [f"<b>Limits</b> — {escape(ev.profile.name)} ({_when(ev.snapshot.ts)})"]
+    lines = [f"<b>Limits</b> — {escape(clip(ev.profile.name))} ({_when(ev.snapshot.ts)})"]
     for r in ev.results:
-        line = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: {num(r.observed)} of {num(r.limit)}"
+        head = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: "
+        if r.unit != "money":  # times, counts, sizes: the rule's own words say what is left
+            lines.append(head + escape(clip(r.message, 300)))
+            continue
+        line = head + f"{num(r.observed)} of {num(r.limit)}"
         if r.used is not None:
             line += f" ({share(r.used)} used)"
         if r.room_left is not None:
@@ -243,7 +290,7 @@ def limits_html(ev: Evaluation) -> str:
 
 def flatten_prompt_html(name: str, positions: int, seconds: int) -> str:
     return (
-        f"⚠️ Flatten <b>{escape(name)}</b>: close every open position ({positions} now)?\n"
+        f"⚠️ Flatten <b>{escape(clip(name))}</b>: close every open position ({positions} now)?\n"
         f"Press the button within {seconds} s to confirm."
     )
 

@@ -1,7 +1,9 @@
 """The outbox's one consumer: delivers pending rows, in order per chat, until each is sent or refused.
 
 - Network errors, timeouts and 5xx: retried with exponential backoff (nothing is dropped).
-- 429: retried after Telegram's ``retry_after``.
+- 429: retried after Telegram's ``retry_after``, capped at ``MAX_RETRY_AFTER_S`` (a huge value would park
+  the chat's alerts for years; retrying early only earns another 429).
+- A critical alert never waits behind an older message of a chat that is waiting for its retry.
 - A permanent refusal (400 chat not found, 403 blocked, chat migrated): the row is marked failed.
 - An invalid token: every row waits (at the longest backoff) until the token is fixed and riskmon restarted.
 
@@ -35,6 +37,7 @@ Scrub = Callable[[str], str]
 
 
 DEFAULT_BACKOFF = Backoff(1.0, 300.0)
+MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +152,8 @@ class Sender:
         attempts = row.attempts + 1
         if verdict.wait_s is None:
             wait = self.backoff.delay(attempts - 1)
-        else:  # Telegram's retry_after as given; "forever" (a rejected token) at the longest backoff
-            wait = self.backoff.maximum if math.isinf(verdict.wait_s) else verdict.wait_s
+        else:  # Telegram's retry_after, capped; "forever" (a rejected token) at the longest backoff
+            wait = self.backoff.maximum if math.isinf(verdict.wait_s) else min(verdict.wait_s, MAX_RETRY_AFTER_S)
         now = self.clock.now()
         self.outbox.retry_at(row.id, now + timedelta(seconds=wait), verdict.reason)
         log.warning(

@@ -74,6 +74,7 @@ class OutboxRow:
     text: str
     attempts: int
     next_attempt_at: float
+    severity: str = ""  # the alert's, for alerts
 
 
 class Outbox:
@@ -128,12 +129,27 @@ class Outbox:
         return max((Severity(r[0]) for r in rows), key=lambda s: s.rank)
 
     def heads(self, now: datetime) -> list[OutboxRow]:
-        """The oldest released pending row of each chat (delivery order within a chat is insertion order)."""
+        """The oldest released pending row of each chat (delivery order within a chat is insertion order),
+        except that a chat whose head is a non-critical row waiting for its retry sends its oldest critical
+        row meanwhile: a critical alert never waits behind a warning Telegram throttles."""
+        rows = self._heads("release_at <= ?", (epoch(now),))
+        waiting = [r.chat_id for r in rows if r.next_attempt_at > epoch(now) and r.severity != Severity.CRITICAL.value]
+        if not waiting:
+            return rows
+        marks = ", ".join("?" for _ in waiting)
+        urgent = self._heads(
+            f"release_at <= ? AND next_attempt_at <= ? AND severity = ? AND kind != ? AND chat_id IN ({marks})",
+            (epoch(now), epoch(now), Severity.CRITICAL.value, AlertStatus.RESOLVED.value, *waiting),
+        )
+        jumped = {r.chat_id: r for r in urgent}
+        return sorted((jumped.get(r.chat_id, r) for r in rows), key=lambda r: r.id)
+
+    def _heads(self, where: str, args: tuple[object, ...]) -> list[OutboxRow]:
         rows = self.store.db.execute(
-            "SELECT o.id, o.chat_id, o.kind, o.text, o.attempts, o.next_attempt_at FROM telegram_outbox o "
-            "JOIN (SELECT MIN(id) AS id FROM telegram_outbox WHERE state = 'pending' AND release_at <= ? "
+            "SELECT o.id, o.chat_id, o.kind, o.text, o.attempts, o.next_attempt_at, o.severity FROM telegram_outbox o "
+            f"JOIN (SELECT MIN(id) AS id FROM telegram_outbox WHERE state = 'pending' AND {where} "
             "GROUP BY chat_id) h ON o.id = h.id ORDER BY o.id",
-            (epoch(now),),
+            args,
         ).fetchall()
         return [OutboxRow(*row) for row in rows]
 

@@ -9,15 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+
+from pydantic import BaseModel, ConfigDict
 
 from riskmon.errors import ConfigError, os_reason
 from riskmon.models import AccountSnapshot, Order, Position, Side
+from riskmon.platforms.base import ActionResult, Outcome, Platform
+from riskmon.platforms.plugin import PlatformPlugin
+
+if TYPE_CHECKING:
+    from riskmon.config import AccountConfig, AppConfig, Settings
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +143,27 @@ def snapshot_from_record(record: Any) -> AccountSnapshot:
     )
 
 
-def parse_line(line: str) -> AccountSnapshot:
+def decode_line(raw: bytes) -> str:
+    """A line's bytes as text; a line that is not UTF-8 is a bad line, not the end of the file."""
     try:
-        record = json.loads(line, parse_float=Decimal)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})") from None
+
+
+def parse_line(line: str | bytes) -> AccountSnapshot:
+    """One record; anything wrong with it (even nesting deep enough to exhaust the parser) is a RecordError."""
+    text = decode_line(line) if isinstance(line, bytes) else line
+    try:
+        record = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise RecordError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    return snapshot_from_record(record)
+    except RecursionError:
+        raise RecordError("not valid JSON (nested too deeply)") from None
+    try:
+        return snapshot_from_record(record)
+    except (RecursionError, OverflowError) as exc:
+        raise RecordError(f"not a valid record ({type(exc).__name__})") from None
 
 
 def _drop_none(record: dict[str, Any]) -> dict[str, Any]:
@@ -224,15 +246,19 @@ def wrapped_json_hint(bad: list[BadLine]) -> str:
     return ""
 
 
-def read_records(stream: TextIO) -> Iterator[AccountSnapshot | BadLine]:
-    """Every line in order: a snapshot, or the reason it is not one. Blank lines are skipped."""
-    for number, line in enumerate(stream, start=1):
+def read_records(stream: TextIO | BinaryIO) -> Iterator[AccountSnapshot | BadLine]:
+    """Every line in order: a snapshot, or the reason it is not one. Blank lines are skipped.
+
+    A text file is read through its bytes (when it has them), so a line of invalid UTF-8 is one bad line."""
+    lines: Iterable[str | bytes] = getattr(stream, "buffer", stream)
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             yield parse_line(line)
         except (RecordError, ValueError) as exc:
-            yield BadLine(number, str(exc), line)
+            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+            yield BadLine(number, str(exc), text)
 
 
 class Recorder:
@@ -272,9 +298,12 @@ class ReplayFeed:
     def connected(self) -> bool:
         return self.path.exists()
 
+    async def aclose(self) -> None:
+        """Nothing to release: the file belongs to the iterator, closed when it ends."""
+
     async def snapshots(self) -> AsyncIterator[AccountSnapshot]:
-        with self.path.open(encoding="utf-8") as stream:
-            number, pending = 0, ""
+        with self.path.open("rb") as stream:
+            number, pending = 0, b""
             while True:
                 chunk = stream.readline()
                 if not chunk:
@@ -283,9 +312,9 @@ class ReplayFeed:
                     await asyncio.sleep(self.poll_interval)
                     continue
                 pending += chunk
-                if not pending.endswith("\n"):
+                if not pending.endswith(b"\n"):
                     continue  # a line still being written
-                line, pending = pending, ""
+                line, pending = pending, b""
                 number += 1
                 if not line.strip():
                     continue
@@ -294,3 +323,60 @@ class ReplayFeed:
                 except (RecordError, ValueError) as exc:
                     self.bad_lines += 1
                     log.warning("%s: line %d: %s (skipped)", self.path, number, exc)
+
+
+class ReplaySettings(BaseModel):
+    """REPLAY_FILE in .env: the .env account's JSONL file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: Path | None = None
+
+
+class ReplayOptions(BaseModel):
+    """``[accounts.replay] file`` (or the account's ``replay_file`` key) in riskmon.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: Path | None = None
+
+
+class _NoTrading:
+    """Recorded data cannot be traded: every action is refused, plainly."""
+
+    async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
+        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
+
+    async def cancel_order(self, account: str, order_id: str) -> ActionResult:
+        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
+
+
+def replay_file(settings: Settings, account: AccountConfig) -> Path | None:
+    return REPLAY.options(account).file or REPLAY.of(settings).file
+
+
+def _check(settings: Settings, account: AccountConfig) -> None:
+    if replay_file(settings, account) is None:
+        raise ConfigError("REPLAY_FILE", f"required for replay account {account.id}")
+
+
+def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[Platform]:
+    """Each file is one feed, for the accounts it holds."""
+    by_file: dict[Path, list[str]] = {}
+    for account in accounts:
+        path = replay_file(config.settings, account)
+        if path is not None:
+            by_file.setdefault(path, []).append(account.id)
+    return [
+        Platform(f"replay:{path.name}", ReplayFeed(path), _NoTrading(), tuple(ids)) for path, ids in by_file.items()
+    ]
+
+
+REPLAY: PlatformPlugin[ReplaySettings, ReplayOptions] = PlatformPlugin(
+    name="replay",
+    env_prefix="REPLAY_",
+    settings=ReplaySettings,
+    build=_build,
+    account_table=ReplayOptions,
+    check=_check,
+    account_settings=("file",),
+    account_keys={"replay_file": "file"},
+)

@@ -3,14 +3,17 @@
 Serves getMe, sendMessage, getUpdates (long polling, offsets confirm), answerCallbackQuery and
 editMessageText under ``/bot<token>/<method>``; records every request; tests enqueue updates (commands,
 button presses) and script faults: 429 with ``retry_after``, 5xx, slow responses, unknown or blocked chats.
+Like the real API, a text longer than 4,096 characters (after entity parsing) is refused: 400.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import itertools
 import json
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +21,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 BOT_ID = 4242
+MAX_TEXT = 4096  # the Bot API's limit on a message's text, counted after entity parsing
+
+
+def _visible_length(params: dict[str, Any]) -> int:
+    """The text's length as Telegram counts it: with HTML parse mode, tags dropped and entities decoded."""
+    text = str(params.get("text", ""))
+    if params.get("parse_mode") == "HTML":
+        text = html.unescape(re.sub(r"<[^>]*>", "", text))
+    return len(text)
 
 
 @dataclass
@@ -188,6 +200,9 @@ class FakeTelegram:
         if chat in self.blocked_chats:
             call.status = 403
             return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+        if method in ("sendMessage", "editMessageText") and _visible_length(params) > MAX_TEXT:
+            call.status = 400
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
         return 200, {"ok": True, "result": await self._result(method, params)}
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:

@@ -238,6 +238,7 @@ MALFORMED = (
     '{"payload": {}}',
     '{"payloadType": 2131, "payload": {"ctidTraderAccountId": "1001", "symbolId": "EUR", "bid": "cheap"}}',
     '{"payloadType": 2123, "payload": {"ctidTraderAccountId": 1001, "trader": {"balance": "lots"}}}',
+    "[" * 100_000,  # RecursionError in the JSON parser, not a ValueError
 )
 
 
@@ -285,6 +286,26 @@ async def test_slow_cTrader_responses(tmp_path: Path, spawn: Spawn, outcome: Out
         assert outcome.row.recovery_s is not None and outcome.row.recovery_s < 3
 
 
+async def test_an_auth_refusal_on_reconnect(tmp_path: Path, spawn: Spawn, outcome: Outcome) -> None:
+    """cTrader refuses the application (CH_CLIENT_AUTH_FAILURE) on a reconnect."""
+    async with ctrader() as (server, market):
+        await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.10000")
+        rm = spawn(ctrader_env(server, tmp_path))
+        await streaming(rm)
+        outcome.fault_injected()
+        server.fail_next(2100, "CH_CLIENT_AUTH_FAILURE")  # ApplicationAuthReq, once
+        await server.drop_connections()
+        await rm.wait(lambda: bool(logged(rm, "cTrader session stopped")), what="the refusal logged")
+        market.bid = Decimal("1.09900")
+        back = await rm.wait(equity_near(rm, Decimal("9900")), within=30, what="snapshots from a rebuilt session")
+        outcome.recovered(back)
+        assert server.connections_opened == 3  # the first, the refused one, the rebuilt one
+        outcome.did("the supervisor rebuilt the session after its back-off (never re-raising the dead one); "
+                    "streaming resumed")  # fmt: skip
+        outcome.losses(alerts=0, anchors=0 if anchor(tmp_path / "riskmon.db", ACCOUNT) == Decimal("10000.00") else 1)
+        assert outcome.row.anchors_lost == 0
+
+
 # ---- replay-fed faults (Telegram, SQLite, restarts) ---------------------------------------------------
 
 REPLAY_CONFIG = """
@@ -313,6 +334,12 @@ class Feed:
         ts = f"2026-03-02T09:{self.second // 60:02d}:{self.second % 60:02d}+00:00"
         with self.path.open("a") as handle:
             handle.write(json.dumps({"ts": ts, "account": "acc-1", "balance": balance, "equity": equity}) + "\n")
+
+    def add_raw(self, *lines: bytes) -> None:
+        """Lines as they are, however broken; each takes a second of the feed's time."""
+        self.second += len(lines)
+        with self.path.open("ab") as handle:
+            handle.writelines(lines)
 
 
 def telegram_env(tmp_path: Path, api: FakeTelegram, **extra: str) -> dict[str, str]:
@@ -626,5 +653,76 @@ async def test_sigterm_with_telegram_down(tmp_path: Path, spawn: Spawn, outcome:
     outcome.did(
         f"exit 0 in {stop_s:.1f} s with 2 messages kept on disk, each sent once on the next start; "
         "a second SIGTERM exited at once"
+    )
+    outcome.losses(alerts=0)
+
+
+# ---- hostile input and broken storage (issue 15) ------------------------------------------------------
+
+
+async def test_hostile_replay_lines(tmp_path: Path, spawn: Spawn, outcome: Outcome) -> None:
+    """Hostile replay lines: invalid UTF-8, a line nested 100,000 deep, a stamp ten years ahead."""
+    feed = Feed(tmp_path)
+    db = tmp_path / "riskmon.db"
+    feed.add("100000", "100000")
+    rm = spawn(riskmon_env(tmp_path), feed.config)
+    await rm.wait(lambda: bool(logged(rm, "watching 1 account")), what="started")
+    await rm.wait(lambda: bool(query(db, "SELECT 1 FROM account_state")), what="state saved")
+    outcome.fault_injected()
+    feed.add_raw(
+        b'{"ts": "2026-03-02T09:00:02+00:00", "account": "\xff", "balance": "1", "equity": "1"}\n',
+        b"[" * 100_000 + b"\n",
+        b'{"ts": "2036-03-02T09:00:00+00:00", "account": "acc-1", "balance": "100000", "equity": "1"}\n',
+    )
+    feed.add("100000", "94000")  # a real breach after the garbage
+    breach = await rm.wait(alert_seen(rm, "CRITICAL", "firing", "daily_loss"), what="the breach after the garbage")
+    outcome.recovered(breach)
+    assert logged(rm, "not valid UTF-8") and logged(rm, "nested too deeply")
+    assert logged(rm, "snapshot refused") and not logged(rm, "feed failed")  # never a restart of the feed
+    state = account_state(db, "acc-1")
+    await rm.wait(lambda: account_state(db, "acc-1")["alerts"].get("daily_loss") == "critical", what="saved")
+    assert account_state(db, "acc-1")["trading_day"] == "2026-03-02" and state["last_ts"] < "2027"
+    outcome.did(
+        "one log line each: two bad lines skipped, the future stamp refused unevaluated and unsaved; the feed "
+        "was never restarted and the breach after them fired"
+    )
+    outcome.losses(alerts=0, anchors=0 if account_state(db, "acc-1")["day_start_balance"] == "100000" else 1)
+
+
+def delete_database(folder: Path) -> None:
+    for path in folder.glob("riskmon.db*"):
+        if not path.name.endswith(".lock"):
+            path.unlink()
+
+
+async def test_database_deleted_while_running(
+    tmp_path: Path, spawn: Spawn, outcome: Outcome, api: FakeTelegram
+) -> None:
+    """State database deleted while riskmon runs."""
+    import httpx
+
+    from tests.integration.test_prometheus import free_port
+
+    feed = Feed(tmp_path)
+    db = tmp_path / "riskmon.db"
+    feed.add("100000", "100000")
+    port = free_port()
+    rm = spawn(telegram_env(tmp_path, api, METRICS_PORT=str(port)), feed.config)
+    await rm.wait(lambda: bool(logged(rm, "telegram: connected")), what="started")
+    await rm.wait(lambda: bool(query(db, "SELECT 1 FROM account_state")), what="state saved")
+    outcome.fault_injected()
+    delete_database(tmp_path)
+    feed.add("100000", "94000")  # a breach, whose state and alert the database can no longer keep
+    await api.wait_for(lambda: any("daily loss" in t for t in (c.params["text"] for c in api.sent())), within_s=15)
+    outcome.recovered()
+    texts = [c.params["text"] for c in api.sent()]
+    assert any("state unsaved" in t and "cannot save" in t for t in texts)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        health = await client.get(f"http://127.0.0.1:{port}/healthz")
+    assert health.status_code == 503 and "state not saved" in health.text
+    assert logged(rm, "could not save state") and "deleted" in logged(rm, "could not save state")[0]["message"]
+    outcome.did(
+        "the first write after the deletion failed loudly: /healthz 503, CRITICAL state_unsaved and the breach "
+        "sent to Telegram directly (the outbox lived in the deleted file)"
     )
     outcome.losses(alerts=0)

@@ -58,7 +58,7 @@ def test_the_live_table_fits_the_terminal_and_never_cuts_a_number(width: int) ->
 
 def test_the_table_shows_everything_when_there_is_room() -> None:
     text = "\n".join(render(160))
-    for header in ("Platform", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin lvl", "Status"):
+    for header in ("Platform", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin lvl", "Status"):
         assert header in text
     assert "100,000.00" in text and "97,512.34" in text and "2,487.66 / 5,000.00 (49.8%)" in text
 

@@ -35,8 +35,8 @@ class Setup:
             AccountMonitor(p, Store(MEMORY), [metrics], clock=self.clock, stale_after=timedelta(seconds=30))
             for p in profiles
         ]
-        self.registry.register(StateCollector(self.monitors, []))
-        self.exporter = Exporter(self.registry, self.monitors, port=0)
+        self.state = StateCollector(self.monitors, [])
+        self.exporter = Exporter(self.registry, self.monitors, port=0, state=self.state)
 
     def feed(self, account: str) -> None:
         monitor = next(m for m in self.monitors if m.profile.account == account)
@@ -77,17 +77,22 @@ async def test_metrics_negotiates_openmetrics_and_gzip(served: tuple[Setup, http
 
 async def test_healthz_lists_stale_accounts_by_the_injected_clock(served: tuple[Setup, httpx.AsyncClient]) -> None:
     setup, client = served
-    assert (await client.get("/healthz")).status_code == 200  # start-up grace: STALE_AFTER to connect
-    setup.clock.advance(31)
+    assert (await client.get("/healthz")).status_code == 200  # start-up grace: 10 × STALE_AFTER to load
+    setup.clock.advance(301)
     response = await client.get("/healthz")
     assert response.status_code == 503
-    assert response.text == "stale (no data within STALE_AFTER): acc-1, acc-2\n"
+    assert response.text == "no data since start-up (loading longer than 10 × STALE_AFTER): acc-1, acc-2\n"
     setup.feed("acc-1")
     response = await client.get("/healthz")
-    assert (response.status_code, response.text) == (503, "stale (no data within STALE_AFTER): acc-2\n")
+    expected = "no data since start-up (loading longer than 10 × STALE_AFTER): acc-2\n"
+    assert (response.status_code, response.text) == (503, expected)
     setup.feed("acc-2")
     response = await client.get("/healthz")
     assert (response.status_code, response.text) == (200, "ok\n")
+    setup.clock.advance(30.5)
+    setup.feed("acc-2")
+    response = await client.get("/healthz")
+    assert (response.status_code, response.text) == (503, "stale (no data within STALE_AFTER): acc-1\n")
 
 
 async def test_healthz_says_when_the_simulator_runs() -> None:
@@ -175,6 +180,9 @@ def test_build_exporter_for_the_service(tmp_path: Path, monkeypatch: pytest.Monk
     exporter = build_exporter(service, metrics, config.settings)
     assert exporter is not None
     assert (exporter.host, exporter.port) == ("0.0.0.0", 9999)
-    assert registry.get_sample_value("riskmon_platform_up", {"platform": "sim"}) == 1
+    assert exporter.state is not None
+    view = CollectorRegistry()
+    view.register(exporter.state)
+    assert view.get_sample_value("riskmon_platform_up", {"platform": "sim"}) == 1
     info = {"account": "sim-ftmo", "platform": "sim", "label": "FTMO 100k (sim)"}
-    assert registry.get_sample_value("riskmon_account_info", info) == 1
+    assert view.get_sample_value("riskmon_account_info", info) == 1

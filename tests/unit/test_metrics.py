@@ -39,8 +39,13 @@ def profile() -> AccountProfile:
 
 
 def replay(monitor: AccountMonitor, recording: list[AccountSnapshot]) -> list[Evaluation]:
-    """Through the replay format, as `riskmon replay` reads a recording."""
-    return [monitor.process(parse_line(snapshot_to_line(s))) for s in recording]
+    """Through the replay format, as `riskmon replay` reads a recording, the clock following the recording."""
+    evaluations = []
+    for s in recording:
+        if isinstance(monitor.clock, ManualClock):
+            monitor.clock.set(max(monitor.clock.now(), s.ts))
+        evaluations.append(monitor.process(parse_line(snapshot_to_line(s))))
+    return evaluations
 
 
 @dataclass
@@ -180,12 +185,17 @@ def test_platform_connection_and_failures() -> None:
 def test_stale_gauge_follows_the_injected_clock() -> None:
     clock = ManualClock(ts("2026-03-02 08:00"))
     monitor, _, scrape = setup(clock)
+    clock.advance(300)
+    assert scrape("riskmon_account_loading", **IDS) == 1  # no data yet: loading, within 10 × STALE_AFTER
+    assert scrape("riskmon_account_stale", **IDS) == 0
+    clock.advance(1)
+    assert scrape("riskmon_account_stale", **IDS) == 1
+    monitor.process(snap("2026-03-02 08:05:01", "100000", account=ACCOUNT, received_at=clock.now()))
+    assert scrape("riskmon_account_stale", **IDS) == scrape("riskmon_account_loading", **IDS) == 0
     clock.advance(30)
     assert scrape("riskmon_account_stale", **IDS) == 0  # exactly STALE_AFTER is still fresh
     clock.advance(1)
     assert scrape("riskmon_account_stale", **IDS) == 1
-    monitor.process(snap("2026-03-02 08:00:31", "100000", account=ACCOUNT, received_at=clock.now()))
-    assert scrape("riskmon_account_stale", **IDS) == 0
 
 
 def test_margin_level_absent_while_no_margin_is_used() -> None:

@@ -4,12 +4,14 @@ snapshot at which each limit warns and breaches, floors hit exactly and missed b
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from riskmon.models import Severity
 from riskmon.monitor import AccountMonitor, Evaluation
-from riskmon.rules import wording
+from riskmon.rules import daily_loss, max_loss
+from riskmon.rules.base import Plugin
 from riskmon.rules.presets import PRESETS
 from tests.builders import D, preset_monitor, snap
 
@@ -97,8 +99,9 @@ class TestThe5ers:
         ev = feed(m, "2026-03-03T22:00:01+00:00", "100000", "102000")  # 17:00:01 EST: day of 03-04
         assert ev.state.trading_day.isoformat() == "2026-03-04"  # type: ignore[union-attr]
         assert figures(ev, "daily_loss") == (OK, D(96900), D(5100))
-        assert figures(feed(m, "2026-03-04T10:00:00+00:00", "100000", "96900.00"), "daily_loss")[0] is WARN
-        assert figures(feed(m, "2026-03-04T10:00:01+00:00", "100000", "96899.99"), "daily_loss")[0] is CRIT
+        # "Reaching any of these limits" terminates the account: exactly on the floor is the breach.
+        assert figures(feed(m, "2026-03-04T10:00:00+00:00", "100000", "96900.01"), "daily_loss")[0] is WARN
+        assert figures(feed(m, "2026-03-04T10:00:01+00:00", "100000", "96900.00"), "daily_loss")[0] is CRIT
 
 
 class TestFundedNext:
@@ -148,11 +151,19 @@ class TestTopstep50k:
         soft = feed(m, "2026-03-05T15:00:00+00:00", "52500", "51499.99")
         daily = soft.result("daily_loss")
         assert daily is not None and daily.severity is CRIT and "blocked until the next reset" in daily.message
-        assert figures(feed(m, "2026-03-05T15:00:01+00:00", "52500", "51500.00"), "daily_loss")[0] is WARN
+        # A net P&L that hits the Daily Loss Limit is the soft breach; one cent less loss is not.
+        assert figures(feed(m, "2026-03-05T15:00:01+00:00", "52500", "51500.00"), "daily_loss")[0] is CRIT
+        assert figures(feed(m, "2026-03-05T15:00:02+00:00", "52500", "51500.01"), "daily_loss")[0] is WARN
 
 
-def test_presets_say_the_floor_is_breached_below_it_as_the_engine_and_firms_do() -> None:
-    """FTMO: equity "must not fall below" the floor; the engine breaches below it, equal is not a breach."""
+@pytest.mark.parametrize("plugin", [daily_loss.PLUGIN, max_loss.PLUGIN], ids=lambda p: p.name)
+def test_presets_say_when_the_floor_is_breached_as_the_engine_checks_it(plugin: Plugin[Any]) -> None:
+    """The firm's words decide equality ("below": equal is not a breach; "reaching": it is); never "touching"."""
     for preset in PRESETS.values():
-        text = wording.daily_loss(preset.rulebook())
-        assert "touching" not in text and "equity falling below it" in text, (preset.name, text)
+        book = preset.rulebook()
+        spec = plugin.of(book)
+        text = plugin.describe(spec, book)
+        if text is None:
+            continue
+        said = "reaching it" if spec.equal_breaches else "going below it"
+        assert "touching" not in text and said in text, (preset.name, text)

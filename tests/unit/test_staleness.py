@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from riskmon.clock import ManualClock
 from riskmon.models import AlertStatus, Severity
-from riskmon.monitor import STALE_DATA, AccountMonitor, AccountProfile
+from riskmon.monitor import LOADING, STALE_DATA, AccountMonitor, AccountProfile
 from riskmon.store import MEMORY, Store
 from tests.builders import snap, ts
 
@@ -34,13 +34,18 @@ def test_fires_once_after_the_limit_and_resolves_with_data() -> None:
     assert [(e.rule, e.status) for e in back.events] == [(STALE_DATA, AlertStatus.RESOLVED)]
 
 
-def test_an_account_that_never_sent_data_is_a_blind_spot_too() -> None:
+def test_an_account_that_never_sent_data_is_loading_then_a_blind_spot_too() -> None:
     clock = ManualClock(ts("2026-03-02 10:00:00"))
     m = monitor(clock)
-    clock.advance(31)
-    assert [e.status for e in m.check_staleness()] == [AlertStatus.FIRING]
-    first = m.process(snap("2026-03-02 10:00:40", "100000"))
-    assert first is not None and [(e.rule, e.status) for e in first.events] == [(STALE_DATA, AlertStatus.RESOLVED)]
+    clock.advance(300)
+    assert m.loading and not m.is_stale() and m.check_staleness() == ()  # 10 × STALE_AFTER to load
+    clock.advance(0.5)
+    (event,) = m.check_staleness()
+    assert (event.rule, event.severity, event.status) == (LOADING, Severity.CRITICAL, AlertStatus.FIRING)
+    assert "no data yet, 300 s after watching began" in event.message
+    first = m.process(snap("2026-03-02 10:05:00", "100000"))
+    assert first is not None and [(e.rule, e.status) for e in first.events] == [(LOADING, AlertStatus.RESOLVED)]
+    assert not m.loading
 
 
 def test_open_stale_alert_survives_a_restart(tmp_path: object) -> None:
@@ -55,5 +60,5 @@ def test_open_stale_alert_survives_a_restart(tmp_path: object) -> None:
     assert m.check_staleness()
     store.close()
     restarted = monitor(clock, Store(db))
-    resumed = restarted.process(snap("2026-03-02 10:05:00", "100000"))
+    resumed = restarted.process(snap("2026-03-02 10:00:50", "100000"))
     assert resumed is not None and [(e.rule, e.status) for e in resumed.events] == [(STALE_DATA, AlertStatus.RESOLVED)]

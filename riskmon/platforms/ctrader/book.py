@@ -166,7 +166,7 @@ class AccountBook:
         self.positions[pid] = replace(position, used_margin=margin)
         self.ts = ts
 
-    def snapshot(self, received_at: datetime) -> AccountSnapshot:
+    def snapshot(self, received_at: datetime, keepalive: bool = False) -> AccountSnapshot:
         self._roll_day(received_at)
         return AccountSnapshot(
             account=self.account,
@@ -181,6 +181,7 @@ class AccountBook:
             received_at=received_at,
             realized_today=self.realized_today,
             leverage=self.info.leverage,
+            keepalive=keepalive,
         )
 
     # ---- internals -----------------------------------------------------------------------------

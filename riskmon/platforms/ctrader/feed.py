@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Mapping
 from typing import Literal
@@ -64,6 +65,8 @@ class CTraderFeed:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: asyncio.Queue[str | Exception] = asyncio.Queue()
         self._queued: set[str] = set()
+        self._fresh: set[str] = set()  # accounts with news since their last snapshot
+        self._synced: set[str] = set()  # accounts whose book was loaded on the current connection
         self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
         self._tasks = BackgroundTasks("feed task")
         session.add_listener(self._on_message)
@@ -74,7 +77,7 @@ class CTraderFeed:
     def connected(self) -> bool:
         return self._session.connected
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection this feed (and its trader) use."""
         await self._session.close()
 
@@ -93,23 +96,31 @@ class CTraderFeed:
                 if isinstance(item, Exception):
                     raise item
                 self._queued.discard(item)
-                yield self.books[item].snapshot(self._clock.now())
+                keepalive = item not in self._fresh
+                self._fresh.discard(item)
+                yield self.books[item].snapshot(self._clock.now(), keepalive=keepalive)
         finally:
             await self._tasks.cancel()
 
     # ---- loading -------------------------------------------------------------------------------
     async def _on_ready(self, account: str) -> None:
         self._subscribed[account].clear()  # a new account session starts with no subscriptions
+        self._synced.discard(account)  # frozen until reloaded: what it missed while away is unknown
         await self._refresh(account, with_deals=True)
 
     async def _keepalive_loop(self) -> None:
-        """A quiet market sends no events: while the session is up (heartbeats flowing, books in sync)
-        re-emit every book now and then, so silence means a dead link and not a calm market."""
+        """A quiet market sends no events: re-emit every book now and then, for the time-driven rules.
+
+        Such a snapshot is fresh data only when the server has just spoken on the connection whose events
+        keep the book in sync (loaded on it): the ordered stream then proves nothing changed. Any other
+        re-emission (a book frozen since a reconnect, a silent link) is a keepalive: not fresh.
+        """
         while True:
             await asyncio.sleep(self._keepalive_interval)
+            heard = time.monotonic() - self._session.last_received < 2 * self._keepalive_interval
             if self._session.connected:
                 for account in self.books:
-                    self._mark(account)
+                    self._mark(account, fresh=heard and account in self._synced)
 
     async def _refresh_loop(self) -> None:
         interval = self._reconcile_interval if self._stream else self._poll_interval
@@ -151,6 +162,7 @@ class CTraderFeed:
                 before = book.equity
             book.load(info, positions, orders, pnl, realized, day, now)
             await self._complete(account, book, ctid)
+            self._synced.add(account)
         if self._stream and before is not None and before != book.equity:
             log.info(
                 "cTrader %s reconciled: equity %s → %s (drift %s %s corrected)",
@@ -218,7 +230,9 @@ class CTraderFeed:
         if self._stream:
             self._mark(account)
 
-    def _mark(self, account: str) -> None:
+    def _mark(self, account: str, fresh: bool = True) -> None:
+        if fresh:
+            self._fresh.add(account)
         if account not in self._queued:
             self._queued.add(account)
             self._dirty.put_nowait(account)

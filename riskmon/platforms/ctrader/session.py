@@ -54,9 +54,6 @@ EVENT_TYPES = frozenset(
     }
 )
 
-# What a frame with the right shape but wrong values raises while being parsed: counted, skipped.
-DATA_ERRORS = (ProtocolError, ArithmeticError, ValueError, LookupError, TypeError)
-
 Listener = Callable[[Message], None]
 ReadyHook = Callable[[str], Coroutine[Any, Any, None]]
 
@@ -145,6 +142,7 @@ class CTraderSession:
         self._runner: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
         self._last_sent = time.monotonic()
+        self.last_received = time.monotonic()  # when the server last sent anything (heartbeats included)
         self._attempt = 0
         self._ctid: dict[str, int] = {}
         self._account_of: dict[int, str] = {}
@@ -177,7 +175,13 @@ class CTraderSession:
         self._fatal_hooks.append(hook)
 
     async def start(self) -> None:
-        """Connect and authorise (retrying connection failures); raise if credentials are refused."""
+        """Connect and authorise (retrying connection failures); raise if credentials are refused.
+
+        A session that has stopped (refused credentials, a crash) is rebuilt by the next start: a supervisor
+        retrying never meets the old failure again without a new attempt to connect."""
+        if self._runner is not None and self._runner.done():
+            self._runner, self._fatal = None, None
+            self._ready.clear()
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="ctrader-session")
             self._runner.add_done_callback(self._runner_done)
@@ -275,11 +279,12 @@ class CTraderSession:
             try:
                 async with asyncio.timeout(silence):
                     frame = await conn.recv()
+                self.last_received = time.monotonic()
             except TimeoutError:
                 raise PlatformUnavailable(f"no message from cTrader for {silence:g} s") from None
             try:
                 msg = decode(frame)
-            except ProtocolError as exc:
+            except Exception as exc:  # any failure to parse one frame (even RecursionError) is that frame's
                 self._count_malformed(exc)
                 continue
             if msg.payload_type == PT.HEARTBEAT_EVENT:
@@ -313,7 +318,7 @@ class CTraderSession:
                 self._reauthorise([as_int(msg.payload.get("ctidTraderAccountId"), "ctid")], "account disconnected")
             for listener in self._listeners:
                 listener(msg)
-        except DATA_ERRORS as exc:
+        except Exception as exc:  # a frame whose values break its handling is that frame's fault alone
             self._count_malformed(exc)
 
     async def _heartbeat_loop(self, conn: Connection) -> None:

@@ -148,15 +148,18 @@ def position_notional(pos: Record, info: Record, *, account_currency: str, rate:
     value does: ``trade_tick_value`` is the account-currency value of one ``trade_tick_size`` move for one
     lot, so one lot is worth price ÷ tick size × tick value. None only when neither is known.
     """
-    volume, price = money(pos["volume"]), money(pos["price_current"])
-    if info["currency_profit"] == account_currency:
-        return abs(volume * money(info["trade_contract_size"]) * price)
-    if rate is not None:
-        return abs(volume * money(info["trade_contract_size"]) * price * rate)
-    tick_value, tick_size = money(info.get("trade_tick_value", 0)), money(info.get("trade_tick_size", 0))
-    if tick_value > 0 and tick_size > 0:
-        return abs(volume * price / tick_size * tick_value)
-    return None
+    try:
+        volume, price = money(pos["volume"]), money(pos["price_current"])
+        if info["currency_profit"] == account_currency:
+            return abs(volume * money(info["trade_contract_size"]) * price)
+        if rate is not None:
+            return abs(volume * money(info["trade_contract_size"]) * price * rate)
+        tick_value, tick_size = money(info.get("trade_tick_value", 0)), money(info.get("trade_tick_size", 0))
+        if tick_value > 0 and tick_size > 0:
+            return abs(volume * price / tick_size * tick_value)
+        return None
+    except ArithmeticError:  # a non-finite figure (0 × inf): unknown here, refused whole at the monitor's door
+        return None
 
 
 def rate_to_account(

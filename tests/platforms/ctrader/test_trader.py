@@ -172,13 +172,21 @@ async def test_a_close_filled_in_several_deals_is_done_with_all_of_them(
     assert pid not in server.positions and len(server.close_requests) == 1
 
 
-async def test_a_close_above_max_volume_is_split_into_allowed_closes(
+async def twelve_lots_closed_five_at_a_time(
     server: FakeCTraderServer, running: Callable[..., Running]
-) -> None:
+) -> tuple[int, Running]:
+    """A 12-lot position on a symbol whose maxVolume is 5 lots: a close of it is split into 5, 5 and 2."""
     server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
     pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
     run = running()
     await next_snapshot(run.snaps)
+    return pid, run
+
+
+async def test_a_close_above_max_volume_is_split_into_allowed_closes(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    pid, run = await twelve_lots_closed_five_at_a_time(server, running)
     result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid))
     assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal(12))
     assert [r.volume for r in server.close_requests] == [50_000, 50_000, 20_000]
@@ -189,10 +197,7 @@ async def test_a_split_close_rate_limited_midway_keeps_the_servers_retry_after(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
     """What was closed is reported, and the wait the server asked for is not lost with the rest."""
-    server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
-    pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
-    run = running()
-    await next_snapshot(run.snaps)
+    pid, run = await twelve_lots_closed_five_at_a_time(server, running)
     server.fail_next(2111, "BLOCKED_PAYLOAD_TYPE", retry_after=7, after=1)
     result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid))
     assert (result.outcome, result.closed_volume, result.retry_after) == (Outcome.PARTIAL, Decimal(5), 7.0)
@@ -201,10 +206,7 @@ async def test_a_split_close_rate_limited_midway_keeps_the_servers_retry_after(
 async def test_a_split_close_refused_midway_is_partial(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
-    server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
-    pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
-    run = running()
-    await next_snapshot(run.snaps)
+    pid, run = await twelve_lots_closed_five_at_a_time(server, running)
     server.fail_next(2111, "SYMBOL_HAS_HOLIDAY", "order_error", after=1)  # the second part meets a holiday
     result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid), Decimal(11))
     assert (result.outcome, result.code, result.closed_volume) == (Outcome.PARTIAL, "SYMBOL_HAS_HOLIDAY", Decimal(5))
