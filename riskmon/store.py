@@ -19,7 +19,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from platformdirs import user_data_dir
 
-from riskmon.errors import StoreError, StoreLockedError
+from riskmon.errors import StoreError, StoreLockedError, os_reason
 from riskmon.state import AccountState
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,10 @@ class Store:
         self._identity: FileIdentity | None = None
         if self.path != MEMORY:
             real = Path(self.path).resolve()  # one file, one lock: a symlink or relative path reaches the same
-            _make_folder(real)
+            try:
+                real.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the state database {real}: {os_reason(real, exc)}") from None
             _refuse_empty(real)
             self._lock = _acquire_lock(real)
             _private(real)
@@ -177,18 +180,6 @@ def file_problem(path: Path, identity: FileIdentity) -> str | None:
     return None
 
 
-def _make_folder(db_path: Path) -> None:
-    """The database's folder, created if need be; a path through a file, or a place that cannot hold files
-    (/proc, a read-only mount), is one line."""
-    try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocker = next((p for p in db_path.parents if p.exists()), None)
-        reason = f"{blocker} is a file, not a folder" if blocker and not blocker.is_dir() else exc.strerror or exc
-        folder = db_path.parent
-        raise StoreError(f"cannot create the folder {folder} for the state database: {reason}{ELSEWHERE}") from None
-
-
 def _unwritable(lock_path: Path) -> str | None:
     """Why a file cannot be created beside the database (a lock not taken because it cannot exist), if so."""
     if lock_path.exists():
@@ -239,7 +230,8 @@ def _acquire_lock(db_path: Path) -> FileLock:
         except OSError:
             holder = "unknown"
         raise StoreLockedError(
-            f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file"
+            f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file",
+            holder,
         ) from None
     except OSError as exc:
         raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}{ELSEWHERE}") from None
