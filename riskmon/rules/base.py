@@ -137,9 +137,9 @@ class EquityFree:
 
 class StatefulRule(Rule, Protocol):
     """A rule with memory: ``advance`` folds a snapshot into its slot (``before`` is the account state before
-    the snapshot, ``after`` with the day rollover and high-water marks applied). Pure."""
+    the snapshot, ``after`` with the day rollover and high-water marks applied); None: nothing to remember. Pure."""
 
-    def advance(self, slot: Any, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Slot: ...
+    def advance(self, slot: Any, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Slot | None: ...
 
 
 def stateful(rule: Rule) -> StatefulRule | None:
