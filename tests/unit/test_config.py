@@ -762,3 +762,27 @@ def test_a_platform_table_belongs_to_its_platform_and_reads_its_own_secret_varia
         ConfigError, match=r"accounts\[0\]\.projectx: is for projectx accounts; this account's platform is mt5"
     ):
         load_config(env, wrong)
+
+
+@pytest.mark.parametrize(
+    ("platform", "setting", "value"),
+    [
+        ("projectx", "PROJECTX_API_URL", "api.topstepx.com"),
+        ("projectx", "PROJECTX_USER_HUB_URL", "rtc.topstepx.com/hubs/user"),
+        ("projectx", "PROJECTX_MARKET_HUB_URL", "wss//rtc.topstepx.com/hubs/market"),
+        ("tradelocker", "TRADELOCKER_BASE_URL", "demo.tradelocker.com/backend-api"),
+    ],
+)
+def test_a_platform_address_that_is_not_a_web_address_is_refused_at_once(
+    tmp_path: Path, platform: str, setting: str, value: str
+) -> None:
+    """Not one line later and 20 s on ("no answer ... UnsupportedProtocol"): the setting is named at start-up."""
+    logins = {
+        "projectx": {"PROJECTX_USERNAME": "alice", "PROJECTX_API_KEY": "k" * 12},
+        "tradelocker": {"TRADELOCKER_EMAIL": "a@b.c", "TRADELOCKER_PASSWORD": "pw123456", "TRADELOCKER_SERVER": "S"},
+    }[platform]
+    env = from_example(tmp_path, PLATFORM=platform, ACCOUNT_ID="4101", **logins, **{setting: value})
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == setting
+    assert "http" in str(caught.value) and "\n" not in str(caught.value)
