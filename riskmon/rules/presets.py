@@ -414,21 +414,21 @@ TOPSTEP_EXPRESS = TOPSTEP.variant(
         "size_limits": {
             "scaling": [
                 {"profit": "0", "lots": "2"},
-                {"profit": "1500", "lots": "3"},
-                {"profit": "2000", "lots": "5"},
+                {"profit": "1500.01", "lots": "3"},  # "above $1,500"
+                {"profit": "2000.01", "lots": "5"},  # "past $2,000"
             ]
         },
     },
     notes="Scaling plan: the lots allowed in total rise with the profit at the end of the previous day (not "
-    "during the day): 2 contracts, 3 from $1,500, 5 from $2,000. Otherwise as topstep-50k.",
+    "during the day): 2 contracts, 3 above $1,500, 5 above $2,000. Otherwise as topstep-50k.",
     unconfirmed=(
         "scaling steps from a secondary source (the help article shows them as a graph)",
-        "from $1,500 or above $1,500: the step is taken at exactly the figure",
+        "the secondary source says above $1,500 and past $2,000: exactly $1,500 is taken to allow 2 lots, not 3",
     ),
     cites={
         SIZE_LIMITS: Cite(
             "https://help.futures.topstep.com/hc/en-us/articles/360000140787-What-is-the-scaling-plan- ; "
-            "https://h2tfunding.com/topstep-scaling-plan (secondary: 2 / 3 from $1,500 / 5 from $2,000)"
+            "https://h2tfunding.com/topstep-scaling-plan (secondary: 2, 3 above $1,500, 5 past $2,000)"
         )
     },
 )
