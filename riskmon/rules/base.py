@@ -11,7 +11,7 @@ import dataclasses
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import (
@@ -243,6 +243,15 @@ def share_of(part: Decimal, whole: Decimal) -> Decimal:
     if whole > 0:
         return part / whole
     return INFINITY if part > 0 else Decimal(0)
+
+
+def hours_minutes(delta: timedelta) -> str:
+    """A time left in a trader's words: "14 h 10 min", "9 min", "40 s" (whole units, rounded down)."""
+    hours, rest = divmod(max(int(delta.total_seconds()), 0), 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
 
 
 def label(rule: str) -> str:
