@@ -20,8 +20,7 @@ from riskmon.enforce.spec import Policy
 from riskmon.models import AccountSnapshot, TradingState
 from riskmon.monitor import AccountMonitor, AccountProfile
 from riskmon.platforms.base import Feed, Trader
-from riskmon.rules.base import label
-from riskmon.rules.floors import acknowledge
+from riskmon.rules.base import acknowledge, label
 from riskmon.store import Store
 
 
@@ -121,7 +120,7 @@ def acknowledge_failure(profile: AccountProfile, store: Store, requested_by: str
     state = store.load_state(account)
     cleared: list[str] = []
     if state is not None:
-        state, cleared = acknowledge(state, profile.rules)
+        state, cleared = acknowledge(state, profile.rules, now)
     if state is None or not cleared:
         return False, f"{account}: no failed-account breach is kept for it; nothing to acknowledge"
     rules = ", ".join(label(name) for name in cleared)

@@ -146,6 +146,30 @@ def stateful(rule: Rule) -> StatefulRule | None:
     return rule if hasattr(rule, "advance") else None  # type: ignore[return-value]
 
 
+class FailingRule(StatefulRule, Protocol):
+    """A rule that keeps a failed account failed (its slot remembers it) until a person acknowledges it."""
+
+    def failed(self, state: AccountState) -> bool: ...
+
+    def acknowledge(self, slot: Any, now: datetime) -> Slot | None: ...
+
+
+def acknowledge(state: AccountState, rules: Iterable[Rule], now: datetime) -> tuple[AccountState, list[str]]:
+    """``state`` without the failures its rules keep (a person acknowledged the failed account), and the rules
+    cleared: each is judged afresh from the next snapshot."""
+    keeping = [rule for rule in rules if hasattr(rule, "failed") and cast(FailingRule, rule).failed(state)]
+    if not keeping:
+        return state, []
+    slots = dict(state.slots)
+    for rule in keeping:
+        slot = cast(FailingRule, rule).acknowledge(slots.get(rule.name), now)
+        if slot is None:
+            slots.pop(rule.name, None)
+        else:
+            slots[rule.name] = slot
+    return dataclasses.replace(state, slots=slots), [rule.name for rule in keeping]
+
+
 S = TypeVar("S")
 
 

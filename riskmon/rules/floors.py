@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
@@ -116,6 +115,13 @@ class Latching:
             return Breach(snap.ts, snap.equity, floor.level, self.hard, after.trading_day)
         return None  # a soft breach clears at the reset after its day
 
+    def failed(self, state: AccountState) -> bool:
+        breach = self.breach(state)
+        return breach is not None and breach.hard
+
+    def acknowledge(self, slot: object, now: datetime) -> None:
+        return None  # the floor is judged afresh
+
     def breach(self, state: AccountState) -> Breach | None:
         breach: Breach | None = Breach.restore(state.slots.get(self.name))
         return breach if breach is not None and breach.lasts(state.trading_day) else None
@@ -142,15 +148,6 @@ class Latching:
     def latched_band(self, band: Band, state: AccountState) -> Band:
         """A latched breach never changes with equity: no tick can skip or lift it."""
         return ANY_EQUITY if self.breach(state) is not None else band
-
-
-def acknowledge(state: AccountState, rules: Iterable[object]) -> tuple[AccountState, list[str]]:
-    """``state`` without its hard breaches (a person acknowledged the failed account), and the rules cleared."""
-    cleared = [
-        rule.name for rule in rules if isinstance(rule, Latching) and (b := rule.breach(state)) is not None and b.hard
-    ]
-    slots = {name: slot for name, slot in state.slots.items() if name not in cleared}
-    return (replace(state, slots=slots) if cleared else state), cleared
 
 
 def reaching(spec: FloorSpec) -> str:
