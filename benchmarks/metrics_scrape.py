@@ -22,10 +22,12 @@ from prometheus_client import CollectorRegistry
 
 from benchmarks.engine import positions, snapshots
 from riskmon.exporter import Exporter
-from riskmon.metrics import Metrics, StateCollector
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.metrics import Metrics
+from riskmon.monitor import AccountMonitor
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
+from riskmon.view import ReadModel
 
 BOOK = PRESETS["ftmo-2step"].rulebook()
 # Reads "url expected-text" lines, scrapes, answers "ok" or "missing": started before the accounts exist,
@@ -41,7 +43,7 @@ for line in sys.stdin:
 """
 
 
-def build(accounts: int) -> tuple[CollectorRegistry, list[AccountMonitor], StateCollector]:
+def build(accounts: int) -> tuple[CollectorRegistry, list[AccountMonitor], ReadModel]:
     store = Store(MEMORY)
     profiles = [AccountProfile(f"acc-{n}", BOOK, initial_balance=Decimal(100000)) for n in range(accounts)]
     registry = CollectorRegistry()
@@ -52,7 +54,7 @@ def build(accounts: int) -> tuple[CollectorRegistry, list[AccountMonitor], State
         monitor = AccountMonitor(profile, store, [metrics])
         monitor.process(next(snapshots(profile.account, 1, held)))
         monitors.append(monitor)
-    return registry, monitors, StateCollector(monitors, [])
+    return registry, monitors, ReadModel(monitors)
 
 
 async def measure(accounts: int, scrapes: int) -> dict[str, float]:
@@ -60,7 +62,7 @@ async def measure(accounts: int, scrapes: int) -> dict[str, float]:
         sys.executable, "-c", SCRAPER, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )
     assert scraper.stdin is not None and scraper.stdout is not None
-    registry, monitors, state = build(accounts)
+    registry, _, state = build(accounts)
     captures = []
     for _ in range(scrapes):
         started = time.perf_counter()
@@ -78,7 +80,7 @@ async def measure(accounts: int, scrapes: int) -> dict[str, float]:
                 lateness.append((loop.time() - due) * 1000)
 
     walls = []
-    async with Exporter(registry, monitors, port=0, state=state) as exporter:
+    async with Exporter(registry, state, port=0) as exporter:
         tick = asyncio.create_task(ticker())
         scraping = True  # first the lateness of an idle loop on this machine: the noise floor
         await asyncio.sleep(3)

@@ -16,11 +16,13 @@ from rich.console import Console
 from riskmon.config import AppConfig
 from riskmon.enforce import Enforcer
 from riskmon.exporter import Exporter, build_exporter
+from riskmon.history import EquityHistory
 from riskmon.metrics import Metrics
 from riskmon.monitor import Observer
 from riskmon.notify.console import ConsoleAlerts
 from riskmon.service import Component, Service, build_platforms
 from riskmon.store import Store
+from riskmon.view import ReadModel
 
 
 @dataclass
@@ -28,6 +30,7 @@ class App:
     service: Service
     exporter: Exporter | None
     enforcer: Enforcer
+    model: ReadModel  # what the exporter, the console table and Telegram read
 
 
 def build_app(config: AppConfig, store: Store, console: Console, first: Observer | None = None) -> App:
@@ -46,15 +49,18 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
         on_event=lambda event: service.publish(event),
         on_outcome=metrics.record_enforcement,
     )
+    history = EquityHistory(store, [p.account for p in config.profiles])
     observers: list[Any] = [first] if first is not None else []
-    observers += [ConsoleAlerts(console), metrics, enforcer]
-    components: list[Component] = [enforcer]
+    observers += [ConsoleAlerts(console), metrics, history, enforcer]
+    components: list[Component] = [enforcer, history]
+    model: ReadModel  # built with the service; read only once it runs
     from riskmon.notify.telegram import build_telegram  # python-telegram-bot only when it is used
 
     telegram = build_telegram(
         settings,
         store,
         lambda: service.monitors,
+        views=lambda: model.capture(),
         flattener=enforcer,
         on_failure=lambda: metrics.record_notification_failure("telegram"),
     )
@@ -62,4 +68,5 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
         observers.append(telegram)
         components.append(telegram)
     service = Service(config, store, platforms, observers, components=components, annotators=[enforcer])
-    return App(service, build_exporter(service, metrics, settings, enforcer.trading_state), enforcer)
+    model = ReadModel(service.monitors.values(), service.platforms, enforcer.trading_state, history, service.clock)
+    return App(service, build_exporter(model, metrics, settings), enforcer, model)

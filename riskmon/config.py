@@ -8,6 +8,7 @@ its ``Source`` (preset, variable, riskmon.toml key or default), computed here on
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from riskmon.config_rules import Sources, account_profile
 from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_comment, plain, read_toml, toml_error
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
-from riskmon.monitor import AccountProfile
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import default_db_path
 from riskmon.units import Percent
@@ -45,6 +46,22 @@ def _str_id(value: Any) -> Any:
 
 
 AccountId = Annotated[str, BeforeValidator(_str_id), Field(min_length=1)]
+
+
+# The HTTP listener's default port: outside 9100-9999, the exporters' range of Prometheus' default port
+# allocations (every port of it allocated), and outside 9090-9093 (Prometheus, Pushgateway, Alertmanager).
+DEFAULT_PORT = 8465
+MIN_TOKEN_CHARS = 16
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` names this machine only: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
 
 
 class Settings(BaseSettings):
@@ -124,8 +141,9 @@ class Settings(BaseSettings):
     telegram_timeout: Annotated[float, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
     # --- metrics ---
-    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port
-    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9465  # 0: no /metrics or /healthz listener
+    metrics_host: str = "127.0.0.1"  # beyond loopback (0.0.0.0, an address, a name) only with METRICS_TOKEN
+    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = DEFAULT_PORT  # 0: no listener (page, API, metrics)
+    metrics_token: SecretStr | None = None  # asked of every request but /healthz; required beyond loopback
 
     _named_secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)  # riskmon.toml's password_env values
 
@@ -342,7 +360,7 @@ def _settings(env: EnvSource) -> Settings:
                 where=value.where,
             )
     try:
-        return Settings.model_validate({name: value.text for name, value in given.items()})
+        settings = Settings.model_validate({name: value.text for name, value in given.items()})
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0])
@@ -350,6 +368,30 @@ def _settings(env: EnvSource) -> Settings:
         raise ConfigError(
             value.name, plain(error["msg"]), value=value.text, where=value.where, secret=name in SECRET_SETTINGS
         ) from None
+    _check_listener(settings, env)
+    return settings
+
+
+def _check_listener(settings: Settings, env: EnvSource) -> None:
+    """A listener beyond loopback shows every account to whoever reaches it: only with a token."""
+    token = settings.metrics_token
+    if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+        where = env.get("METRICS_TOKEN")
+        raise ConfigError(
+            "METRICS_TOKEN",
+            f"is too short: use at least {MIN_TOKEN_CHARS} random characters (e.g. `openssl rand -hex 24`)",
+            where=where.where if where else "",
+        )
+    if settings.metrics_port == 0 or is_loopback(settings.metrics_host) or token is not None:
+        return
+    host = env.get("METRICS_HOST")
+    raise ConfigError(
+        "METRICS_HOST",
+        "is beyond loopback, so the status page, API and metrics would be open to the network: set METRICS_TOKEN "
+        "(at least 16 random characters) or bind 127.0.0.1",
+        value=settings.metrics_host,
+        where=host.where if host else "",
+    )
 
 
 def _toml_path(settings: Settings, env: EnvSource, flag: Path | None) -> tuple[Path, str] | None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from riskmon.config_sources import EnvSource, plain, toml_error
 from riskmon.errors import ConfigError
-from riskmon.monitor import AccountProfile
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS, Preset
 from riskmon.rules.spec import DailySize, Rulebook
 

@@ -1,42 +1,56 @@
-"""The HTTP side of the metrics: ``GET /metrics`` and ``GET /healthz`` on the service's own event loop.
+"""riskmon over HTTP on the service's own event loop: ``/metrics``, ``/healthz``, the status page ``/`` and the
+JSON API ``/api/accounts`` and ``/api/accounts/{id}`` (``riskmon.web``).
 
 A minimal HTTP/1.1 server on ``asyncio.start_server`` (one request per connection). A scrape captures an
-immutable view of the monitors on the loop thread that updates them (so no account is ever seen
-half-updated), then renders and encodes the text in a worker thread: the loop is held only for the
-capture, a few milliseconds at 10,000 accounts (benchmarks/RESULTS.md). ``/metrics`` negotiates the exposition format
-(Prometheus text or OpenMetrics) and gzip like prometheus_client's own server; ``/healthz`` answers 200
+immutable view of the monitors on the loop thread that updates them (so no account is ever seen half-updated),
+then renders and encodes the text in a worker thread: the loop is held only for the capture, a few
+milliseconds at 10,000 accounts (benchmarks/RESULTS.md). The page and the API are rendered from the same
+capture (the read model, ``riskmon.view``) in a worker thread too. ``/metrics`` negotiates the exposition
+format (Prometheus text or OpenMetrics) and gzip like prometheus_client's own server; ``/healthz`` answers 200
 while every account's data is fresh and its state saved, and 503 listing the stale or unsaved accounts
 otherwise.
+
+With ``token`` set, everything but ``/healthz`` asks for it: ``Authorization: Bearer <token>`` (Prometheus'
+``authorization`` setting, scripts), or HTTP Basic with the token as the password (a browser asks for it).
+It is compared in constant time. ``Settings`` refuses a listener beyond loopback without a token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import gc
+import hmac
+import json
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder, gzip_accepted
+from pydantic import SecretStr
 
-from riskmon.config import Settings
+from riskmon.config import DEFAULT_PORT, Settings
 from riskmon.errors import ConfigError
-from riskmon.metrics import Metrics, StateCollector, StateView, render
-from riskmon.models import TradingState
-from riskmon.monitor import AccountMonitor
-from riskmon.service import Service
+from riskmon.metrics import Metrics, render
+from riskmon.view import ReadModel, View
+from riskmon.web import API_VERSION, account_detail_document, accounts_document, page_html
 
 log = logging.getLogger(__name__)
 
 MAX_HEADERS = 100
 TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+JSON = "application/json"
+ACCOUNT_PATH = "/api/accounts/"
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ class Response:
 class _Scrape(CollectorRegistry):
     """One scrape's collectors: the registry's (thread-safe counters) and the captured account view."""
 
-    def __init__(self, registry: CollectorRegistry, view: StateView | None) -> None:
+    def __init__(self, registry: CollectorRegistry, view: View | None) -> None:
         super().__init__(auto_describe=False)
         self.registry, self.view = registry, view
 
@@ -87,20 +101,21 @@ SIMULATED = "simulator running: these accounts are simulated, not real"
 
 
 class Exporter:
-    """Serves ``/metrics`` from ``registry`` plus ``state`` and ``/healthz`` from the monitors on ``host:port``."""
+    """Serves ``/metrics`` from ``registry`` plus the read model, ``/healthz``, ``/`` and ``/api/…`` from the
+    read model on ``host:port``."""
 
     def __init__(
         self,
         registry: CollectorRegistry,
-        monitors: Collection[AccountMonitor],
+        model: ReadModel,
         host: str = "127.0.0.1",
-        port: int = 9465,
+        port: int = DEFAULT_PORT,
         read_timeout: float = 5.0,
-        state: StateCollector | None = None,
+        token: SecretStr | None = None,
     ) -> None:
         self.registry = registry
-        self.monitors = monitors
-        self.state = state
+        self.model = model
+        self._token = None if token is None else token.get_secret_value().encode()
         self.host = host
         self.port = port
         self.read_timeout = read_timeout
@@ -121,7 +136,12 @@ class Exporter:
         except OSError as exc:
             raise ConfigError("METRICS_PORT", f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         self.port = self._server.sockets[0].getsockname()[1]  # the real one when asked for port 0
-        log.info("metrics on http://%s:%d/metrics, health on /healthz", self.host, self.port)
+        log.info(
+            "status page on http://%s:%d/ (API /api/accounts, metrics /metrics, health /healthz)%s",
+            self.host,
+            self.port,
+            ", token required" if self._token is not None else "",
+        )
 
     async def close(self) -> None:
         if self._server is not None:
@@ -161,15 +181,53 @@ class Exporter:
         if method not in ("GET", "HEAD"):
             return Response(405, "Method Not Allowed", b"GET or HEAD only\n", headers={"Allow": "GET, HEAD"}), True
         with_body = method == "GET"
+        if path == "/healthz":
+            return self._health(self.model.capture()), with_body
+        if path not in ("/", "/metrics", "/api/accounts") and not path.startswith(ACCOUNT_PATH):
+            return Response(404, "Not Found", b"try /, /api/accounts, /metrics or /healthz\n"), with_body
+        if not self._authorised(headers.get("authorization", "")):
+            challenge = 'Basic realm="riskmon", charset="UTF-8"' if path == "/" else 'Bearer realm="riskmon"'
+            return Response(401, "Unauthorized", b"token required\n", headers={"WWW-Authenticate": challenge}), True
         if path == "/metrics":
             return await self._metrics(headers), with_body
-        if path == "/healthz":
-            return self._health(), with_body
-        return Response(404, "Not Found", b"try /metrics or /healthz\n"), with_body
+        try:
+            return await self._view(path), with_body
+        except Exception:
+            log.exception("%s could not be rendered", path)
+            return Response(500, "Internal Server Error", b"rendering failed\n"), with_body
+
+    def _authorised(self, header: str) -> bool:
+        """No token configured, or the right one: ``Bearer <token>`` or Basic with it as the password."""
+        if self._token is None:
+            return True
+        scheme, _, credentials = header.strip().partition(" ")
+        given = b""
+        if scheme.lower() == "bearer":
+            given = credentials.strip().encode("utf-8", "replace")
+        elif scheme.lower() == "basic":
+            try:
+                given = base64.b64decode(credentials.strip(), validate=True).partition(b":")[2]
+            except (binascii.Error, ValueError):
+                return False
+        return hmac.compare_digest(given, self._token)
+
+    async def _view(self, path: str) -> Response:
+        """The page or an API document, rendered off the loop from one capture."""
+        view = self.model.capture()
+        if path == "/":
+            body = await asyncio.to_thread(lambda: page_html(view).encode())
+            return Response(200, "OK", body, HTML, {"Cache-Control": "no-store"})
+        if path == "/api/accounts":
+            return await _json(lambda: accounts_document(view))
+        account = view.find(unquote(path.removeprefix(ACCOUNT_PATH)))
+        if account is None:
+            body = json.dumps({"version": API_VERSION, "error": "no such account"}).encode()
+            return Response(404, "Not Found", body, JSON)
+        return await _json(lambda: account_detail_document(view, account))
 
     async def _metrics(self, headers: dict[str, str]) -> Response:
         encoder, content_type = choose_encoder(headers.get("accept", ""))
-        scrape = _Scrape(self.registry, None if self.state is None else self.state.capture())
+        scrape = _Scrape(self.registry, self.model.capture())
         compress = gzip_accepted(headers.get("accept-encoding", ""))
         try:
             body = await asyncio.to_thread(_encode, encoder, scrape, compress)
@@ -178,19 +236,20 @@ class Exporter:
             return Response(500, "Internal Server Error", b"metrics collection failed\n")
         return Response(200, "OK", body, content_type, {"Content-Encoding": "gzip"} if compress else {})
 
-    def _health(self) -> Response:
+    @staticmethod
+    def _health(view: View) -> Response:
         problems = []
-        blind = [m for m in self.monitors if m.is_stale()]
-        stale = [m.profile.account for m in blind if not m.loading]
+        blind = [a for a in view.accounts if a.stale]
+        stale = [a.account for a in blind if not a.loading]
         if stale:
             problems.append(f"stale (no data within STALE_AFTER): {', '.join(stale)}")
-        loading = [m.profile.account for m in blind if m.loading]
+        loading = [a.account for a in blind if a.loading]
         if loading:
             problems.append(f"no data since start-up (loading longer than 10 × STALE_AFTER): {', '.join(loading)}")
-        unsaved = [m.profile.account for m in self.monitors if m.unsaved]
+        unsaved = [a.account for a in view.accounts if a.unsaved]
         if unsaved:
             problems.append(f"state not saved (database unwritable): {', '.join(unsaved)}")
-        simulated = any(m.profile.platform == "sim" for m in self.monitors)
+        simulated = any(a.platform == "sim" for a in view.accounts)
         if simulated:  # said on every answer: a healthy simulator must never pass for a watched account
             problems.append(SIMULATED)
         if problems in ([], [SIMULATED]):
@@ -241,12 +300,13 @@ def _encode(encoder: Callable[[CollectorRegistry], bytes], scrape: _Scrape, comp
     return b"".join([*(packer.compress(part) for part in parts), packer.flush()])
 
 
-def build_exporter(
-    service: Service, metrics: Metrics, settings: Settings, trading_state: Callable[[str], TradingState] | None = None
-) -> Exporter | None:
+async def _json(document: Callable[[], dict[str, Any]]) -> Response:
+    body = await asyncio.to_thread(lambda: json.dumps(document(), ensure_ascii=False).encode())
+    return Response(200, "OK", body, JSON, {"Cache-Control": "no-store"})
+
+
+def build_exporter(model: ReadModel, metrics: Metrics, settings: Settings) -> Exporter | None:
     """The exporter for a service whose observers include ``metrics``; None when METRICS_PORT is 0."""
     if settings.metrics_port == 0:
         return None
-    monitors = service.monitors.values()
-    state = StateCollector(monitors, service.platforms, trading_state)
-    return Exporter(metrics.registry, monitors, settings.metrics_host, settings.metrics_port, state=state)
+    return Exporter(metrics.registry, model, settings.metrics_host, settings.metrics_port, token=settings.metrics_token)

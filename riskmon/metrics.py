@@ -1,13 +1,13 @@
 """Prometheus metrics: what every account looks like now, and counts of what happened to it.
 
-``StateCollector`` reads each monitor's latest ``Evaluation`` at scrape time, so a scrape always shows
-the engine's own figures (``RuleResult``s, the snapshot, the account state) and nothing here computes a
-limit. A scrape is split in two: ``capture`` takes an immutable ``StateView`` of every account on the
-event loop (references to frozen evaluations and a few scalars: cheap), and ``render`` turns it into
-metric families anywhere (the exporter does it in a worker thread), so rendering 10,000 accounts never
-holds up the snapshots of the loop. ``Metrics`` holds the counters: it observes evaluations (alerts
-fired, evaluation latency) and offers ``record_enforcement`` / ``record_notification_failure`` to the
-components that own those events. Both live on an explicit ``CollectorRegistry``: riskmon never touches the global one.
+A scrape reads the read model (``riskmon.view``), like the console, Telegram and the status page, so it always
+shows the engine's own figures and nothing here computes a limit. A scrape is split in two: the read model's
+``capture`` takes an immutable ``View`` of every account on the event loop (references to frozen evaluations
+and a few scalars: cheap), and ``render`` turns it into metric families anywhere (the exporter does it in a
+worker thread), so rendering 10,000 accounts never holds up the snapshots of the loop. ``Metrics`` holds the
+counters: it observes evaluations (alerts fired, evaluation latency) and offers ``record_enforcement`` /
+``record_notification_failure`` to the components that own those events. Both live on an explicit
+``CollectorRegistry``: riskmon never touches the global one.
 
 Rule state is 0 for ok, 1 for warning and 2 for critical. ``info`` (an objective reached, such as the
 profit target) is not trouble and reads 0; the alerts counter still counts it with ``severity="info"``.
@@ -15,19 +15,18 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import NamedTuple, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
-from riskmon.platforms.base import Feed, Outcome
+from riskmon.monitor import Evaluation
+from riskmon.platforms.base import Outcome
+from riskmon.profile import AccountProfile
 from riskmon.rules.exposure import effective_leverage
+from riskmon.view import AccountView, ReadModel, View
 
 RULE_STATE = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
@@ -79,19 +78,6 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-class PlatformStatus(Protocol):
-    """What the collector reads from a running platform (``riskmon.service.Platform``)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def feed(self) -> Feed: ...
-
-    @property
-    def failures(self) -> int: ...
-
-
 REFUSED = "riskmon_snapshots_refused"
 REFUSAL_REASONS = ("invalid", "future", "old")
 
@@ -108,67 +94,21 @@ def _refused_family() -> CounterMetricFamily:
     return CounterMetricFamily(REFUSED, doc, labels=(*ACCOUNT, "reason"))
 
 
-class AccountView(NamedTuple):
-    """One account as a scrape shows it, captured on the event loop. Every field is immutable (a
-    NamedTuple: a capture builds 10,000 of them on the loop, in a third of a frozen dataclass's time)."""
-
-    profile: AccountProfile
-    last: Evaluation | None
-    stale: bool
-    loading: bool
-    unsaved: bool
-    skew: timedelta | None
-    refused: Mapping[str, int]  # the monitor replaces this mapping, never edits it
-    trading: TradingState | None
-
-
-@dataclass(frozen=True, slots=True)
-class StateView:
-    accounts: tuple[AccountView, ...]
-    platforms: tuple[tuple[str, bool, int], ...]  # name, connected, consecutive failures
-
-
 def _ratio(percent: Decimal | None) -> float | None:
     return None if percent is None else float(percent / 100)
 
 
 class StateCollector:
-    """Reads the current state of every account and platform at scrape time."""
+    """Registers the read model's accounts and platforms on a registry: read at scrape time."""
 
-    def __init__(
-        self,
-        monitors: Collection[AccountMonitor],
-        platforms: Collection[PlatformStatus],
-        trading_state: Callable[[str], TradingState] | None = None,
-    ) -> None:
-        self.monitors = monitors
-        self.platforms = platforms
-        self.trading_state = trading_state  # the enforcer's view, when there is one
+    def __init__(self, model: ReadModel) -> None:
+        self.model = model
 
     def describe(self) -> Iterable[Metric]:
         return [*_families().values(), _refused_family()]
 
     def collect(self) -> Iterable[Metric]:
-        return render(self.capture())
-
-    def capture(self) -> StateView:
-        """Every account and platform as it is now: call on the event loop that updates the monitors."""
-        trading = self.trading_state
-        accounts = tuple(
-            AccountView(
-                m.profile,
-                m.last,
-                m.is_stale(),
-                m.loading,
-                m.unsaved,
-                m.skew,
-                m.refused,
-                None if trading is None else trading(m.profile.account),
-            )
-            for m in self.monitors
-        )
-        platforms = tuple((p.name, p.feed.connected, p.failures) for p in self.platforms)
-        return StateView(accounts, platforms)
+        return render(self.model.capture())
 
 
 def _latest(figure: Callable[[Evaluation], float | None]) -> Callable[[AccountView], float | None]:
@@ -191,7 +131,7 @@ ACCOUNT_FIGURES: dict[str, Callable[[AccountView], float | None]] = {
     "riskmon_equity": _latest(lambda ev: float(ev.snapshot.equity)),
     "riskmon_day_start_balance": _latest(lambda ev: float(ev.state.day_start_balance)),
     "riskmon_day_start_equity": _latest(lambda ev: float(ev.state.day_start_equity)),
-    "riskmon_daily_pnl": _latest(lambda ev: float(ev.snapshot.equity - ev.state.day_start_balance)),
+    "riskmon_daily_pnl": lambda a: None if a.daily_pnl is None else float(a.daily_pnl),
     "riskmon_margin_level_ratio": _latest(lambda ev: _ratio(ev.snapshot.margin_level)),
     "riskmon_leverage_ratio": _latest(lambda ev: float(effective_leverage(ev.snapshot))),
     "riskmon_open_positions": _latest(lambda ev: len(ev.snapshot.positions)),
@@ -208,7 +148,7 @@ RULE_FIGURES: dict[str, Callable[[RuleResult], float | None]] = {
 }
 
 
-def render(view: StateView) -> Iterator[Metric]:
+def render(view: View) -> Iterator[Metric]:
     """The metric families of a captured view: pure, safe in any thread.
 
     One family at a time, each from a pass over the accounts: a family is encoded and dropped before the
@@ -230,7 +170,7 @@ def render(view: StateView) -> Iterator[Metric]:
     for name, rule_figure in RULE_FIGURES.items():
         family = g[name]
         for a in view.accounts:
-            for result in () if a.last is None else a.last.results:
+            for result in a.rules:
                 value = rule_figure(result)
                 if value is not None:
                     family.add_metric([a.profile.account, a.profile.platform, result.rule], value)

@@ -11,43 +11,19 @@ import logging
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from functools import cached_property
 from typing import Protocol
 
-from riskmon.clock import Clock, SystemClock, TradingCalendar
+from riskmon.clock import Clock, SystemClock
 from riskmon.engine import advance, evaluate, track
 from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
-from riskmon.rules import Rule, Rulebook, build_rules
+from riskmon.profile import AccountProfile
 from riskmon.state import AccountState
 from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AccountProfile:
-    """What the engine needs to know about one account: who it is and which rulebook applies."""
-
-    account: str
-    rulebook: Rulebook = field(default_factory=Rulebook)
-    label: str = ""
-    platform: str = "replay"
-    initial_balance: Decimal | None = None  # None: taken from the first snapshot
-
-    @property
-    def name(self) -> str:
-        return self.label or self.account
-
-    @cached_property
-    def rules(self) -> tuple[Rule, ...]:
-        return build_rules(self.rulebook)
-
-    @cached_property
-    def calendar(self) -> TradingCalendar:
-        return self.rulebook.calendar
 
 
 @dataclass(frozen=True, slots=True)

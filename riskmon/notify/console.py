@@ -9,9 +9,15 @@ from rich.table import Table
 from rich.text import Text
 
 from riskmon.models import AlertEvent, Severity
-from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.monitor import Evaluation
 from riskmon.notify.format import event_line
 from riskmon.rules.base import money, pct
+from riskmon.view import AccountView
+
+
+def label(rule: str) -> str:
+    return rule.replace("_", " ")
+
 
 _STYLE = {Severity.OK: "green", Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
@@ -32,46 +38,43 @@ class ConsoleAlerts:
             )
 
 
-def worst(evaluation: Evaluation) -> tuple[Severity, str]:
-    failing = [r for r in evaluation.results if r.failing]
-    if not failing:
-        return Severity.OK, "ok"
-    top = max(failing, key=lambda r: r.severity.rank)
-    return top.severity, top.rule
-
-
 # Column sets from the fullest to the narrowest: the first that fits the terminal is shown. Numbers are
 # never wrapped or cut; columns are dropped (or shortened) instead, and only names may be abbreviated.
 _LAYOUTS: tuple[tuple[str, ...], ...] = (
-    ("Account", "Platform", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin lvl", "Status"),
-    ("Account", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin", "Status"),
-    ("Account", "Equity", "Daily used", "Room left", "Margin", "Status"),
-    ("Account", "Equity", "Daily used", "Room left", "Status"),
+    ("Account", "Platform", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin lvl", "Status"),
+    ("Account", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin", "Status"),
+    ("Account", "Equity", "Floor used", "Room left", "Margin", "Status"),
+    ("Account", "Equity", "Floor used", "Room left", "Status"),
     ("Account", "Room left", "Status"),
 )
 _TEXT_COLUMNS = ("Account", "Platform", "Status")
 
 
-def _cells(monitor: AccountMonitor) -> dict[str, str | Text]:
-    ev = monitor.last
+def _cells(a: AccountView) -> dict[str, str | Text]:
+    ev = a.last
     if ev is None:
-        return {"Account": monitor.profile.name, "Platform": monitor.profile.platform, "Status": "waiting for data"}
-    snap, daily = ev.snapshot, ev.result("daily_loss")
-    share = f"{pct(daily.used)}" if daily and daily.used is not None else "-"
+        status = "loading" if a.loading and a.stale else "waiting for data"
+        return {"Account": a.name, "Platform": a.platform, "Status": status}
+    snap, floor = ev.snapshot, a.nearest  # the money floor with the least room left
+    share = f"{pct(floor.used)}" if floor and floor.used is not None else "-"
     level = snap.margin_level
-    severity, rule = worst(ev)
-    status = f"{severity.value.upper()} {rule}" if severity is not Severity.OK else "OK"
+    worst = a.worst
+    status = f"{worst.severity.value.upper()} {worst.rule}" if worst is not None else "OK"
+    if a.stale:
+        status = f"STALE · {status}"
     return {
-        "Account": monitor.profile.name,
+        "Account": a.name,
         "Platform": snap.platform,
         "Balance": money(snap.balance),
         "Equity": money(snap.equity),
-        "Daily loss used / limit": f"{money(daily.observed)} / {money(daily.limit)} ({share})" if daily else "-",
-        "Daily used": share,
-        "Room left": money(daily.room_left) if daily and daily.room_left is not None else "-",
+        "Nearest floor: used / limit": (
+            f"{label(floor.rule)} {money(floor.observed)} / {money(floor.limit)} ({share})" if floor else "-"
+        ),
+        "Floor used": share,
+        "Room left": money(floor.room_left) if floor and floor.room_left is not None else "-",
         "Margin lvl": f"{level:.0f}%" if level is not None else "-",
         "Margin": f"{level:.0f}%" if level is not None else "-",
-        "Status": Text(status, style=_STYLE[severity]),
+        "Status": Text(status, style=_STYLE[Severity.CRITICAL if a.stale else a.severity]),
     }
 
 
@@ -87,9 +90,9 @@ def _table(columns: Sequence[str], rows: Sequence[dict[str, str | Text]]) -> Tab
     return table
 
 
-def account_table(monitors: Iterable[AccountMonitor], width: int | None = None) -> Table:
+def account_table(accounts: Iterable[AccountView], width: int | None = None) -> Table:
     """Every account in one table that fits ``width`` columns (the terminal's) without cutting a number."""
-    rows = [_cells(m) for m in monitors]
+    rows = [_cells(a) for a in accounts]
     if width is None:
         return _table(_LAYOUTS[0], rows)
     for columns in _LAYOUTS:

@@ -36,6 +36,7 @@ from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, Sender
 from riskmon.notify.telegram_store import Journal, Outbox
 from riskmon.notify.telegram_summary import DailySummaries, DayBook
 from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
+from riskmon.view import View
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class TelegramNotifier:
         confirm_s: int = 60,
         daily_summary: bool = True,
         on_failure: Callable[[], None] | None = None,
+        views: Callable[[], View] | None = None,
     ) -> None:
         self.bot = bot
         self.store = store
@@ -91,7 +93,7 @@ class TelegramNotifier:
         self.journal = Journal(store)
         self.days = DayBook()
         self.sender = Sender(self.outbox, self._send, clock, scrub, backoff, on_failure=on_failure)
-        self.commands = Commands(bot, monitors, self.journal, access, clock, flattener, confirm_s)
+        self.commands = Commands(bot, monitors, self.journal, access, clock, flattener, confirm_s, views)
         self.poller = Poller(bot, self.commands.handle, scrub, poll_timeout_s)
         self.summaries = DailySummaries(self.queue_summary, clock)
         self._held: deque[_Held] = deque()  # not yet in the outbox
@@ -333,6 +335,7 @@ def build_telegram(
     clock: Clock | None = None,
     flattener: FlattenHandler | None = None,
     on_failure: Callable[[], None] | None = None,
+    views: Callable[[], View] | None = None,
 ) -> TelegramNotifier | None:
     """The Telegram notifier the settings describe, or None when no bot token is configured."""
     if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
@@ -357,4 +360,5 @@ def build_telegram(
         confirm_s=settings.telegram_flatten_confirm_s,
         daily_summary=settings.telegram_daily_summary,
         on_failure=on_failure,
+        views=views,
     )

@@ -7,6 +7,7 @@ Anything else is logged and ignored: no reply, no data.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from riskmon.clock import Clock
 from riskmon.monitor import AccountMonitor
 from riskmon.notify import telegram_format as fmt
 from riskmon.notify.telegram_store import Journal
+from riskmon.view import ReadModel, View
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,12 @@ class Commands:
         clock: Clock,
         flattener: FlattenHandler | None = None,
         confirm_s: int = 60,
+        views: Callable[[], View] | None = None,
     ) -> None:
         self.bot = bot
         self.monitors = monitors
+        # The read model (``/status``): captured on the loop, rendered in a worker thread.
+        self.views = views or (lambda: ReadModel(self.monitors().values(), clock=clock).capture())
         self.journal = journal
         self.access = access
         self.clock = clock
@@ -100,13 +105,15 @@ class Commands:
         if name in ADMIN_ACTIONS:
             await self._ask(name, chat_id, user_id, args)
             return
+        if name == "status":
+            view = self.views()
+            await self._reply(chat_id, await asyncio.to_thread(fmt.status_html, view.accounts))
+            return
         await self._reply(chat_id, self._answer(name, args))
 
     def _answer(self, name: str, args: list[str]) -> str:
         monitors = self.monitors()
         match name:
-            case "status":
-                return fmt.status_html(monitors.values())
             case "accounts":
                 return fmt.accounts_html(monitors.values())
             case "positions" | "limits":

@@ -13,8 +13,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from html import escape
 
-from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity
+from riskmon.models import AlertEvent, AlertStatus, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.view import AccountView
 
 _ICON = {Severity.OK: "🟢", Severity.INFO: "🔵", Severity.WARNING: "🟠", Severity.CRITICAL: "🔴"}
 RESOLVED_ICON = "✅"
@@ -213,28 +214,26 @@ HELP_HTML = "\n".join(
 )
 
 
-def _worst(results: Iterable[RuleResult]) -> RuleResult | None:
-    failing = [r for r in results if r.failing]
-    return max(failing, key=lambda r: r.severity.rank) if failing else None
-
-
-def status_html(monitors: Iterable[AccountMonitor]) -> str:
+def status_html(accounts: Iterable[AccountView]) -> str:
+    """Every account in one line each: state, equity, the nearest money floor's share used and room left."""
     lines = ["<b>Status</b>"]
-    for monitor in monitors:
-        name = escape(clip(monitor.profile.name))
-        ev = monitor.last
+    for a in accounts:
+        name = escape(clip(a.name))
+        ev = a.last
         if ev is None:
-            lines.append(f"⏳ {name}: waiting for data")
+            lines.append(f"⏳ {name}: {'loading (no data yet)' if a.loading and a.stale else 'waiting for data'}")
             continue
-        worst = _worst(ev.results)
-        icon = _ICON[worst.severity] if worst else _ICON[Severity.OK]
+        worst = a.worst
+        icon = _ICON[a.severity]
         state = f"{escape(worst.severity.value.upper())} {escape(rule_name(worst.rule))}" if worst else "OK"
+        if a.stale:
+            state = f"STALE (no fresh data) · {state}"
         line = f"{icon} <b>{name}</b>: {state} · equity {num(ev.snapshot.equity)}"
-        daily = ev.result("daily_loss")
-        if daily is not None and daily.used is not None:
-            line += f" · daily loss used {share(daily.used)}"
-        if daily is not None and daily.room_left is not None:
-            line += f" · room left {num(daily.room_left)}"
+        floor = a.nearest
+        if floor is not None and floor.used is not None:
+            line += f" · {escape(rule_name(floor.rule))} used {share(floor.used)}"
+        if floor is not None and floor.room_left is not None:
+            line += f" · room left {num(floor.room_left)}"
         lines.append(line)
     if len(lines) == 1:
         lines.append("No accounts configured.")

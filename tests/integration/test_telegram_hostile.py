@@ -89,7 +89,8 @@ async def test_many_accounts_going_blind_at_once_make_one_message(api: FakeTeleg
     from datetime import timedelta
 
     from riskmon.clock import ManualClock
-    from riskmon.monitor import STALE_DATA, AccountMonitor, AccountProfile
+    from riskmon.monitor import STALE_DATA, AccountMonitor
+    from riskmon.profile import AccountProfile
     from riskmon.rules.presets import PRESETS
     from tests.builders import D, ts
 

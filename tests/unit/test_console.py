@@ -16,6 +16,7 @@ from riskmon import logs
 from riskmon.cli import app
 from riskmon.monitor import AccountMonitor
 from riskmon.notify.console import account_table
+from riskmon.view import ReadModel
 from tests.builders import preset_monitor, snap
 
 runner = CliRunner()
@@ -41,7 +42,7 @@ def monitors() -> list[AccountMonitor]:
 
 def render(width: int) -> list[str]:
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
-    console.print(account_table(monitors(), width))
+    console.print(account_table(ReadModel(monitors()).capture().accounts, width))
     return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
 
 
@@ -58,9 +59,9 @@ def test_the_live_table_fits_the_terminal_and_never_cuts_a_number(width: int) ->
 
 def test_the_table_shows_everything_when_there_is_room() -> None:
     text = "\n".join(render(160))
-    for header in ("Platform", "Balance", "Equity", "Daily loss used / limit", "Room left", "Margin lvl", "Status"):
+    for header in ("Platform", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin lvl", "Status"):
         assert header in text
-    assert "100,000.00" in text and "97,512.34" in text and "2,487.66 / 5,000.00 (49.8%)" in text
+    assert "100,000.00" in text and "97,512.34" in text and "daily loss 2,487.66 / 5,000.00 (49.8%)" in text
 
 
 def test_at_80_columns_the_widest_figures_are_dropped_not_cut() -> None:
@@ -73,7 +74,12 @@ def test_log_lines_print_above_the_live_table_not_through_it(capsys: pytest.Capt
     out = io.StringIO()
     console = Console(file=out, width=80, force_terminal=True, color_system=None)
     logs.configure("plain", "INFO")
-    with Live(account_table(monitors(), 80), console=console, auto_refresh=False, redirect_stderr=True) as live:
+    with Live(
+        account_table(ReadModel(monitors()).capture().accounts, 80),
+        console=console,
+        auto_refresh=False,
+        redirect_stderr=True,
+    ) as live:
         logging.getLogger("riskmon.test").warning("feed failed (connection refused)")
         live.refresh()
     assert "feed failed (connection refused)" in out.getvalue()  # went through the table's console

@@ -9,7 +9,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from riskmon.metrics import GAUGES, Metrics
-from riskmon.monitor import AccountProfile
+from riskmon.profile import AccountProfile
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "riskmon.json").read_text())

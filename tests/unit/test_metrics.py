@@ -12,11 +12,13 @@ from prometheus_client import CollectorRegistry
 from riskmon.clock import ManualClock
 from riskmon.metrics import Metrics, StateCollector
 from riskmon.models import AccountSnapshot, AlertStatus, Severity, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.platforms.base import Outcome
 from riskmon.platforms.replay import parse_line, snapshot_to_line
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
+from riskmon.view import ReadModel
 from tests.builders import D, position, snap, ts
 
 ACCOUNT = "acc-1"
@@ -74,7 +76,7 @@ def setup(clock: ManualClock | None = None) -> tuple[AccountMonitor, Metrics, Sc
     clock = clock or ManualClock(ts("2026-03-02 08:00"))
     monitor = AccountMonitor(profile(), Store(MEMORY), [metrics], clock=clock, stale_after=timedelta(seconds=30))
     platforms = [FakePlatform("mt5", FakeFeed(True)), FakePlatform("ctrader", FakeFeed(False), failures=3)]
-    registry.register(StateCollector([monitor], platforms))
+    registry.register(StateCollector(ReadModel([monitor], platforms)))
     return monitor, metrics, Scrape(registry)
 
 
@@ -209,7 +211,7 @@ def test_trading_state_is_the_enforcers() -> None:
     registry = CollectorRegistry()
     monitor = AccountMonitor(profile(), Store(MEMORY))
     states = {ACCOUNT: TradingState.ACTIVE}
-    registry.register(StateCollector([monitor], [], states.__getitem__))
+    registry.register(StateCollector(ReadModel([monitor], [], states.__getitem__)))
     scrape = Scrape(registry)
     assert scrape("riskmon_trading_state", **IDS) == 0
     states[ACCOUNT] = TradingState.HALTED

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from riskmon.clock import ManualClock
 from riskmon.models import AlertStatus, Severity
-from riskmon.monitor import LOADING, STALE_DATA, AccountMonitor, AccountProfile
+from riskmon.monitor import LOADING, STALE_DATA, AccountMonitor
+from riskmon.profile import AccountProfile
 from riskmon.store import MEMORY, Store
 from tests.builders import snap, ts
 

@@ -1,0 +1,295 @@
+"""The status page and the JSON API: pure renderings of a captured ``View`` (safe in any thread).
+
+``/api/accounts`` and ``/api/accounts/{id}`` answer JSON documents carrying ``"version": API_VERSION``:
+fields may be added within a version, never renamed, removed or changed in meaning (that takes a new
+version). Money and rule figures are decimal strings (exact, as the engine has them); chart points are
+numbers. ``/`` is one self-contained HTML page (inline CSS and SVG, no script, no build step) that
+reloads itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from riskmon.models import RuleResult, Severity
+from riskmon.view import AccountView, View
+
+API_VERSION = 1
+REFRESH_S = 10  # the page reloads itself this often
+
+_URGENCY = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 3, Severity.OK: 4}
+BLIND = 2  # between warnings and the rest: riskmon cannot see the account
+
+
+def urgency(a: AccountView) -> tuple[int, str]:
+    """Most urgent first: critical, warning, blind (stale, or loading too long), then the rest; by name."""
+    rank = _URGENCY[a.severity]
+    return (min(rank, BLIND) if a.stale else rank), a.name
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def rule_document(r: RuleResult) -> dict[str, Any]:
+    return {
+        "rule": r.rule,
+        "severity": r.severity.value,
+        "observed": _dec(r.observed),
+        "limit": _dec(r.limit),
+        "unit": r.unit,
+        "room_left": _dec(r.room_left),
+        "used": _dec(r.used),
+        "floor": _dec(r.floor),
+        "message": r.message,
+    }
+
+
+def account_document(a: AccountView, with_history: bool = False) -> dict[str, Any]:
+    """One account as the API shows it (the history of the day only for ``/api/accounts/{id}``)."""
+    snap = None if a.last is None else a.last.snapshot
+    worst, nearest = a.worst, a.nearest
+    doc: dict[str, Any] = {
+        "id": a.account,
+        "name": a.name,
+        "label": a.profile.label,
+        "platform": a.platform,
+        "currency": a.currency,
+        "freshness": a.freshness.value,
+        "seconds_since_data": round(a.silence_s, 3),
+        "state_saved": not a.unsaved,
+        "trading_state": None if a.trading is None else a.trading.value,
+        "last_evaluation": None if snap is None else snap.ts.isoformat(),
+        "balance": None if snap is None else _dec(snap.balance),
+        "equity": None if snap is None else _dec(snap.equity),
+        "daily_pnl": _dec(a.daily_pnl),
+        "trading_day": None if a.trading_day is None else a.trading_day.isoformat(),
+        "day_start": _iso(a.day_start),
+        "severity": a.severity.value,
+        "worst_rule": None if worst is None else worst.rule,
+        "nearest_floor": None
+        if nearest is None
+        else {"rule": nearest.rule, "room_left": _dec(nearest.room_left), "used": _dec(nearest.used)},
+        "rules": [rule_document(r) for r in a.rules],
+    }
+    if with_history:
+        doc["equity_today"] = [
+            {"ts": datetime.fromtimestamp(p.ts, UTC).isoformat(), "low": p.low, "close": p.close,
+             "floors": dict(p.floors)}
+            for p in a.equity_today
+        ]  # fmt: skip
+    return doc
+
+
+def accounts_document(view: View) -> dict[str, Any]:
+    return {
+        "version": API_VERSION,
+        "taken_at": view.taken_at.isoformat(),
+        "accounts": [account_document(a) for a in view.accounts],
+    }
+
+
+def account_detail_document(view: View, a: AccountView) -> dict[str, Any]:
+    return {"version": API_VERSION, "taken_at": view.taken_at.isoformat(), "account": account_document(a, True)}
+
+
+# -- the page ---------------------------------------------------------------------------------------
+
+_COLOUR = {Severity.OK: "#2e7d32", Severity.INFO: "#1565c0", Severity.WARNING: "#ef6c00", Severity.CRITICAL: "#c62828"}
+_FLOOR_COLOURS = ("#c62828", "#6a1b9a", "#ad1457", "#4e342e")
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d1d1f}
+header{padding:12px 20px;background:#1d1d1f;color:#fff;display:flex;gap:16px;align-items:baseline;flex-wrap:wrap}
+header h1{font-size:20px;margin:0}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px;padding:12px}
+.card{background:#fff;border-radius:8px;padding:12px;border-left:6px solid var(--c);box-shadow:0 1px 2px #0002}
+.card h2{font-size:17px;margin:0 0 4px}
+.meta,.fig{font-size:13px;color:#555}
+.badge{display:inline-block;padding:1px 6px;border-radius:4px;color:#fff;font-size:12px;margin-right:4px}
+.rule{font-size:13px;margin:6px 0 0}
+.bar{height:8px;background:#e0e0e0;border-radius:4px;overflow:hidden}
+.bar span{display:block;height:100%}
+.num{font-variant-numeric:tabular-nums}
+svg{width:100%;height:auto;margin-top:8px}
+"""
+
+
+def _money(value: Decimal | None) -> str:
+    if value is None:
+        return "–"
+    if not value.is_finite():
+        return "∞" if value > 0 else "−∞"
+    text = f"{value:,.2f}"
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def _share(value: Decimal | None) -> str:
+    if value is None:
+        return "–"
+    return "over the limit" if not value.is_finite() else f"{value * 100:.1f}%"
+
+
+def _rule_row(r: RuleResult) -> str:
+    """A rule's room left as a bar (full while none of the allowance is used, empty at the limit); a rule
+    without a share of a limit (a count, an objective) shows its message instead."""
+    name = escape(r.rule.replace("_", " "))
+    head = f'<div class="rule" data-rule="{escape(r.rule)}" data-severity="{r.severity.value}">'
+    if r.used is None:
+        return f'{head}<div>{name} <span class="fig">{escape(r.message)}</span></div></div>'
+    used = r.used
+    left = max(0.0, min(1.0, 1.0 - float(used))) if used.is_finite() else 0.0
+    room = f" · room left {_money(r.room_left)}" if r.room_left is not None else ""
+    return (
+        f'{head}<div>{name} <span class="num fig">{_share(used)} used{room}</span></div>'
+        f'<div class="bar" role="meter" aria-label="{name} room left" aria-valuemin="0" aria-valuemax="100" '
+        f'aria-valuenow="{left * 100:.0f}"><span style="width:{left * 100:.1f}%;background:{_COLOUR[r.severity]}">'
+        f"</span></div></div>"
+    )
+
+
+W, H, LEFT, PAD, BOTTOM = 360, 150, 54, 4, 16
+
+
+def chart_svg(a: AccountView) -> str:
+    """Today's equity (the line; the bucket lows fainter) against every money floor, over the trading day."""
+    points = a.equity_today
+    if not points or a.day_start is None:
+        return '<p class="meta chart-empty">No equity history for today yet.</p>'
+    start = a.day_start.timestamp()
+    end = max(start + timedelta(days=1).total_seconds(), points[-1].ts + 1)
+    names = list(dict.fromkeys(rule for p in points for rule, _ in p.floors))
+    values = [v for p in points for v in (p.low, p.close, *(f for _, f in p.floors))]
+    low, high = min(values), max(values)
+    span = (high - low) or max(abs(high), 1.0) * 0.01
+    low, high = low - span * 0.08, high + span * 0.08
+
+    def x(ts: float) -> float:
+        return LEFT + (ts - start) / (end - start) * (W - LEFT - PAD)
+
+    def y(value: float) -> float:
+        return PAD + (high - value) / (high - low) * (H - PAD - BOTTOM)
+
+    def line(coords: list[tuple[float, float]]) -> str:
+        return " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+
+    text = 'font-size="9" fill="#666"'
+    parts = [
+        f'<svg viewBox="0 0 {W} {H}" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'aria-label="equity today against the floors" data-account="{escape(a.account)}">',
+        f'<rect x="{LEFT}" y="{PAD}" width="{W - LEFT - PAD}" height="{H - PAD - BOTTOM}" fill="#fafafa" '
+        'stroke="#ddd"/>',
+        f'<text x="{LEFT - 3}" y="{y(high - span * 0.08) + 3:.1f}" {text} text-anchor="end">{_axis(high - span * 0.08)}'
+        "</text>",
+        f'<text x="{LEFT - 3}" y="{y(low + span * 0.08) + 3:.1f}" {text} text-anchor="end">{_axis(low + span * 0.08)}'
+        "</text>",
+    ]
+    for hours in range(0, 25, 6):
+        at = start + hours * 3600
+        anchor = "start" if hours == 0 else "end" if hours == 24 else "middle"
+        parts.append(
+            f'<text x="{x(at):.1f}" y="{H - 4}" {text} text-anchor="{anchor}">'
+            f"{datetime.fromtimestamp(at, UTC):%H:%M}</text>"
+        )
+    for n, rule in enumerate(names):
+        steps = _steps([(p.ts, dict(p.floors).get(rule)) for p in points], start, end)
+        colour = _FLOOR_COLOURS[n % len(_FLOOR_COLOURS)]
+        coords = [(x(ts), y(v)) for ts, v in steps]
+        parts.append(
+            f'<polyline class="floor" data-rule="{escape(rule)}" points="{line(coords)}" fill="none" '
+            f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 3"><title>{escape(rule)} floor</title>'
+            "</polyline>"
+        )
+        parts.append(
+            f'<text x="{W - PAD - 2}" y="{coords[-1][1] - 3:.1f}" font-size="10" text-anchor="end" '
+            f'fill="{colour}">{escape(rule.replace("_", " "))} floor {_axis(steps[-1][1])}</text>'
+        )
+    lows = [(x(p.ts), y(p.low)) for p in points]
+    closes = [(x(p.ts), y(p.close)) for p in points]
+    parts.append(f'<polyline class="low" points="{line(lows)}" fill="none" stroke="#90caf9" stroke-width="1"/>')
+    parts.append(
+        f'<polyline class="equity" points="{line(closes)}" fill="none" stroke="#1565c0" stroke-width="2">'
+        "<title>equity</title></polyline>"
+    )
+    cx, cy = closes[-1]
+    parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="#1565c0"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _axis(value: float) -> str:
+    return f"{value:,.0f}".replace("-", "−")
+
+
+def _steps(values: list[tuple[float, float | None]], start: float, end: float) -> list[tuple[float, float]]:
+    """A floor as a step line over the whole day: each value holds until the next (a trailing floor moves in
+    steps); the first reaches back to the day's start, the last on to its end."""
+    out: list[tuple[float, float]] = []
+    for ts, value in values:
+        if value is None:
+            continue
+        out.append((ts, out[-1][1]) if out else (start, value))
+        out.append((ts, value))
+    if out:
+        out.append((end, out[-1][1]))
+    return out
+
+
+def _card(a: AccountView) -> str:
+    severity = a.severity
+    worst = a.worst
+    status = "OK" if worst is None else f"{severity.value.upper()} {worst.rule.replace('_', ' ')}"
+    if a.last is None:
+        status = "waiting for data"
+    trading = "monitoring only" if a.trading is None else a.trading.value
+    fresh = a.freshness.value
+    badges = (
+        f'<span class="badge" style="background:{_COLOUR[severity]}">{escape(status)}</span>'
+        f'<span class="badge trading" style="background:#455a64">{escape(trading)}</span>'
+        f'<span class="badge freshness" style="background:{"#2e7d32" if fresh == "fresh" else "#c62828"}">'
+        f"{escape(fresh)}</span>"
+    )
+    if a.unsaved:
+        badges += '<span class="badge" style="background:#c62828">state not saved</span>'
+    figures = ""
+    if a.last is not None:
+        snap = a.last.snapshot
+        figures = (
+            f'<div class="fig num">equity {_money(snap.equity)} {escape(snap.currency)} · '
+            f"balance {_money(snap.balance)} · today {_money(a.daily_pnl)}</div>"
+        )
+    rules = "".join(_rule_row(r) for r in a.rules)
+    return (
+        f'<section class="card" data-account="{escape(a.account)}" data-severity="{severity.value}" '
+        f'data-trading="{escape(trading)}" style="--c:{_COLOUR[severity]}">'
+        f"<h2>{escape(a.name)}</h2>"
+        f'<div class="meta">{escape(a.account)} · {escape(a.platform)}</div>{badges}{figures}{rules}{chart_svg(a)}'
+        "</section>"
+    )
+
+
+def page_html(view: View) -> str:
+    """Every account, the most urgent first."""
+    accounts = sorted(view.accounts, key=urgency)
+    counts = {s: sum(1 for a in view.accounts if a.severity is s) for s in Severity}
+    blind = sum(1 for a in view.accounts if a.stale)
+    summary = (
+        f"{len(view.accounts)} accounts · {counts[Severity.CRITICAL]} critical · {counts[Severity.WARNING]} warning"
+        f" · {blind} blind · {view.taken_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    body = "".join(_card(a) for a in accounts) or '<p class="meta">No accounts configured.</p>'
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{REFRESH_S}">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>riskmon</title><style>{CSS}</style></head><body>"
+        f'<header><h1>riskmon</h1><span id="summary">{escape(summary)}</span></header>'
+        f"<main>{body}</main></body></html>"
+    )
