@@ -1,6 +1,6 @@
-"""What a /metrics scrape costs the event loop, with many accounts.
+"""What a /metrics scrape (or the status page, the API) costs the event loop, with many accounts.
 
-    python -m benchmarks.metrics_scrape [--accounts 10000] [--scrapes 10]
+    python -m benchmarks.metrics_scrape [--accounts 10000] [--scrapes 10] [--path /metrics]
 
 Each account has an ftmo-2step monitor whose latest evaluation holds 3 positions (what a scrape
 renders). The exporter serves over loopback; a ticker task on the same loop wakes every millisecond and
@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from benchmarks.engine import positions, snapshots
 from riskmon.exporter import Exporter
+from riskmon.history import EquityHistory
 from riskmon.metrics import Metrics
 from riskmon.monitor import AccountMonitor
 from riskmon.profile import AccountProfile
@@ -38,26 +39,36 @@ for line in sys.stdin:
     url, expected = line.split()
     request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
     with urllib.request.urlopen(request, timeout=300) as response:
-        text = gzip.decompress(response.read()).decode()
+        body = response.read()
+        text = (gzip.decompress(body) if response.headers.get("Content-Encoding") == "gzip" else body).decode()
     print("ok" if expected in text else "missing", flush=True)
 """
 
 
 def build(accounts: int) -> tuple[CollectorRegistry, list[AccountMonitor], ReadModel]:
     store = Store(MEMORY)
+    history = EquityHistory(store)
     profiles = [AccountProfile(f"acc-{n}", BOOK, initial_balance=Decimal(100000)) for n in range(accounts)]
     registry = CollectorRegistry()
     metrics = Metrics(profiles, registry)
     held = positions(3)
     monitors = []
     for profile in profiles:
-        monitor = AccountMonitor(profile, store, [metrics])
+        monitor = AccountMonitor(profile, store, [metrics, history])
         monitor.process(next(snapshots(profile.account, 1, held)))
         monitors.append(monitor)
-    return registry, monitors, ReadModel(monitors)
+    return registry, monitors, ReadModel(monitors, history=history)
 
 
-async def measure(accounts: int, scrapes: int) -> dict[str, float]:
+# What each path's answer must contain about the last account (one word: the scraper splits on spaces).
+EXPECTED = {
+    "/metrics": 'account="acc-{last}"',
+    "/": 'data-account="acc-{last}"',
+    "/api/accounts": '"acc-{last}"',
+}
+
+
+async def measure(accounts: int, scrapes: int, path: str = "/metrics") -> dict[str, float]:
     scraper = await asyncio.create_subprocess_exec(
         sys.executable, "-c", SCRAPER, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
     )
@@ -90,7 +101,8 @@ async def measure(accounts: int, scrapes: int) -> dict[str, float]:
             scraping = True
             started = time.perf_counter()
             # The scraper is another process, as Prometheus is: its own work never shows in riskmon's loop.
-            scraper.stdin.write(f'http://127.0.0.1:{exporter.port}/metrics account="acc-{accounts - 1}"\n'.encode())
+            expected = EXPECTED[path].format(last=accounts - 1)
+            scraper.stdin.write(f"http://127.0.0.1:{exporter.port}{path} {expected}\n".encode())
             answer = await scraper.stdout.readline()
             walls.append((time.perf_counter() - started) * 1000)
             scraping = False
@@ -113,10 +125,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--scrapes", type=int, default=10)
+    parser.add_argument("--path", choices=sorted(EXPECTED), default="/metrics")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.accounts, args.scrapes))
+    figures = asyncio.run(measure(args.accounts, args.scrapes, args.path))
     print(
-        f"{args.accounts:,} accounts, {args.scrapes} scrapes: capture on the loop {figures['capture_ms']:.2f} ms "
+        f"{args.path}: {args.accounts:,} accounts, {args.scrapes} scrapes: "
+        f"capture on the loop {figures['capture_ms']:.2f} ms "
         f"(median); ticker lateness during scrapes p99 {figures['loop_held_p99_ms']:.1f} ms, max "
         f"{figures['loop_held_max_ms']:.1f} ms (idle loop: p99 {figures['idle_p99_ms']:.1f} ms, max "
         f"{figures['idle_max_ms']:.1f} ms); whole scrape {figures['scrape_ms']:.0f} ms (median, in a worker thread)"

@@ -26,11 +26,10 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from prometheus_client import CollectorRegistry
@@ -42,7 +41,7 @@ from riskmon.config import DEFAULT_PORT, Settings
 from riskmon.errors import ConfigError
 from riskmon.metrics import Metrics, render
 from riskmon.view import ReadModel, View
-from riskmon.web import API_VERSION, account_detail_document, accounts_document, page_html
+from riskmon.web import API_VERSION, account_json, accounts_json, page_html
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +50,14 @@ TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 ACCOUNT_PATH = "/api/accounts/"
+CHUNK = 256 * 1024  # a rendered page or document is written in pieces of about this size
 
 
 @dataclass(frozen=True)
 class Response:
     status: int
     reason: str
-    body: bytes = b""
+    body: bytes | tuple[bytes, ...] = b""  # pieces are written one by one, never joined on the loop
     content_type: str = TEXT
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -65,7 +65,7 @@ class Response:
         lines = [
             f"HTTP/1.1 {self.status} {self.reason}",
             f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body)}",
+            f"Content-Length: {len(self.body) if isinstance(self.body, bytes) else sum(map(len, self.body))}",
             "Connection: close",
             *(f"{name}: {value}" for name, value in self.headers.items()),
         ]
@@ -162,8 +162,9 @@ class Exporter:
                     headers[name.strip().lower()] = value.strip()
             response, with_body = await self.respond(request_line, headers)
             writer.write(response.head())
-            if with_body:
-                writer.write(response.body)  # not joined to the head: a copy of megabytes on the loop
+            if with_body:  # not joined to the head: a copy of megabytes on the loop
+                for piece in (response.body,) if isinstance(response.body, bytes) else response.body:
+                    writer.write(piece)
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError):
             pass  # slow, broken or oversized request: drop the connection
@@ -215,15 +216,14 @@ class Exporter:
         """The page or an API document, rendered off the loop from one capture."""
         view = self.model.capture()
         if path == "/":
-            body = await asyncio.to_thread(lambda: page_html(view).encode())
-            return Response(200, "OK", body, HTML, {"Cache-Control": "no-store"})
+            return await _rendered(lambda: page_html(view), HTML)
         if path == "/api/accounts":
-            return await _json(lambda: accounts_document(view))
+            return await _rendered(lambda: accounts_json(view), JSON)
         account = view.find(unquote(path.removeprefix(ACCOUNT_PATH)))
         if account is None:
             body = json.dumps({"version": API_VERSION, "error": "no such account"}).encode()
             return Response(404, "Not Found", body, JSON)
-        return await _json(lambda: account_detail_document(view, account))
+        return await _rendered(lambda: account_json(view, account), JSON)
 
     async def _metrics(self, headers: dict[str, str]) -> Response:
         encoder, content_type = choose_encoder(headers.get("accept", ""))
@@ -300,9 +300,23 @@ def _encode(encoder: Callable[[CollectorRegistry], bytes], scrape: _Scrape, comp
     return b"".join([*(packer.compress(part) for part in parts), packer.flush()])
 
 
-async def _json(document: Callable[[], dict[str, Any]]) -> Response:
-    body = await asyncio.to_thread(lambda: json.dumps(document(), ensure_ascii=False).encode())
-    return Response(200, "OK", body, JSON, {"Cache-Control": "no-store"})
+async def _rendered(render: Callable[[], Iterable[str]], content_type: str) -> Response:
+    """A page or document rendered and encoded piece by piece in a worker thread."""
+
+    def encode() -> tuple[bytes, ...]:
+        chunks: list[bytes] = []
+        pending: list[bytes] = []
+        size = 0
+        with _without_cyclic_gc():
+            for piece in render():
+                pending.append(piece.encode())
+                size += len(pending[-1])
+                if size >= CHUNK:  # joined here, in the thread: the loop writes a few large chunks
+                    chunks.append(b"".join(pending))
+                    pending, size = [], 0
+        return (*chunks, b"".join(pending))
+
+    return Response(200, "OK", await asyncio.to_thread(encode), content_type, {"Cache-Control": "no-store"})
 
 
 def build_exporter(model: ReadModel, metrics: Metrics, settings: Settings) -> Exporter | None:

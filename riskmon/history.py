@@ -108,6 +108,10 @@ class EquityHistory:
         """The account's current day (an immutable value: safe to read from any thread)."""
         return self._days.get(account)
 
+    def days(self) -> dict[str, Day]:
+        """Every account's day, as they are now (a copy: the values are immutable, the mapping is not)."""
+        return self._days.copy()
+
     def observe(self, evaluation: Evaluation) -> None:
         snap, state = evaluation.snapshot, evaluation.state
         if snap.keepalive or state.trading_day is None:

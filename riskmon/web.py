@@ -9,6 +9,8 @@ reloads itself.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import escape
@@ -88,16 +90,18 @@ def account_document(a: AccountView, with_history: bool = False) -> dict[str, An
     return doc
 
 
-def accounts_document(view: View) -> dict[str, Any]:
-    return {
-        "version": API_VERSION,
-        "taken_at": view.taken_at.isoformat(),
-        "accounts": [account_document(a) for a in view.accounts],
-    }
+def accounts_json(view: View) -> Iterator[str]:
+    """``{"version": 1, "taken_at": …, "accounts": [...]}`` in pieces of one account each: encoded piece by
+    piece, 10,000 accounts never hold the interpreter (and with it the event loop) in one long call."""
+    yield f'{{"version": {API_VERSION}, "taken_at": {json.dumps(view.taken_at.isoformat())}, "accounts": ['
+    for n, a in enumerate(view.accounts):
+        yield (", " if n else "") + json.dumps(account_document(a), ensure_ascii=False)
+    yield "]}"
 
 
-def account_detail_document(view: View, a: AccountView) -> dict[str, Any]:
-    return {"version": API_VERSION, "taken_at": view.taken_at.isoformat(), "account": account_document(a, True)}
+def account_json(view: View, a: AccountView) -> Iterator[str]:
+    doc = {"version": API_VERSION, "taken_at": view.taken_at.isoformat(), "account": account_document(a, True)}
+    yield json.dumps(doc, ensure_ascii=False)
 
 
 # -- the page ---------------------------------------------------------------------------------------
@@ -275,8 +279,8 @@ def _card(a: AccountView) -> str:
     )
 
 
-def page_html(view: View) -> str:
-    """Every account, the most urgent first."""
+def page_html(view: View) -> Iterator[str]:
+    """Every account, the most urgent first, in pieces of one account each (encoded piece by piece)."""
     accounts = sorted(view.accounts, key=urgency)
     counts = {s: sum(1 for a in view.accounts if a.severity is s) for s in Severity}
     blind = sum(1 for a in view.accounts if a.stale)
@@ -284,12 +288,14 @@ def page_html(view: View) -> str:
         f"{len(view.accounts)} accounts · {counts[Severity.CRITICAL]} critical · {counts[Severity.WARNING]} warning"
         f" · {blind} blind · {view.taken_at:%Y-%m-%d %H:%M:%S} UTC"
     )
-    body = "".join(_card(a) for a in accounts) or '<p class="meta">No accounts configured.</p>'
-    return (
+    yield (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="refresh" content="{REFRESH_S}">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>riskmon</title><style>{CSS}</style></head><body>"
-        f'<header><h1>riskmon</h1><span id="summary">{escape(summary)}</span></header>'
-        f"<main>{body}</main></body></html>"
+        f'<header><h1>riskmon</h1><span id="summary">{escape(summary)}</span></header><main>'
     )
+    yield from (_card(a) for a in accounts)
+    if not accounts:
+        yield '<p class="meta">No accounts configured.</p>'
+    yield "</main></body></html>"
