@@ -15,10 +15,21 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity, TradingState
@@ -28,23 +39,29 @@ from riskmon.profile import AccountProfile
 from riskmon.rules.exposure import effective_leverage
 from riskmon.view import AccountView, ReadModel, View
 
+# No ``*_created`` series: one more series per counter label set (300,000 at 10,000 accounts) that no
+# dashboard or alert reads. prometheus_client keeps this switch process-wide; riskmon's registry is its only user.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 RULE_STATE = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 # The engine takes tens of microseconds to a few milliseconds per snapshot.
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 ACCOUNT = ("account", "platform")
+MONEY = (*ACCOUNT, "currency")  # money gauges say their currency (riskmon never converts)
 TRADING_STATE = {TradingState.ACTIVE: 0.0, TradingState.REDUCING: 1.0, TradingState.HALTED: 2.0}
 RULE = (*ACCOUNT, "rule")
+MONEY_RULE = (*RULE, "currency")
 
 # name, help, labels. Money is in the account currency; shares are ratios (1 = 100 %).
 GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_account_info", "Configured account (always 1), with its label.", (*ACCOUNT, "label")),
-    ("riskmon_balance", "Closed balance, in the account currency.", ACCOUNT),
-    ("riskmon_equity", "Equity (balance plus floating P&L), in the account currency.", ACCOUNT),
-    ("riskmon_day_start_balance", "Balance anchored at the start of the trading day.", ACCOUNT),
-    ("riskmon_day_start_equity", "Equity anchored at the start of the trading day.", ACCOUNT),
-    ("riskmon_daily_pnl", "Equity minus the day-start balance: the day's closed and floating P&L.", ACCOUNT),
+    ("riskmon_balance", "Closed balance, in the account currency.", MONEY),
+    ("riskmon_equity", "Equity (balance plus floating P&L), in the account currency.", MONEY),
+    ("riskmon_day_start_balance", "Balance anchored at the start of the trading day.", MONEY),
+    ("riskmon_day_start_equity", "Equity anchored at the start of the trading day.", MONEY),
+    ("riskmon_daily_pnl", "Equity minus the day-start balance: the day's closed and floating P&L.", MONEY),
     ("riskmon_margin_level_ratio", "Equity / used margin (1.5 = 150 %); absent while no margin is used.", ACCOUNT),
     ("riskmon_leverage_ratio", "Effective leverage: total open notional / equity.", ACCOUNT),
     ("riskmon_open_positions", "Open positions.", ACCOUNT),
@@ -70,8 +87,12 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_state_unsaved", "1 while the account's state cannot be saved (the same check as /healthz).", ACCOUNT),
     ("riskmon_rule_state", "Rule verdict on the latest snapshot: 0 ok (or info), 1 warning, 2 critical.", RULE),
     ("riskmon_rule_used_ratio", "Share of the rule's limit used (1 = at the limit; negative in profit).", RULE),
-    ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", RULE),
-    ("riskmon_rule_floor", "Equity floor of a money-floor rule (daily_loss, max_loss), in the account currency.", RULE),
+    ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", MONEY_RULE),
+    (
+        "riskmon_rule_floor",
+        "Equity floor of a money-floor rule (daily_loss, max_loss), in the account currency.",
+        MONEY_RULE,
+    ),
     ("riskmon_trading_state", "Enforcement state: 0 active, 1 reducing, 2 halted.", ACCOUNT),
     ("riskmon_platform_up", "1 while the platform's feed is connected.", ("platform",)),
     ("riskmon_platform_consecutive_failures", "Feed failures since the last good snapshot.", ("platform",)),
@@ -96,6 +117,9 @@ def _refused_family() -> CounterMetricFamily:
 
 def _ratio(percent: Decimal | None) -> float | None:
     return None if percent is None else float(percent / 100)
+
+
+IN_CURRENCY = frozenset(name for name, _, labels in GAUGES if "currency" in labels)
 
 
 class StateCollector:
@@ -161,19 +185,22 @@ def render(view: View) -> Iterator[Metric]:
         info.add_metric([a.profile.account, a.profile.platform, a.profile.label], 1)
     yield info
     for name, figure in ACCOUNT_FIGURES.items():
-        family = g[name]
+        family, money = g[name], name in IN_CURRENCY
         for a in view.accounts:
             value = figure(a)
             if value is not None:
-                family.add_metric([a.profile.account, a.profile.platform], value)
+                family.add_metric(
+                    [a.profile.account, a.profile.platform, *((a.currency or "",) if money else ())], value
+                )
         yield family
     for name, rule_figure in RULE_FIGURES.items():
-        family = g[name]
+        family, money = g[name], name in IN_CURRENCY
         for a in view.accounts:
             for result in a.rules:
                 value = rule_figure(result)
                 if value is not None:
-                    family.add_metric([a.profile.account, a.profile.platform, result.rule], value)
+                    extra = (a.currency or "",) if money else ()
+                    family.add_metric([a.profile.account, a.profile.platform, result.rule, *extra], value)
         yield family
     refused = _refused_family()
     for a in view.accounts:
@@ -185,6 +212,13 @@ def render(view: View) -> Iterator[Metric]:
         g["riskmon_platform_consecutive_failures"].add_metric([name], failures)
     yield g["riskmon_platform_up"]
     yield g["riskmon_platform_consecutive_failures"]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("riskmon")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 class Metrics:
@@ -201,6 +235,14 @@ class Metrics:
         channels: Iterable[str] = (),
     ) -> None:
         self.registry = registry
+        # The process (CPU, memory, open files; Linux only), the interpreter and its garbage collector, on
+        # riskmon's own registry (never the global one), and the build, to tell versions apart in Grafana.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        Info("riskmon_build", "riskmon's version and the Python running it.", registry=registry).info(
+            {"version": _version(), "python": platform.python_version()}
+        )
         self.alerts = Counter(
             "riskmon_alerts_fired",
             "Alerts raised: a rule starting to fail or changing severity (recoveries are not counted).",

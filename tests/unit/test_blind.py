@@ -259,7 +259,10 @@ async def test_a_scrape_renders_off_the_loop_from_a_view_captured_on_it() -> Non
         url = f"http://127.0.0.1:{exporter.port}/metrics"
         async with httpx.AsyncClient(trust_env=False) as client:
             response = await client.get(url)
-    assert response.status_code == 200 and 'riskmon_equity{account="acc-0",platform="replay"} 91000.0' in response.text
+    assert (
+        response.status_code == 200
+        and 'riskmon_equity{account="acc-0",currency="USD",platform="replay"} 91000.0' in response.text
+    )
     assert probe.threads and threading.main_thread().ident not in probe.threads  # rendered in a worker thread
     assert asyncio.get_running_loop().is_running()
 
