@@ -37,7 +37,7 @@ from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
 from riskmon.profile import AccountProfile
-from riskmon.rules import wording
+from riskmon.rules import describe_rules
 from riskmon.rules.presets import PRESETS
 from riskmon.service import (
     Platform,
@@ -495,21 +495,17 @@ def ctrader_login(
 
 @app.command()
 def presets() -> None:
-    """List the firm rulebooks riskmon ships, with their numbers, sources and dates."""
+    """List the firm rulebooks riskmon ships: every rule, its source and date, and what is unconfirmed."""
     console = Console(highlight=False)
     console.print("Presets (set PRESET=name; override any number per account in riskmon.toml)\n", markup=False)
     for preset in PRESETS.values():
-        book = preset.rulebook()
         rows = Table.grid(padding=(0, 2))
         rows.add_column(style="bold", no_wrap=True)
         rows.add_column(overflow="fold")
-        for label, text in (
-            ("daily loss", wording.daily_loss(book)),
-            ("max loss", wording.max_loss(book)),
-            ("other", wording.other_rules(book)),
-            ("source", f"{preset.source}, as of {preset.rules_as_of}"),
-        ):
-            rows.add_row(Text(label), Text(text))
+        for rule, text in preset.describe():
+            rows.add_row(Text(rule), Text(text))
+        for point in preset.unconfirmed:
+            rows.add_row(Text("unconfirmed"), Text(point))
         console.print(Text.assemble((preset.name, "bold cyan"), f"  {preset.firm} {preset.program}".rstrip()))
         console.print(Padding(rows, (0, 0, 1, 2), expand=False))
 
@@ -531,6 +527,7 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
                     "platform": profile.platform,
                     "initial_balance": None if profile.initial_balance is None else str(profile.initial_balance),
                     "rules": json.loads(profile.rulebook.model_dump_json()),
+                    "rules_in_words": dict(describe_rules(profile.rulebook)),
                     "sources": {key: str(source) for key, source in app_config.sources[profile.account].items()},
                     "enforce": {k: _plain_value(v) for k, v in asdict(policies[profile.account]).items()},
                 }

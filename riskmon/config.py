@@ -33,6 +33,7 @@ from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_co
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.profile import AccountProfile
+from riskmon.rules import daily_loss, leverage, max_loss, position_size
 from riskmon.rules.presets import PRESETS
 from riskmon.store import default_db_path
 from riskmon.units import Percent
@@ -272,11 +273,15 @@ class AppConfig:
         """One start-up line: the account's effective daily and overall limits and where each came from."""
         profile = self.profile(account)
         book, src = profile.rulebook, self.sources[account]
-        dl, ml = book.daily_loss, book.max_loss
-        daily = f"daily loss {dl.size_text()} [{src['daily_loss.size']}]" if dl.enabled else "no daily loss limit"
+        dl, ml = daily_loss.PLUGIN.of(book), max_loss.PLUGIN.of(book)
+        daily = (
+            f"daily loss {dl.size_text()} [{src[f'{daily_loss.DAILY_LOSS}.size']}]"
+            if dl.enabled
+            else "no daily loss limit"
+        )
         overall = "no overall loss limit"
         if ml.enabled:
-            overall = f"overall loss {ml.mode.value} {ml.size_text()} [{src['max_loss.size']}]"
+            overall = f"overall loss {ml.mode.value} {ml.size_text()} [{src[f'{max_loss.MAX_LOSS}.size']}]"
         initial = "" if profile.initial_balance is None else f" {profile.initial_balance}"
         preset = next(a.preset for a in self.accounts if a.id == account)
         return (
@@ -289,7 +294,9 @@ SIM_ACCOUNTS = (
     AccountConfig(
         id="sim-ftmo", platform="sim", label="FTMO 100k (sim)", preset="ftmo-2step", initial_balance=Decimal(100000)
     ),
-    AccountConfig(id="sim-basic", platform="sim", label="Basic (sim)", rules={"position_size": {"basis": "risk"}}),
+    AccountConfig(
+        id="sim-basic", platform="sim", label="Basic (sim)", rules={position_size.POSITION_SIZE: {"basis": "risk"}}
+    ),
 )
 SIMULATOR_BANNER = (
     "SIMULATOR: nothing is configured, so riskmon watches simulated accounts, not yours "
@@ -479,7 +486,7 @@ def _check_names(accounts: list[AccountConfig]) -> None:
 
 
 def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> None:
-    if policy.deleverage and not profile.rulebook.leverage.enabled:
+    if policy.deleverage and not leverage.PLUGIN.of(profile.rulebook).enabled:
         raise ConfigError(f"{key}.enforce.deleverage", "needs rules.leverage.enabled = true (it acts on its figure)")
     if policy.deleverage and policy.target_leverage >= policy.emergency_leverage:
         raise ConfigError(

@@ -14,8 +14,11 @@ from pydantic import ValidationError
 from riskmon.config_sources import EnvSource, plain, toml_error
 from riskmon.errors import ConfigError
 from riskmon.profile import AccountProfile
+from riskmon.rules import daily_loss
+from riskmon.rules.daily_loss import DailySize
+from riskmon.rules.position_size import POSITION_SIZE
 from riskmon.rules.presets import PRESETS, Preset
-from riskmon.rules.spec import DailySize, Rulebook
+from riskmon.rules.registry import Rulebook
 
 if TYPE_CHECKING:
     from riskmon.config import AccountConfig, Settings
@@ -53,7 +56,7 @@ def _env_overrides(settings: Settings, env: EnvSource, preset: Preset) -> list[O
     overrides: list[Override] = []
     if settings.max_daily_loss_percent is not None:
         source = _variable(env, "MAX_DAILY_LOSS_PERCENT")
-        daily = preset.rulebook().daily_loss
+        daily = daily_loss.PLUGIN.of(preset.rulebook())
         if daily.size_basis is DailySize.FIXED:
             raise ConfigError(
                 source.name,
@@ -62,12 +65,12 @@ def _env_overrides(settings: Settings, env: EnvSource, preset: Preset) -> list[O
                 value=str(settings.max_daily_loss_percent),
                 where=source.where,
             )
-        overrides.append(("daily_loss.size", settings.max_daily_loss_percent, source))
+        overrides.append((f"{daily_loss.DAILY_LOSS}.size", settings.max_daily_loss_percent, source))
     if settings.max_position_size_percent is not None:
         source = _variable(env, "MAX_POSITION_SIZE_PERCENT")
         overrides += [
-            ("position_size.enabled", True, source),
-            ("position_size.max_percent", settings.max_position_size_percent, source),
+            (f"{POSITION_SIZE}.enabled", True, source),
+            (f"{POSITION_SIZE}.max_percent", settings.max_position_size_percent, source),
         ]
     return overrides
 

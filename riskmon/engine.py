@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from riskmon.clock import TradingCalendar
 from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity
-from riskmon.rules.base import Rule
+from riskmon.rules.base import ANY_EQUITY, Band, Rule, StatefulRule, Watch, stateful
 from riskmon.state import AccountState, AnchorSource
 
 log = logging.getLogger(__name__)
@@ -28,17 +28,22 @@ def advance(
     snap: AccountSnapshot,
     calendar: TradingCalendar,
     tolerance: timedelta = RESET_WATCH_TOLERANCE,
+    rules: Sequence[Rule] = (),
 ) -> AccountState:
-    """Fold one snapshot into the state: day rollover and anchors, high-water marks, days traded."""
+    """Fold one snapshot into the state: day rollover and anchors, high-water marks, days traded, and each
+    stateful rule's own slot."""
+    before = state
     day = calendar.day_of(snap.ts)
     if state.trading_day is None or day > state.trading_day:
         state = _roll_over(state, snap, calendar, day, tolerance)
+    elif state.anchor_source is AnchorSource.ESTIMATED and snap.realized_today is not None and day == state.trading_day:
+        state = _exact_anchor(state, snap)
     # A snapshot older than the current day (out of order) updates nothing day-bound, and one older than
     # the newest seen leaves the latest balance as it is: its equity is still checked against the floors.
     same_day = day == state.trading_day
     newest = state.last_ts is None or snap.ts >= state.last_ts
     opened_days = {calendar.day_of(p.opened_at) for p in snap.positions if p.opened_at is not None}
-    return replace(
+    after = replace(
         state,
         balance_high=max(state.balance_high, snap.balance),
         equity_high=max(state.equity_high, snap.equity),
@@ -47,6 +52,14 @@ def advance(
         last_ts=snap.ts if newest else state.last_ts,
         trading_days=state.trading_days | opened_days if opened_days else state.trading_days,
     )
+    if not newest:
+        return after  # a late snapshot is judged, but the rules' memory moves forward only
+    slots = {rule.name: rule.advance(before.slots.get(rule.name), snap, before, after) for rule in _stateful(rules)}
+    return replace(after, slots={**after.slots, **slots}) if slots else after
+
+
+def _stateful(rules: Sequence[Rule]) -> Iterable[StatefulRule]:
+    return (r for r in map(stateful, rules) if r is not None)
 
 
 def _roll_over(
@@ -71,7 +84,10 @@ def _roll_over(
         balance = snap.balance - snap.realized_today
         equity, source = balance + snap.floating_pnl, AnchorSource.REBUILT
     else:
-        balance, equity, source = snap.balance, snap.equity, AnchorSource.ESTIMATED
+        # Nothing better known: never lower than the evidence allows. The balance seen last before the gap
+        # is a floor for the balance at the reset when no loss was seen since; take the larger of the two.
+        balance = max(snap.balance, state.last_balance) if state.last_balance is not None else snap.balance
+        equity, source = balance + snap.floating_pnl, AnchorSource.ESTIMATED
     if source is not AnchorSource.OBSERVED and state.trading_day is not None:
         log.warning(
             "%s: not watching at the %s reset; day anchor %s (balance %s)",
@@ -91,6 +107,29 @@ def _roll_over(
         eod_balance_high=max(state.eod_balance_high, balance)
         if state.trading_day is not None
         else state.eod_balance_high,
+        eod_high_before=state.eod_balance_high if source is AnchorSource.ESTIMATED and state.trading_day else None,
+    )
+
+
+def _exact_anchor(state: AccountState, snap: AccountSnapshot) -> AccountState:
+    """The platform's realised P&L arrived after an estimated anchor: the exact figure replaces the estimate,
+    and the end-of-day balance high is taken again from the exact figure."""
+    assert snap.realized_today is not None
+    balance = snap.balance - snap.realized_today
+    log.info(
+        "%s: day anchor rebuilt from the platform's history: %s (estimated %s)",
+        state.account,
+        balance,
+        state.day_start_balance,
+    )
+    eod = state.eod_balance_high if state.eod_high_before is None else max(state.eod_high_before, balance)
+    return replace(
+        state,
+        day_start_balance=balance,
+        day_start_equity=balance + snap.floating_pnl,
+        anchor_source=AnchorSource.REBUILT,
+        eod_balance_high=eod,
+        eod_high_before=None,
     )
 
 
@@ -112,6 +151,20 @@ def evaluate(rules: Sequence[Rule], snap: AccountSnapshot, state: AccountState) 
                 )
             )
     return tuple(results)
+
+
+def equity_band(rules: Sequence[Rule], snap: AccountSnapshot, state: AccountState) -> Band:
+    """Equities strictly inside this band give every rule the verdict it gives ``snap``, with nothing else
+    moving (see ``watched``): a tick inside it needs no full evaluation."""
+    band = ANY_EQUITY
+    for rule in rules:
+        band &= rule.band(snap, state)
+    return band
+
+
+def watched(rules: Sequence[Rule]) -> frozenset[Watch]:
+    """The inputs besides equity whose change can change some rule's verdict."""
+    return frozenset().union(*(rule.watches for rule in rules))
 
 
 @dataclass(frozen=True, slots=True)

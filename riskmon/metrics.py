@@ -36,7 +36,8 @@ from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity, Tradin
 from riskmon.monitor import Evaluation
 from riskmon.platforms.base import Outcome
 from riskmon.profile import AccountProfile
-from riskmon.rules.exposure import effective_leverage
+from riskmon.rules.leverage import effective_leverage
+from riskmon.rules.position_size import POSITION_SIZE
 from riskmon.view import AccountView, ReadModel, View
 
 # No ``*_created`` series: one more series per counter label set (300,000 at 10,000 accounts) that no
@@ -90,7 +91,7 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", MONEY_RULE),
     (
         "riskmon_rule_floor",
-        "Equity floor of a money-floor rule (daily_loss, max_loss), in the account currency.",
+        "Equity floor of a money-floor rule (daily_loss, max_loss, …), in the account currency.",
         MONEY_RULE,
     ),
     ("riskmon_trading_state", "Enforcement state: 0 active, 1 reducing, 2 halted.", ACCOUNT),
@@ -140,7 +141,7 @@ def _latest(figure: Callable[[Evaluation], float | None]) -> Callable[[AccountVi
 
 
 def _position_ratio(ev: Evaluation) -> float | None:
-    result = ev.result("position_size")
+    result = ev.result(POSITION_SIZE)
     return None if result is None else _ratio(result.observed)
 
 

@@ -20,6 +20,7 @@ from riskmon.clock import Clock, SystemClock
 from riskmon.engine import advance, evaluate, track
 from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
 from riskmon.profile import AccountProfile
+from riskmon.rules.stale_data import LOADING, STALE_DATA, STATE_UNREADABLE, STATE_UNSAVED
 from riskmon.state import AccountState
 from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
 
@@ -58,12 +59,8 @@ class Annotator(Protocol):
     def annotate(self, evaluation: Evaluation) -> Evaluation: ...
 
 
-STALE_DATA = "stale_data"
-LOADING = "loading"  # no fresh data yet since watching began, for longer than the loading allowance
 BLINDNESS = (STALE_DATA, LOADING)
 LOADING_FACTOR = 10  # start-up allowance: this many times STALE_AFTER (1,000 cTrader accounts load in minutes)
-STATE_UNREADABLE = "state_unreadable"
-STATE_UNSAVED = "state_unsaved"
 # A platform clock may run a little ahead of ours; a snapshot further ahead than this is refused: saved, it
 # would become the account's trading day and "latest" time across restarts.
 FUTURE_TOLERANCE = timedelta(minutes=2)
@@ -190,7 +187,7 @@ class AccountMonitor:
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance
         ).with_alerts(self._open_alerts)
-        state = advance(previous, snap, self.profile.calendar)
+        state = advance(previous, snap, self.profile.calendar, rules=self.profile.rules)
         results = evaluate(self.profile.rules, snap, state)
         if late:
             results = tuple(_no_relief(result, state.alerts) for result in results)

@@ -11,15 +11,20 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from riskmon.models import ZERO, Severity
+
+
+class _Slot(Protocol):
+    def to_doc(self) -> dict[str, Any]: ...
 
 
 class AnchorSource(StrEnum):
     OBSERVED = "observed"  # riskmon was watching at the reset
     REBUILT = "rebuilt"  # balance now − platform-reported realised P&L since the reset
-    ESTIMATED = "estimated"  # first snapshot after a gap, nothing better known
+    ESTIMATED = "estimated"  # after a gap with nothing better known: the larger of the last balance seen
+    # before the gap and the first seen after it (never lower than the evidence allows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class AccountState:
     last_ts: datetime | None = None
     trading_days: frozenset[date] = frozenset()
     alerts: dict[str, Severity] = field(default_factory=dict)  # open alerts: rule → severity
+    eod_high_before: Decimal | None = None  # while the anchor is estimated: eod_balance_high before the reset
+    slots: dict[str, Any] = field(default_factory=dict)  # each stateful rule's own memory, by rule name
 
     @classmethod
     def fresh(cls, account: str, initial_balance: Decimal) -> AccountState:
@@ -70,6 +77,7 @@ class AccountState:
             self.trading_days,
             self.alerts,
             self.initial_balance,
+            self.slots,
         )
 
     # -- persistence ------------------------------------------------------------------------------
@@ -91,6 +99,8 @@ class AccountState:
             "last_ts": self.last_ts.isoformat() if self.last_ts else None,
             "trading_days": sorted(d.isoformat() for d in self.trading_days),
             "alerts": {rule: sev.value for rule, sev in sorted(self.alerts.items())},
+            "eod_high_before": None if self.eod_high_before is None else str(self.eod_high_before),
+            "slots": {rule: _doc(slot) for rule, slot in sorted(self.slots.items())},
         }
         return json.dumps(doc, sort_keys=True)
 
@@ -132,4 +142,10 @@ class AccountState:
             last_ts=opt_dt("last_ts"),
             trading_days=frozenset(date.fromisoformat(d) for d in doc["trading_days"]),
             alerts={rule: Severity(sev) for rule, sev in doc["alerts"].items()},
+            eod_high_before=None if doc.get("eod_high_before") is None else Decimal(doc["eod_high_before"]),
+            slots=dict(doc.get("slots", {})),  # documents: each rule restores its own slot when it next runs
         )
+
+
+def _doc(slot: _Slot | dict[str, Any]) -> dict[str, Any]:
+    return slot if isinstance(slot, dict) else slot.to_doc()

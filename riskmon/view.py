@@ -26,6 +26,7 @@ from riskmon.models import RuleResult, Severity, TradingState
 from riskmon.monitor import AccountMonitor, Evaluation, too_silent
 from riskmon.platforms.base import Feed
 from riskmon.profile import AccountProfile
+from riskmon.rules.base import floors, tightest
 
 
 class Freshness(StrEnum):
@@ -100,15 +101,14 @@ class AccountView(NamedTuple):
         return Severity.OK if worst is None else worst.severity
 
     @property
-    def floors(self) -> tuple[RuleResult, ...]:
+    def floors(self) -> list[RuleResult]:
         """The rules with a money floor (equity floor, room left, share used), whichever they are."""
-        return tuple(r for r in self.rules if r.floor is not None and r.room_left is not None)
+        return floors(self.rules)
 
     @property
     def nearest(self) -> RuleResult | None:
         """The money floor with the least room left: what the trader can still lose before some rule fails."""
-        found = self.floors
-        return min(found, key=lambda r: (r.room_left, r.rule)) if found else None
+        return tightest(self.rules)
 
     @property
     def daily_pnl(self) -> Decimal | None:

@@ -17,6 +17,7 @@ from html import escape
 from typing import Any
 
 from riskmon.models import RuleResult, Severity
+from riskmon.notify.format import num, rule_name, share
 from riskmon.view import AccountView, View
 
 API_VERSION = 1
@@ -127,24 +128,17 @@ svg{width:100%;height:auto;margin-top:8px}
 
 
 def _money(value: Decimal | None) -> str:
-    if value is None:
-        return "–"
-    if not value.is_finite():
-        return "∞" if value > 0 else "−∞"
-    text = f"{value:,.2f}"
-    return "−" + text[1:] if text.startswith("-") else text
+    return "–" if value is None else num(value)
 
 
 def _share(value: Decimal | None) -> str:
-    if value is None:
-        return "–"
-    return "over the limit" if not value.is_finite() else f"{value * 100:.1f}%"
+    return "–" if value is None else share(value)
 
 
 def _rule_row(r: RuleResult) -> str:
     """A rule's room left as a bar (full while none of the allowance is used, empty at the limit); a rule
     without a share of a limit (a count, an objective) shows its message instead."""
-    name = escape(r.rule.replace("_", " "))
+    name = escape(rule_name(r.rule))
     head = f'<div class="rule" data-rule="{escape(r.rule)}" data-severity="{r.severity.value}">'
     if r.used is None:
         return f'{head}<div>{name} <span class="fig">{escape(r.message)}</span></div></div>'
@@ -213,7 +207,7 @@ def chart_svg(a: AccountView) -> str:
         )
         parts.append(
             f'<text x="{W - PAD - 2}" y="{coords[-1][1] - 3:.1f}" font-size="10" text-anchor="end" '
-            f'fill="{colour}">{escape(rule.replace("_", " "))} floor {_axis(steps[-1][1])}</text>'
+            f'fill="{colour}">{escape(rule_name(rule))} floor {_axis(steps[-1][1])}</text>'
         )
     lows = [(x(p.ts), y(p.low)) for p in points]
     closes = [(x(p.ts), y(p.close)) for p in points]
@@ -249,7 +243,7 @@ def _steps(values: list[tuple[float, float | None]], start: float, end: float) -
 def _card(a: AccountView) -> str:
     severity = a.severity
     worst = a.worst
-    status = "OK" if worst is None else f"{severity.value.upper()} {worst.rule.replace('_', ' ')}"
+    status = "OK" if worst is None else f"{severity.value.upper()} {rule_name(worst.rule)}"
     if a.last is None:
         status = "waiting for data"
     trading = "monitoring only" if a.trading is None else a.trading.value

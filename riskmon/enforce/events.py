@@ -7,15 +7,18 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from riskmon.enforce.plan import FLOOR_RULES, Transition, deleverage_trigger, flatten_trigger
+from riskmon.enforce.plan import Transition, deleverage_trigger, flatten_trigger, flattening_rules
 from riskmon.enforce.records import Action, Intent, Kind, TradingStatus
 from riskmon.enforce.spec import Mode, Policy
 from riskmon.models import AlertEvent, AlertStatus, Severity, TradingState
 from riskmon.monitor import Evaluation
 from riskmon.platforms.base import ActionResult
 from riskmon.rules.base import money, pct
+from riskmon.rules.enforcement import ENFORCEMENT
+from riskmon.rules.leverage import LEVERAGE
+from riskmon.rules.margin_level import MARGIN_LEVEL
 
-RULE = "enforcement"
+RULE = ENFORCEMENT
 ZERO = Decimal(0)
 
 
@@ -59,8 +62,11 @@ def transition_event(
         action = plan_text(intents)
         if not new.live:
             action = f"dry run, nothing sent: would {action}"
-        if new.state is TradingState.HALTED:
-            action += f"; trading halted until {halt_until:%Y-%m-%d %H:%M} UTC"
+        if new.state is TradingState.HALTED and new.new_only:
+            action += f"; new risk halted until {new.until or halt_until:%Y-%m-%d %H:%M} UTC (positions opened "
+            action += "meanwhile are closed, those held stay)"
+        elif new.state is TradingState.HALTED:
+            action += f"; trading halted until {new.until or halt_until:%Y-%m-%d %H:%M} UTC"
         else:
             action += "; reducing until leverage is back at the target"
     return AlertEvent(
@@ -148,21 +154,24 @@ def with_actions(ev: Evaluation, policy: Policy, status: TradingStatus, halt_unt
 
 
 def _action(event: AlertEvent, ev: Evaluation, policy: Policy, status: TradingStatus, halt_until: datetime) -> str:
-    until = f"trading halted until {halt_until:%Y-%m-%d %H:%M} UTC"
+    until = f"trading halted until {status.until or halt_until:%Y-%m-%d %H:%M} UTC"
     enforcing = policy.mode is not Mode.OFF
     dry = "" if policy.mode is Mode.LIVE else "dry run: "
-    if event.rule in FLOOR_RULES:
+    if event.rule in flattening_rules(ev):
         if status.state is TradingState.HALTED:
             return f"{'' if status.live else 'dry run: '}enforcer flattened the account; {until}"
         hit = flatten_trigger(ev, policy) if enforcing else None
         if hit is not None and hit[0].rule == event.rule:
             return f"{dry}enforcer flattening every position now; {until}"
+        result = ev.result(event.rule)
+        if enforcing and (result is None or result.floor is None):
+            return f"{dry}enforcer flattens when this rule fails at its critical level"
         if enforcing and policy.flatten_at_used is not None:
             return f"{dry}enforcer flattens at {pct(policy.flatten_at_used)} used"
         if enforcing and policy.flatten_room_below is not None:
             return f"{dry}enforcer flattens below {money(policy.flatten_room_below)} left"
         return ""
-    if event.rule not in ("leverage", "margin_level") or not (enforcing and policy.deleverage):
+    if event.rule not in (LEVERAGE, MARGIN_LEVEL) or not (enforcing and policy.deleverage):
         return ""
     target = f"{policy.target_leverage}x leverage"
     if status.state is TradingState.REDUCING:
@@ -170,7 +179,7 @@ def _action(event: AlertEvent, ev: Evaluation, policy: Policy, status: TradingSt
     hit = deleverage_trigger(ev, policy)
     if hit is not None and hit[0].rule == event.rule:
         return f"{dry}enforcer deleveraging to {target} now, largest loss first"
-    if event.rule == "leverage":
+    if event.rule == LEVERAGE:
         return f"{dry}enforcer deleverages above {policy.emergency_leverage}x"
     below = policy.margin_level_below
     return f"{dry}enforcer deleverages below {below}% margin level" if below is not None else ""

@@ -65,6 +65,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX enforcement_audit_account ON enforcement_audit (account, ts);
     """,
+    # A rule's response level: a halt that lifts at a chosen instant, and a halt of new risk only.
+    """
+    ALTER TABLE enforcement_status ADD COLUMN halt_until TEXT;
+    ALTER TABLE enforcement_status ADD COLUMN new_only INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 _OPEN = tuple(s.value for s in Status if s.covers)
@@ -104,7 +109,8 @@ class Journal:
 
     def status(self, account: str) -> TradingStatus:
         row = self.db.execute(
-            "SELECT state, trading_day, reason, since, live, episode FROM enforcement_status WHERE account = ?",
+            "SELECT state, trading_day, reason, since, live, episode, halt_until, new_only FROM enforcement_status "
+            "WHERE account = ?",
             (account,),
         ).fetchone()
         if row is None:
@@ -116,15 +122,18 @@ class Journal:
             datetime.fromisoformat(row[3]) if row[3] else None,
             bool(row[4]),
             int(row[5]),
+            datetime.fromisoformat(row[6]) if row[6] else None,
+            bool(row[7]),
         )
 
     def save_status(self, account: str, status: TradingStatus, entry: Entry) -> None:
         with self.store.transaction() as db:
             db.execute(
-                "INSERT INTO enforcement_status (account, state, trading_day, reason, since, live, episode) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET state = excluded.state, "
-                "trading_day = excluded.trading_day, reason = excluded.reason, since = excluded.since, "
-                "live = excluded.live, episode = excluded.episode",
+                "INSERT INTO enforcement_status (account, state, trading_day, reason, since, live, episode, "
+                "halt_until, new_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET "
+                "state = excluded.state, trading_day = excluded.trading_day, reason = excluded.reason, "
+                "since = excluded.since, live = excluded.live, episode = excluded.episode, "
+                "halt_until = excluded.halt_until, new_only = excluded.new_only",
                 (
                     account,
                     status.state.value,
@@ -133,6 +142,8 @@ class Journal:
                     status.since.isoformat() if status.since else None,
                     int(status.live),
                     status.episode,
+                    status.until.isoformat() if status.until else None,
+                    int(status.new_only),
                 ),
             )
             self._audit(db, entry)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from riskmon.enforce.records import Action, Intent, Kind, Status, TradingStatus
 from riskmon.enforce.spec import Mode, Policy
-from riskmon.models import AccountSnapshot, Position, RuleResult, TradingState
+from riskmon.models import AccountSnapshot, Position, RuleResult, Severity, TradingState
 from riskmon.monitor import Evaluation
-from riskmon.rules.base import INFINITY, money, pct
+from riskmon.rules.base import ALERT_ONLY, INFINITY, Level, Response, label, money, pct
+from riskmon.rules.leverage import LEVERAGE
+from riskmon.rules.margin_level import MARGIN_LEVEL
 
 FLATTEN = "flatten"
-FLOOR_RULES = ("daily_loss", "max_loss")
+HALTING = frozenset({Response.FLATTEN, Response.FLATTEN_UNTIL, Response.HALT_NEW})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,11 @@ def decide(
         transitions.append(Transition(status.state, new, trigger))
         status = new
 
-    if status.trading_day is not None and day > status.trading_day:
-        if status.state is TradingState.HALTED:
+    if status.state is TradingState.HALTED and status.until is not None and now >= status.until:
+        lifted = f"halt lifted at {status.until:%Y-%m-%d %H:%M} UTC"
+        move(TradingStatus(TradingState.ACTIVE, day, lifted, now, episode=status.episode))
+    elif status.trading_day is not None and day > status.trading_day:
+        if status.state is TradingState.HALTED and status.until is None:
             move(TradingStatus(TradingState.ACTIVE, day, f"new trading day {day}: halt lifted", now))
         else:
             status = replace(status, trading_day=day)
@@ -72,7 +77,10 @@ def decide(
     elif policy.mode is not Mode.OFF and status.state is not TradingState.HALTED:
         hit = flatten_trigger(ev, policy)
         if hit is not None:
-            move(_halt(status, day, now, hit[1], live=policy.mode is Mode.LIVE), hit[0])
+            level = response_level(ev, hit[0].rule)
+            halt = _halt(status, day, now, hit[1], live=policy.mode is Mode.LIVE)
+            halt = replace(halt, until=lift_at(level, ev, now), new_only=level.kind is Response.HALT_NEW)
+            move(halt, hit[0])
 
     intents: tuple[Intent, ...] = ()
     if status.state is TradingState.HALTED:
@@ -115,28 +123,58 @@ def _covered(actions: Sequence[Action], day: date, policy: str, live: bool) -> s
     }
 
 
+def flattening_rules(ev: Evaluation) -> frozenset[str]:
+    """The account's rules whose response halts trading (flatten, flatten until, halt new risk); the money
+    floors flatten by default."""
+    return frozenset(rule.name for rule in ev.profile.rules if rule.response.kind in HALTING)
+
+
+def response_level(ev: Evaluation, rule: str) -> Level:
+    return next((r.response for r in ev.profile.rules if r.name == rule), ALERT_ONLY)
+
+
+def lift_at(level: Level, ev: Evaluation, now: datetime) -> datetime | None:
+    """For flatten_until: the next instant at the level's time of day in the account's zone; else None (the
+    halt lifts at the next trading day)."""
+    if level.kind is not Response.FLATTEN_UNTIL or level.until is None:
+        return None
+    zone = ev.profile.calendar.zone
+    local = now.astimezone(zone)
+    at = datetime.combine(local.date(), level.until, tzinfo=zone)
+    return (
+        at if at > local else datetime.combine(local.date() + timedelta(days=1), level.until, tzinfo=zone)
+    ).astimezone(UTC)
+
+
 def flatten_trigger(ev: Evaluation, policy: Policy) -> tuple[RuleResult, str] | None:
-    """The first floor rule whose room left is inside the emergency buffer, with the reason in words."""
-    for rule in FLOOR_RULES:
-        result = ev.result(rule)
-        if result is None or result.room_left is None:
+    """The first halting rule that calls for it, with the reason in words: a money floor once its room
+    left is inside the emergency buffer, any other rule once it fails at its critical level."""
+    flattening = flattening_rules(ev)
+    for result in ev.results:
+        if result.rule not in flattening:
             continue
-        label = rule.replace("_", " ")
-        left = f"{money(result.room_left)} left before the floor {money(result.floor or Decimal(0))}"
+        name = label(result.rule)
+        if result.room_left is None or result.floor is None:
+            if result.severity is Severity.CRITICAL:
+                return result, f"{name}: {result.message}"
+            continue
+        left = f"{money(result.room_left)} left before the floor {money(result.floor)}"
         at_used = policy.flatten_at_used
         if at_used is not None and result.used is not None and result.used >= at_used:
-            return result, f"{label}: {pct(result.used)} of the allowance used (flatten at {pct(at_used)}); {left}"
+            return result, f"{name}: {pct(result.used)} of the allowance used (flatten at {pct(at_used)}); {left}"
         below = policy.flatten_room_below
         if below is not None and result.room_left < below:
-            return result, f"{label}: {left} (flatten below {money(below)})"
+            return result, f"{name}: {left} (flatten below {money(below)})"
     return None
 
 
 def flatten_intents(snap: AccountSnapshot, status: TradingStatus, covered: set[tuple[Kind, str]]) -> tuple[Intent, ...]:
+    """Close every position and cancel every order; under a halt of new risk, only positions opened since the
+    halt (the ones held before it stay) and every pending order."""
     closes = tuple(
         Intent(FLATTEN, Kind.CLOSE, p.id, p.symbol, None, p.volume, status.live, status.reason)
         for p in snap.positions
-        if (Kind.CLOSE, p.id) not in covered
+        if (Kind.CLOSE, p.id) not in covered and (not status.new_only or _opened_since(p, status.since))
     )
     cancels = tuple(
         Intent(FLATTEN, Kind.CANCEL, o.id, o.symbol, None, None, status.live, status.reason)
@@ -146,11 +184,15 @@ def flatten_intents(snap: AccountSnapshot, status: TradingStatus, covered: set[t
     return closes + cancels
 
 
+def _opened_since(position: Position, since: datetime | None) -> bool:
+    return since is not None and position.opened_at is not None and position.opened_at >= since
+
+
 def deleverage_trigger(ev: Evaluation, policy: Policy) -> tuple[RuleResult, str] | None:
-    leverage = ev.result("leverage")
+    leverage = ev.result(LEVERAGE)
     if leverage is not None and leverage.observed > policy.emergency_leverage:
         return leverage, f"leverage {leverage.observed:.2f}x above the emergency level {policy.emergency_leverage}x"
-    margin = ev.result("margin_level")
+    margin = ev.result(MARGIN_LEVEL)
     below = policy.margin_level_below
     if margin is not None and below is not None and margin.observed < below:
         return margin, f"margin level {margin.observed:.1f}% below the emergency level {below}%"
@@ -166,7 +208,7 @@ def _deleverage(
     now: datetime,
 ) -> tuple[list[Transition], tuple[Intent, ...]]:
     """REDUCING from the emergency level until leverage is back at the target, closing a round at a time."""
-    leverage = ev.result("leverage")
+    leverage = ev.result(LEVERAGE)
     if leverage is None:
         return [], ()
     moves: list[Transition] = []
@@ -189,7 +231,7 @@ def _deleverage(
         return moves, ()
     if any(a.status.covers and (a.intent.live or not status.live) for a in mine):
         return moves, ()  # the last round must be confirmed before the next one is sized
-    margin_only = hit is not None and hit[0].rule == "margin_level"
+    margin_only = hit is not None and hit[0].rule == MARGIN_LEVEL
     return moves, deleverage_intents(ev.snapshot, leverage.observed, policy, name, status, margin_only)
 
 

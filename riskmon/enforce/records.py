@@ -73,3 +73,5 @@ class TradingStatus:
     since: datetime | None = None
     live: bool = False  # a manual flatten enforces its halt live whatever the account's mode
     episode: int = 0  # counts deleverage episodes, so each gets its own action keys
+    until: datetime | None = None  # a halt lifted at this instant (a rule's flatten_until), not the next day
+    new_only: bool = False  # a halt of new risk (halt_new): only what opens after ``since`` is closed

@@ -11,13 +11,8 @@ from rich.text import Text
 from riskmon.models import AlertEvent, Severity
 from riskmon.monitor import Evaluation
 from riskmon.notify.format import event_line
-from riskmon.rules.base import money, pct
+from riskmon.rules.base import label, money, pct
 from riskmon.view import AccountView
-
-
-def label(rule: str) -> str:
-    return rule.replace("_", " ")
-
 
 _STYLE = {Severity.OK: "green", Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 

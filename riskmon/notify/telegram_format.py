@@ -15,29 +15,11 @@ from html import escape
 
 from riskmon.models import AlertEvent, AlertStatus, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.notify.format import num, rule_name, share
 from riskmon.view import AccountView
 
 _ICON = {Severity.OK: "🟢", Severity.INFO: "🔵", Severity.WARNING: "🟠", Severity.CRITICAL: "🔴"}
 RESOLVED_ICON = "✅"
-
-
-def num(value: Decimal) -> str:
-    """A figure with thousands separators and two decimals; a true minus sign for negatives."""
-    if not value.is_finite():
-        return "∞" if value > 0 else "−∞"
-    text = f"{value:,.2f}"
-    return "−" + text[1:] if text.startswith("-") else text
-
-
-def share(value: Decimal) -> str:
-    """A share of a limit (0.8) as a percentage ("80.0%")."""
-    if not value.is_finite():
-        return "over the limit (no allowance)"
-    return f"{value * 100:.1f}%"
-
-
-def rule_name(rule: str) -> str:
-    return rule.replace("_", " ")
 
 
 def _when(ts: datetime) -> str:
@@ -131,8 +113,9 @@ class DayFigures:
     start_equity: Decimal
     end_equity: Decimal
     end_balance: Decimal
-    worst_used: Decimal | None  # highest share of the daily loss limit used that day
+    worst_used: Decimal | None  # highest share of a money floor's allowance used that day
     worst_at: datetime | None
+    worst_rule: str = ""  # the floor it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +139,11 @@ def summary_html(
             f"(equity {num(figures.start_equity)} → {num(figures.end_equity)}; balance {num(figures.end_balance)})"
         )
         if figures.worst_used is None:
-            lines.append("Worst daily loss used: no daily loss rule")
+            lines.append("Closest to a floor: no loss floor")
         else:
             at = f" at {figures.worst_at:%H:%M} UTC" if figures.worst_at is not None else ""
-            lines.append(f"Worst daily loss used: {share(max(figures.worst_used, Decimal(0)))}{at}")
+            used = share(max(figures.worst_used, Decimal(0)))
+            lines.append(f"Closest to a floor: {escape(rule_name(figures.worst_rule))} {used} used{at}")
     lines.append(f"Alerts of the day: {_alert_counts(alerts)}")
     lines.append(f"<i>{escape(clip(account))}</i>")
     return "\n".join(lines)
@@ -271,7 +255,11 @@ def positions_html(ev: Evaluation) -> str:
 def limits_html(ev: Evaluation) -> str:
     lines = [f"<b>Limits</b> — {escape(clip(ev.profile.name))} ({_when(ev.snapshot.ts)})"]
     for r in ev.results:
-        line = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: {num(r.observed)} of {num(r.limit)}"
+        head = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: "
+        if r.unit != "money":  # times, counts, sizes: the rule's own words say what is left
+            lines.append(head + escape(clip(r.message, 300)))
+            continue
+        line = head + f"{num(r.observed)} of {num(r.limit)}"
         if r.used is not None:
             line += f" ({share(r.used)} used)"
         if r.room_left is not None:

@@ -19,14 +19,14 @@ from apscheduler.triggers.date import DateTrigger
 from riskmon.clock import Clock
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.telegram_format import DayFigures
+from riskmon.rules.base import floors
 
 log = logging.getLogger(__name__)
 
-DAILY_LOSS = "daily_loss"
-
 
 class DayBook:
-    """Per account and trading day: the equity at the day's start and end, the worst daily loss used."""
+    """Per account and trading day: the equity at the day's start and end, and the most of a money floor's
+    allowance used (whichever floor came closest)."""
 
     def __init__(self) -> None:
         self._days: dict[tuple[str, date], DayFigures] = {}
@@ -37,11 +37,11 @@ class DayBook:
             return
         key = (state.account, state.trading_day)
         before = self._days.get(key)
-        daily = evaluation.result(DAILY_LOSS)
-        worst, worst_at = (before.worst_used, before.worst_at) if before else (None, None)
-        if daily is not None and daily.used is not None and (worst is None or daily.used > worst):
-            worst, worst_at = daily.used, snap.ts
-        self._days[key] = DayFigures(state.day_start_equity, snap.equity, snap.balance, worst, worst_at)
+        worst, worst_at, rule = (before.worst_used, before.worst_at, before.worst_rule) if before else (None, None, "")
+        for floor in floors(evaluation.results):
+            if floor.used is not None and (worst is None or floor.used > worst):
+                worst, worst_at, rule = floor.used, snap.ts, floor.rule
+        self._days[key] = DayFigures(state.day_start_equity, snap.equity, snap.balance, worst, worst_at, rule)
         if before is None:  # a new day: forget days older than yesterday
             oldest = state.trading_day - timedelta(days=1)
             self._days = {k: v for k, v in self._days.items() if k[0] != state.account or k[1] >= oldest}

@@ -1,66 +1,81 @@
-"""How a firm computes its limits, as configuration: one `Rulebook` per account.
+"""The building blocks of rule specs, and the rulebook's own fields (time zone and reset).
 
-Every field has the reference monitor's meaning by default (`basic`); presets and the user's
-overrides change them. Validation here is what turns a bad config line into one clear message.
+Each rule's spec lives in the rule's module; the registry (``riskmon.rules.registry``) assembles the
+``Rulebook`` from them. Every field has the reference monitor's meaning by default (`basic`); presets and
+the user's overrides change them. Validation here is what turns a bad config line into one clear message.
 """
 
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from riskmon.clock import TradingCalendar
+from riskmon.rules.base import Level, Response
 from riskmon.units import Share, check_percent
 
 Money = Annotated[Decimal, Field(gt=0)]
+Count = Annotated[int, Field(gt=0)]
 
 
-class DayAnchor(StrEnum):
-    BALANCE = "balance"  # balance at the reset instant
-    EQUITY = "equity"  # equity at the reset instant
-    MAX_BALANCE_EQUITY = "max_balance_equity"
-    INITIAL = "initial"  # the account's initial balance, every day
+def clock_time(value: str) -> str:
+    """A wall-clock time of day (HH:MM); the zone is the rulebook's (or the rule's) ``timezone``."""
+    try:
+        parsed = time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day such as 00:00 or 17:00") from None
+    if parsed.tzinfo is not None:  # an offset here would be a second, silent zone
+        raise ValueError(f"{value!r}: give the wall-clock time only (e.g. 17:00); the zone is `timezone`")
+    return value
 
 
-class DailySize(StrEnum):
-    INITIAL_PCT = "initial_pct"  # % of the initial balance
-    ANCHOR_PCT = "anchor_pct"  # % of the day's anchor
-    FIXED = "fixed"  # money
+def zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
 
 
-class FloorMode(StrEnum):
-    STATIC = "static"
-    TRAILING = "trailing"
-
-
-class TrailSource(StrEnum):
-    EOD_BALANCE = "eod_balance"  # highest end-of-day balance
-    INTRADAY_BALANCE = "intraday_balance"  # highest closed balance, updated at once
-    INTRADAY_EQUITY = "intraday_equity"  # highest equity seen
-
-
-class LossSize(StrEnum):
-    INITIAL_PCT = "initial_pct"
-    HIGH_PCT = "high_pct"  # % of the high-water mark the floor trails
-    FIXED = "fixed"
-
-
-class _Spec(BaseModel):
+class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Sized(_Spec):
+class RuleSpec(Spec):
+    """A rule's table: on or off, and what happens when it fails (``response``; ``until`` for flatten_until)."""
+
+    enabled: bool = False
+    response: Response = Response.ALERT
+    until: str | None = None  # HH:MM in the rulebook's zone, for response = flatten_until
+
+    @field_validator("until")
+    @classmethod
+    def _until_time(cls, value: str | None) -> str | None:
+        return None if value is None else clock_time(value)
+
+    @model_validator(mode="after")
+    def _until_needed(self) -> RuleSpec:
+        if (self.response is Response.FLATTEN_UNTIL) != (self.until is not None):
+            raise ValueError("until (a time such as 15:10) goes with response = flatten_until, and only with it")
+        return self
+
+    @property
+    def level(self) -> Level:
+        return Level(self.response, None if self.until is None else time.fromisoformat(self.until))
+
+
+class Sized(RuleSpec):
     """A limit whose ``size`` is money or a percent, as its ``size_basis`` says: a percent basis is 0–100."""
 
     size_basis: str
     size: Money
 
     @model_validator(mode="after")
-    def _size_in_its_unit(self) -> _Sized:
+    def _size_in_its_unit(self) -> Sized:
         if self.size_basis != "fixed":
             try:
                 check_percent(self.size)
@@ -81,90 +96,31 @@ class _Sized(_Spec):
         )
 
 
-class DailyLossSpec(_Sized):
-    enabled: bool = True
-    anchor: DayAnchor = DayAnchor.BALANCE
-    size_basis: DailySize = DailySize.ANCHOR_PCT
-    size: Money = Decimal(5)
+class FloorSpec(Sized):
+    """A money floor: warn at a share of the allowance used; whether equity exactly on the floor is a breach
+    is the firm's wording (``equal_breaches``): "reaching" or "hit" the limit breaches, "below" does not."""
+
     warn_at: Share = Decimal("0.8")
-    breach: Literal["hard", "soft"] = "hard"  # hard: account failed; soft: blocked until the next reset
-
-    def _basis_text(self) -> str:
-        if self.size_basis is DailySize.ANCHOR_PCT:
-            return f"the {self.anchor.value.replace('_', ' ')} at the day's reset"
-        return super()._basis_text()
+    equal_breaches: bool = False
+    response: Response = Response.FLATTEN
 
 
-class MaxLossSpec(_Sized):
-    enabled: bool = False
-    mode: FloorMode = FloorMode.STATIC
-    trail: TrailSource = TrailSource.EOD_BALANCE
-    size_basis: LossSize = LossSize.INITIAL_PCT
-    size: Money = Decimal(10)
-    lock: Literal["initial"] | Money | None = None  # level where a trailing floor stops rising
-    warn_at: Share = Decimal("0.8")
-
-
-class PositionSizeSpec(_Spec):
-    enabled: bool = True
-    basis: Literal["notional", "risk"] = "notional"
-    max_percent: Annotated[Decimal, Field(gt=0)] = Decimal(10)
-
-
-class MarginLevelSpec(_Spec):
-    enabled: bool = True
-    warning_below: Annotated[Decimal, Field(gt=0)] = Decimal(100)
-    critical_below: Annotated[Decimal, Field(gt=0)] = Decimal(50)
-
-
-class LeverageSpec(_Spec):
-    enabled: bool = False
-    warning: Annotated[Decimal, Field(gt=0)] = Decimal(2)
-    emergency: Annotated[Decimal, Field(gt=0)] = Decimal(3)
-
-
-class ProfitTargetSpec(_Sized):
-    enabled: bool = False
-    size_basis: Literal["initial_pct", "fixed"] = "initial_pct"
-    size: Money = Decimal(10)
-
-
-class Rulebook(_Spec):
-    """Everything that decides when an account is in trouble."""
+class RulebookBase(Spec):
+    """Everything that decides when an account is in trouble: the calendar here, each rule's field added
+    by the registry (``riskmon.rules.registry.Rulebook``)."""
 
     timezone: str = "UTC"
     day_reset: str = "00:00"
-    daily_loss: DailyLossSpec = DailyLossSpec()
-    max_loss: MaxLossSpec = MaxLossSpec()
-    position_size: PositionSizeSpec = PositionSizeSpec()
-    margin_level: MarginLevelSpec = MarginLevelSpec()
-    leverage: LeverageSpec = LeverageSpec()
-    profit_target: ProfitTargetSpec = ProfitTargetSpec()
-    max_positions: Annotated[int, Field(gt=0)] | None = None
-    max_lots: Money | None = None
-    min_trading_days: Annotated[int, Field(gt=0)] | None = None
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+        return zone_name(value)
 
     @field_validator("day_reset")
     @classmethod
-    def _clock_time(cls, value: str) -> str:
-        from datetime import time
-
-        try:
-            reset = time.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a time of day such as 00:00 or 17:00") from None
-        if reset.tzinfo is not None:  # the zone is `timezone`'s: an offset here would be a second, silent one
-            raise ValueError(f"{value!r}: give the wall-clock time only (e.g. 17:00); the zone is `timezone`")
-        return value
+    def _reset_time(cls, value: str) -> str:
+        return clock_time(value)
 
     @property
     def calendar(self) -> TradingCalendar:
@@ -172,12 +128,14 @@ class Rulebook(_Spec):
 
     @property
     def needs_initial_balance(self) -> bool:
-        dl, ml, pt = self.daily_loss, self.max_loss, self.profit_target
-        return (
-            (dl.enabled and (dl.anchor is DayAnchor.INITIAL or dl.size_basis is DailySize.INITIAL_PCT))
-            or ml.enabled
-            or pt.enabled
-        )
+        """Some rule's limit is measured from the initial balance."""
+        from riskmon.rules.registry import needs_initial_balance
+
+        return needs_initial_balance(self)
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -28,8 +28,8 @@ from riskmon.notify.telegram_format import alert_html
 from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
 from riskmon.notify.telegram_summary import job_id
 from riskmon.profile import AccountProfile
+from riskmon.rules import Rulebook
 from riskmon.rules.presets import PRESETS
-from riskmon.rules.spec import Rulebook
 from riskmon.store import MEMORY, Store
 from tests.builders import D, snap, ts
 from tests.fakes.telegram_api import FakeTelegram
@@ -464,7 +464,7 @@ async def test_the_daily_summary_fires_at_the_reset_and_is_rearmed(api: FakeTele
     text = summary()[0]
     assert f"Trading day {day.isoformat()} (ended {reset:%Y-%m-%d %H:%M:%S} UTC)" in text
     assert "P&amp;L of the day: <b>−500.00</b> (equity 100,000.00 → 99,500.00; balance 100,000.00)" in text
-    assert "Worst daily loss used: 60.0%" in text
+    assert "Closest to a floor: daily loss 60.0% used" in text
     assert "Alerts of the day: none" in text
 
 

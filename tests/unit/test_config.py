@@ -272,6 +272,19 @@ def test_config_command_shows_where_each_figure_came_from(tmp_path: Path) -> Non
     assert sources["initial_balance"] == "preset topstep-50k"
     assert sources["leverage.warning"] == "default"
     assert set(sources) >= {f"daily_loss.{field}" for field in account["rules"]["daily_loss"]}
+    # The newer rules' figures carry their source the same way, and every rule says what it does in words.
+    assert sources["flat_by.at"] == "preset topstep-50k" and sources["weekly_loss.size"] == "default"
+    words = account["rules_in_words"]
+    assert "15:10" in words["flat_by"] and "7% of equity" in words["position_size"]
+    assert "weekly_loss" not in words  # off
+
+
+def test_a_new_rule_set_in_riskmon_toml_names_its_key_as_the_source(tmp_path: Path) -> None:
+    table = "[accounts.rules.weekly_loss]\nenabled = true\nsize = 750\n"
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "a"\nplatform = "sim"\n' + table)
+    config = load_config(tmp_path / "none.env", toml)
+    assert str(config.sources["a"]["weekly_loss.size"]) == f"accounts[0].rules.weekly_loss.size in {toml}"
+    assert config.profile("a").rulebook.weekly_loss.size == Decimal(750)
 
 
 # --- No silent fallback -----------------------------------------------------------------------------------
@@ -411,6 +424,12 @@ def test_password_env_is_read_from_the_env_file(tmp_path: Path) -> None:
         ("[accounts.rules.max_loss]\nwarn_at = 0\n", "0 is not a share"),
         ("[accounts.rules.daily_loss]\nsize = 500\n", "500 is not a percent"),
         ("[accounts.rules.daily_loss]\nsize = 500\n", "for money use size_basis = fixed"),
+        ("[accounts.rules.consistency]\nenabled = true\nmax_share = 50\n", "did you mean 0.5 for 50 %?"),
+        ('[accounts.rules.weekly_loss]\nenabled = true\nsize_basis = "anchor_pct"\nsize = 400\n', "not a percent"),
+        ('[accounts.rules.flat_by]\nenabled = true\nat = "25:00"\n', "'25:00' is not a time of day"),
+        ('[accounts.rules.flat_by]\nenabled = true\nresponse = "flatten_until"\n', "until (a time such as"),
+        ("[accounts.rules.daily_profit]\nenabled = true\n", "set target, or lock_from with give_back"),
+        ("[accounts.rules.size_limits]\nenabled = true\nper_order = 0\n", "per_order"),
     ],
 )
 def test_shares_and_percents_say_which_unit_they_expect(tmp_path: Path, table: str, needle: str) -> None:

@@ -117,12 +117,37 @@ def test_missed_reset_rebuilds_anchor_from_platform_pnl() -> None:
     assert state.anchor_source is AnchorSource.REBUILT
 
 
-def test_missed_reset_without_platform_pnl_is_estimated() -> None:
+def test_missed_reset_without_platform_pnl_is_estimated_never_lower_than_the_evidence() -> None:
+    # 100,000 seen before the gap, 98,500 first seen after it: anchoring at 98,500 would let the trader
+    # lose 1,500 more than the firm allows; the larger of the two is taken, and said to be an estimate.
     cal = TradingCalendar.of("UTC")
     state = advance(AccountState.fresh("acc-1", D(100000)), snap("2026-03-02 12:00", "100000"), cal)
-    state = advance(state, snap("2026-03-03 09:00", "98500"), cal)
+    state = advance(state, snap("2026-03-03 09:00", "98500", "98400"), cal)
     assert state.anchor_source is AnchorSource.ESTIMATED
-    assert state.day_start_balance == D(98500)
+    assert state.day_start_balance == D(100000)
+    assert state.day_start_equity == D(99900)  # the floating P&L seen is assumed to have been there at the reset
+
+
+def test_estimate_takes_the_first_balance_after_the_gap_when_it_is_higher() -> None:
+    cal = TradingCalendar.of("UTC")
+    state = advance(AccountState.fresh("acc-1", D(100000)), snap("2026-03-02 12:00", "100000"), cal)
+    state = advance(state, snap("2026-03-03 09:00", "101000"), cal)
+    assert (state.anchor_source, state.day_start_balance) == (AnchorSource.ESTIMATED, D(101000))
+
+
+def test_estimated_anchor_and_eod_high_replaced_by_the_exact_figure_when_history_arrives() -> None:
+    cal = TradingCalendar.of("UTC")
+    state = advance(AccountState.fresh("acc-1", D(100000)), snap("2026-03-02 12:00", "102000"), cal)
+    assert state.eod_balance_high == D(100000)
+    state = advance(state, snap("2026-03-03 09:00", "99000"), cal)  # the trader lost 3,000 before the reset
+    assert (state.day_start_balance, state.eod_balance_high) == (D(102000), D(102000))
+    # The platform's deals come in: 500 realised since the reset, so the reset balance was 99,500.
+    state = advance(state, snap("2026-03-03 09:01", "99000", realized_today=D(-500)), cal)
+    assert state.anchor_source is AnchorSource.REBUILT
+    assert (state.day_start_balance, state.eod_balance_high) == (D(99500), D(100000))
+    # Once exact, it stays: later snapshots within the day do not move it.
+    state = advance(state, snap("2026-03-03 10:00", "98000", realized_today=D(-1500)), cal)
+    assert state.day_start_balance == D(99500)
 
 
 def test_anchor_does_not_move_within_the_day() -> None:

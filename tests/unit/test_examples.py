@@ -28,3 +28,14 @@ def test_env_example_documents_every_setting() -> None:
     lines = (ROOT / ".env.example").read_text().splitlines()
     documented = {m.group(1) for line in lines if (m := re.match(r"(?:# )?([A-Z][A-Z0-9_]*)=", line))}
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+def test_readme_rules_example_loads(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(\[accounts\.rules\.weekly_loss\].*?)```", readme, re.S)
+    assert block is not None
+    toml = tmp_path / "riskmon.toml"
+    toml.write_text('[[accounts]]\nid = "a"\nplatform = "sim"\n' + block.group(1))
+    book = load_config(None, toml).profile("a").rulebook
+    assert book.weekly_loss.size == Decimal(1500) and book.flat_by.at == "15:10"
+    assert book.daily_profit.lock_from == Decimal(600)

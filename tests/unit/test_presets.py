@@ -96,8 +96,9 @@ class TestThe5ers:
         ev = feed(m, "2026-03-03T22:00:01+00:00", "100000", "102000")  # 17:00:01 EST: day of 03-04
         assert ev.state.trading_day.isoformat() == "2026-03-04"  # type: ignore[union-attr]
         assert figures(ev, "daily_loss") == (OK, D(96900), D(5100))
-        assert figures(feed(m, "2026-03-04T10:00:00+00:00", "100000", "96900.00"), "daily_loss")[0] is WARN
-        assert figures(feed(m, "2026-03-04T10:00:01+00:00", "100000", "96899.99"), "daily_loss")[0] is CRIT
+        # "Reaching any of these limits" terminates the account: exactly on the floor is the breach.
+        assert figures(feed(m, "2026-03-04T10:00:00+00:00", "100000", "96900.01"), "daily_loss")[0] is WARN
+        assert figures(feed(m, "2026-03-04T10:00:01+00:00", "100000", "96900.00"), "daily_loss")[0] is CRIT
 
 
 class TestFundedNext:
@@ -147,4 +148,6 @@ class TestTopstep50k:
         soft = feed(m, "2026-03-05T15:00:00+00:00", "52500", "51499.99")
         daily = soft.result("daily_loss")
         assert daily is not None and daily.severity is CRIT and "blocked until the next reset" in daily.message
-        assert figures(feed(m, "2026-03-05T15:00:01+00:00", "52500", "51500.00"), "daily_loss")[0] is WARN
+        # A net P&L that hits the Daily Loss Limit is the soft breach; one cent less loss is not.
+        assert figures(feed(m, "2026-03-05T15:00:01+00:00", "52500", "51500.00"), "daily_loss")[0] is CRIT
+        assert figures(feed(m, "2026-03-05T15:00:02+00:00", "52500", "51500.01"), "daily_loss")[0] is WARN

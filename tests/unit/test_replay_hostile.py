@@ -17,8 +17,8 @@ from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor
 from riskmon.platforms.replay import BadLine, RecordError, ReplayFeed, parse_line, read_records
 from riskmon.profile import AccountProfile
+from riskmon.rules import Rulebook
 from riskmon.rules.presets import PRESETS
-from riskmon.rules.spec import Rulebook
 from riskmon.store import MEMORY, Store
 from tests.builders import D, ts
 

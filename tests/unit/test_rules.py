@@ -8,23 +8,15 @@ from decimal import Decimal
 import pytest
 
 from riskmon.models import Severity, Side
-from riskmon.rules.exposure import (
-    LeverageRule,
-    MarginLevelRule,
-    MaxLotsRule,
-    MaxPositionsRule,
-    PositionSizeRule,
-)
-from riskmon.rules.loss import DailyLossRule, MaxLossRule
-from riskmon.rules.objectives import MinTradingDaysRule, ProfitTargetRule
-from riskmon.rules.spec import (
-    DailyLossSpec,
-    LeverageSpec,
-    MarginLevelSpec,
-    MaxLossSpec,
-    PositionSizeSpec,
-    ProfitTargetSpec,
-)
+from riskmon.rules.daily_loss import DailyLossRule, DailyLossSpec
+from riskmon.rules.leverage import LeverageRule, LeverageSpec
+from riskmon.rules.margin_level import MarginLevelRule, MarginLevelSpec
+from riskmon.rules.max_loss import MaxLossRule, MaxLossSpec
+from riskmon.rules.max_lots import MaxLotsRule
+from riskmon.rules.max_positions import MaxPositionsRule
+from riskmon.rules.min_trading_days import MinTradingDaysRule
+from riskmon.rules.position_size import PositionSizeRule, PositionSizeSpec
+from riskmon.rules.profit_target import ProfitTargetRule, ProfitTargetSpec
 from riskmon.state import AccountState
 from tests.builders import D, position, snap
 

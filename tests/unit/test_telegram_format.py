@@ -71,7 +71,7 @@ def test_numbers() -> None:
 
 
 def test_daily_summary() -> None:
-    figures = DayFigures(D("100000"), D("98765.43"), D("99000"), D("0.62"), ts("2026-03-02 14:05"))
+    figures = DayFigures(D("100000"), D("98765.43"), D("99000"), D("0.62"), ts("2026-03-02 14:05"), "daily_loss")
     alerts = [
         DayAlert("daily_loss", Severity.WARNING, AlertStatus.FIRING),
         DayAlert("daily_loss", Severity.CRITICAL, AlertStatus.ESCALATED),
@@ -83,7 +83,7 @@ def test_daily_summary() -> None:
         "📊 <b>Daily summary</b> — Prop &lt;1&gt;\n"
         "Trading day 2026-03-02 (ended 2026-03-02 23:00:00 UTC)\n"
         "P&amp;L of the day: <b>−1,234.57</b> (equity 100,000.00 → 98,765.43; balance 99,000.00)\n"
-        "Worst daily loss used: 62.0% at 14:05 UTC\n"
+        "Closest to a floor: daily loss 62.0% used at 14:05 UTC\n"
         "Alerts of the day: 3 (1 critical): daily loss ×2, max positions ×1\n"
         "<i>acc-1</i>"
     )

@@ -1,0 +1,77 @@
+"""Inactivity: days since the account last traded, against the firm's limit (e.g. 30 calendar days).
+
+The account is active while a position is open; the count starts when the last one closes (or when riskmon
+first saw the account flat, which is all it can know).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field
+
+from riskmon.models import AccountSnapshot, RuleResult, Severity
+from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
+from riskmon.rules.spec import Count, RuleSpec
+from riskmon.state import AccountState
+
+INACTIVITY = "inactivity"
+DAY = Decimal(86400)
+
+
+class InactivitySpec(RuleSpec):
+    days: Count = 30  # calendar days without a trade that fail the account
+    warn_days: Annotated[int, Field(ge=0)] = 5  # warn this many days before
+
+
+@dataclass(frozen=True)
+class LastActive(Slot):
+    at: datetime
+    since_start: bool  # True: riskmon has not seen a trade yet; ``at`` is when it began watching
+
+
+@dataclass(frozen=True)
+class InactivityRule(SpecRule, EquityFree):
+    spec: InactivitySpec
+    name: str = INACTIVITY
+    watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})
+
+    def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> LastActive:
+        last: LastActive | None = LastActive.restore(slot)
+        if snap.positions:
+            return LastActive(snap.ts, False)
+        return last or LastActive(snap.ts, True)
+
+    def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
+        last: LastActive | None = LastActive.restore(state.slots.get(self.name))
+        assert last is not None, "advance runs before check"
+        idle = Decimal(str((snap.ts - last.at).total_seconds())) / DAY
+        limit = Decimal(self.spec.days)
+        severity = (
+            Severity.CRITICAL
+            if idle >= limit
+            else Severity.WARNING
+            if idle >= limit - self.spec.warn_days
+            else Severity.OK
+        )
+        deadline = last.at + timedelta(days=self.spec.days)
+
+        def describe() -> str:
+            since = "since riskmon began watching" if last.since_start else "since the last trade"
+            return (
+                f"{idle:.1f} days without a trade {since} (limit {limit}; trade before {deadline:%Y-%m-%d %H:%M} UTC)"
+            )
+
+        return RuleResult(self.name, severity, idle, limit, describe, unit="days", used=idle / limit)
+
+
+PLUGIN: Plugin[InactivitySpec] = Plugin(
+    INACTIVITY,
+    InactivitySpec,
+    InactivitySpec(),
+    build=lambda spec, book: InactivityRule(spec) if spec.enabled else None,
+    describe=lambda spec, book: f"trade at least once every {spec.days} calendar days" if spec.enabled else None,
+)
