@@ -38,7 +38,7 @@ async def test_a_huge_retry_after_is_capped(api: FakeTelegram) -> None:
         queue(telegram, alert(1))
         await api.wait_for(lambda: len([c for c in api.calls if c.status == 429]) == 2)
         await api.wait_for(lambda: telegram.outbox.counts() == {"pending": 2})
-    waits = [row[0] for row in store.db.execute("SELECT next_attempt_at FROM telegram_outbox").fetchall()]
+    waits = [row[0] for row in store.db.execute("SELECT next_attempt_at FROM outbox").fetchall()]
     assert waits and all(wait <= time.time() + MAX_RETRY_AFTER_S for wait in waits)  # not a year
     assert all(wait > time.time() + MAX_RETRY_AFTER_S - 30 for wait in waits)  # but the cap, not nothing
 
