@@ -8,18 +8,23 @@ poller). The metrics exporter wraps the whole run so a taken port fails start-up
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
+from riskmon.clock import SystemClock
 from riskmon.config import AppConfig
 from riskmon.enforce import Enforcer
 from riskmon.exporter import Exporter, build_exporter
 from riskmon.history import EquityHistory
 from riskmon.metrics import Metrics
+from riskmon.models import AlertEvent
 from riskmon.monitor import Observer
 from riskmon.notify.console import ConsoleAlerts
+from riskmon.notify.policy import alert_policy
+from riskmon.notify.webhook import build_webhooks
 from riskmon.service import Component, Service, build_platforms
 from riskmon.store import Store
 from riskmon.view import ReadModel
@@ -39,9 +44,16 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
     platforms = build_platforms(config)
     traders = {account: p.trader for p in platforms for account in p.accounts}
     service: Service  # alerts raised outside the engine (enforcement) go to the same observers
-    metrics = Metrics(
-        config.profiles, CollectorRegistry(), channels=["telegram"] if settings.telegram_bot_token else []
-    )
+    channels = [
+        name
+        for name, setting in (
+            ("telegram", settings.telegram_bot_token),
+            ("discord", settings.discord_webhook_url),
+            ("webhook", settings.webhook_url),
+        )
+        if setting is not None
+    ]
+    metrics = Metrics(config.profiles, CollectorRegistry(), channels=channels)
     enforcer = Enforcer(
         store,
         config.enforcement(),
@@ -67,6 +79,18 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
     if telegram is not None:
         observers.append(telegram)
         components.append(telegram)
+    clock = SystemClock()
+    calendars = {p.account: p.calendar for p in config.profiles}
+
+    def day_of(event: AlertEvent) -> date | None:
+        calendar = calendars.get(event.account)
+        return None if calendar is None else calendar.day_of(event.ts)
+
+    webhooks = build_webhooks(
+        settings, store, clock, alert_policy(settings), day_of, metrics.record_notification_failure
+    )
+    observers += webhooks
+    components += webhooks
     service = Service(config, store, platforms, observers, components=components, annotators=[enforcer])
     model = ReadModel(service.monitors.values(), service.platforms, enforcer.trading_state, history, service.clock)
     return App(service, build_exporter(model, metrics, settings), enforcer, model)

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
     telegram_timeout: Annotated[float, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
+    # --- Discord and JSON webhooks (same outbox, retries, quiet hours and cooldown as Telegram) ---
+    discord_webhook_url: SecretStr | None = None  # https://discord.com/api/webhooks/<id>/<token>
+    webhook_url: SecretStr | None = None  # a JSON POST per alert, signed with WEBHOOK_SECRET
+    webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-Riskmon-Signature (at least 16 characters)
+
     # --- metrics ---
     metrics_host: str = "127.0.0.1"  # beyond loopback (0.0.0.0, an address, a name) only with METRICS_TOKEN
     metrics_port: Annotated[int, Field(ge=0, lt=65536)] = DEFAULT_PORT  # 0: no listener (page, API, metrics)
@@ -376,7 +381,25 @@ def _settings(env: EnvSource) -> Settings:
             value.name, plain(error["msg"]), value=value.text, where=value.where, secret=name in SECRET_SETTINGS
         ) from None
     _check_listener(settings, env)
+    _check_webhooks(settings, env)
     return settings
+
+
+def _check_webhooks(settings: Settings, env: EnvSource) -> None:
+    """A webhook URL that cannot work, or a JSON webhook without its signing key: one line, at start-up."""
+    for name in ("discord_webhook_url", "webhook_url"):
+        url: SecretStr | None = getattr(settings, name)
+        if url is not None and not url.get_secret_value().startswith(("https://", "http://")):
+            given = env.get(name.upper())
+            raise ConfigError(name.upper(), "must be an http(s):// address", where=given.where if given else "")
+    secret = settings.webhook_secret
+    if settings.webhook_url is not None and (secret is None or len(secret.get_secret_value()) < MIN_TOKEN_CHARS):
+        given = env.get("WEBHOOK_SECRET")
+        raise ConfigError(
+            "WEBHOOK_SECRET",
+            f"required with WEBHOOK_URL, at least {MIN_TOKEN_CHARS} random characters: every request is signed with it",
+            where=given.where if given else "",
+        )
 
 
 def _check_listener(settings: Settings, env: EnvSource) -> None:

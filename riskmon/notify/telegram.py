@@ -25,7 +25,7 @@ from riskmon.errors import ConfigError
 from riskmon.models import AlertEvent
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.dispatch import Dispatcher
-from riskmon.notify.policy import AlertPolicy, QuietHours
+from riskmon.notify.policy import AlertPolicy, alert_policy
 from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
 from riskmon.notify.telegram_format import alert_html, group_html, summary_html
@@ -240,11 +240,6 @@ def build_telegram(
     if not settings.telegram_chat_ids:
         raise ConfigError("TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set")
     token = settings.telegram_bot_token.get_secret_value()
-    quiet = (
-        QuietHours.parse(settings.telegram_quiet_hours, settings.telegram_quiet_tz)
-        if settings.telegram_quiet_hours
-        else None
-    )
     return TelegramNotifier(
         make_bot(token, settings.telegram_api_base_url, timeout_s=settings.telegram_timeout),
         store,
@@ -252,7 +247,7 @@ def build_telegram(
         Access(frozenset(settings.telegram_chat_ids), frozenset(settings.telegram_admin_id_list)),
         clock or SystemClock(),
         Scrubber(token),
-        policy=AlertPolicy(timedelta(seconds=settings.telegram_cooldown_s), quiet),
+        policy=alert_policy(settings),
         flattener=flattener,
         confirm_s=settings.telegram_flatten_confirm_s,
         daily_summary=settings.telegram_daily_summary,
