@@ -24,8 +24,9 @@ from riskmon.enforce.spec import Mode, Policy
 from riskmon.engine import equity_band, watched
 from riskmon.metrics import StateCollector
 from riskmon.models import Severity, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.telegram_format import limits_html
+from riskmon.profile import AccountProfile
 from riskmon.rules import PLUGINS, Response, Watch, build_rules, describe_rules
 from riskmon.rules.enforcement import ENFORCEMENT
 from riskmon.rules.flat import FLAT_BY
