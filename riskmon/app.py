@@ -73,6 +73,7 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
         store,
         lambda: service.monitors,
         views=lambda: model.capture(),
+        history=history,
         flattener=enforcer,
         on_failure=lambda: metrics.record_notification_failure("telegram"),
     )

@@ -108,6 +108,17 @@ class EquityHistory:
         """The account's current day (an immutable value: safe to read from any thread)."""
         return self._days.get(account)
 
+    def points_of(self, account: str, day: date) -> tuple[Point, ...]:
+        """``account``'s points of ``day``: the current day from memory, an earlier one from the store."""
+        current = self._days.get(account)
+        if current is not None and current.day == day:
+            return current.all
+        rows = self.store.db.execute(
+            "SELECT ts, low, close, floors FROM equity_history WHERE account = ? AND day = ? ORDER BY ts",
+            (account, day.isoformat()),
+        ).fetchall()
+        return tuple(Point(ts, low, close, _floors(text)) for ts, low, close, text in rows)
+
     def days(self) -> dict[str, Day]:
         """Every account's day, as they are now (a copy: the values are immutable, the mapping is not)."""
         return self._days.copy()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 from typing import Any
 
+from riskmon.chart import day_chart, svg
 from riskmon.models import RuleResult, Severity
 from riskmon.notify.format import num, rule_name, share
 from riskmon.view import AccountView, View
@@ -108,7 +109,6 @@ def account_json(view: View, a: AccountView) -> Iterator[str]:
 # -- the page ---------------------------------------------------------------------------------------
 
 _COLOUR = {Severity.OK: "#2e7d32", Severity.INFO: "#1565c0", Severity.WARNING: "#ef6c00", Severity.CRITICAL: "#c62828"}
-_FLOOR_COLOURS = ("#c62828", "#6a1b9a", "#ad1457", "#4e342e")
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d1d1f}
@@ -153,91 +153,12 @@ def _rule_row(r: RuleResult) -> str:
     )
 
 
-W, H, LEFT, PAD, BOTTOM = 360, 150, 54, 4, 16
-
-
 def chart_svg(a: AccountView) -> str:
-    """Today's equity (the line; the bucket lows fainter) against every money floor, over the trading day."""
-    points = a.equity_today
-    if not points or a.day_start is None:
+    """Today's equity against every money floor, as inline SVG (``riskmon.chart``)."""
+    chart = None if a.day_start is None else day_chart(a.equity_today, a.day_start)
+    if chart is None:
         return '<p class="meta chart-empty">No equity history for today yet.</p>'
-    start = a.day_start.timestamp()
-    end = max(start + timedelta(days=1).total_seconds(), points[-1].ts + 1)
-    names = list(dict.fromkeys(rule for p in points for rule, _ in p.floors))
-    values = [v for p in points for v in (p.low, p.close, *(f for _, f in p.floors))]
-    low, high = min(values), max(values)
-    span = (high - low) or max(abs(high), 1.0) * 0.01
-    low, high = low - span * 0.08, high + span * 0.08
-
-    def x(ts: float) -> float:
-        return LEFT + (ts - start) / (end - start) * (W - LEFT - PAD)
-
-    def y(value: float) -> float:
-        return PAD + (high - value) / (high - low) * (H - PAD - BOTTOM)
-
-    def line(coords: list[tuple[float, float]]) -> str:
-        return " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
-
-    text = 'font-size="9" fill="#666"'
-    parts = [
-        f'<svg viewBox="0 0 {W} {H}" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'aria-label="equity today against the floors" data-account="{escape(a.account)}">',
-        f'<rect x="{LEFT}" y="{PAD}" width="{W - LEFT - PAD}" height="{H - PAD - BOTTOM}" fill="#fafafa" '
-        'stroke="#ddd"/>',
-        f'<text x="{LEFT - 3}" y="{y(high - span * 0.08) + 3:.1f}" {text} text-anchor="end">{_axis(high - span * 0.08)}'
-        "</text>",
-        f'<text x="{LEFT - 3}" y="{y(low + span * 0.08) + 3:.1f}" {text} text-anchor="end">{_axis(low + span * 0.08)}'
-        "</text>",
-    ]
-    for hours in range(0, 25, 6):
-        at = start + hours * 3600
-        anchor = "start" if hours == 0 else "end" if hours == 24 else "middle"
-        parts.append(
-            f'<text x="{x(at):.1f}" y="{H - 4}" {text} text-anchor="{anchor}">'
-            f"{datetime.fromtimestamp(at, UTC):%H:%M}</text>"
-        )
-    for n, rule in enumerate(names):
-        steps = _steps([(p.ts, dict(p.floors).get(rule)) for p in points], start, end)
-        colour = _FLOOR_COLOURS[n % len(_FLOOR_COLOURS)]
-        coords = [(x(ts), y(v)) for ts, v in steps]
-        parts.append(
-            f'<polyline class="floor" data-rule="{escape(rule)}" points="{line(coords)}" fill="none" '
-            f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 3"><title>{escape(rule)} floor</title>'
-            "</polyline>"
-        )
-        parts.append(
-            f'<text x="{W - PAD - 2}" y="{coords[-1][1] - 3:.1f}" font-size="10" text-anchor="end" '
-            f'fill="{colour}">{escape(rule_name(rule))} floor {_axis(steps[-1][1])}</text>'
-        )
-    lows = [(x(p.ts), y(p.low)) for p in points]
-    closes = [(x(p.ts), y(p.close)) for p in points]
-    parts.append(f'<polyline class="low" points="{line(lows)}" fill="none" stroke="#90caf9" stroke-width="1"/>')
-    parts.append(
-        f'<polyline class="equity" points="{line(closes)}" fill="none" stroke="#1565c0" stroke-width="2">'
-        "<title>equity</title></polyline>"
-    )
-    cx, cy = closes[-1]
-    parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="#1565c0"/>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _axis(value: float) -> str:
-    return f"{value:,.0f}".replace("-", "−")
-
-
-def _steps(values: list[tuple[float, float | None]], start: float, end: float) -> list[tuple[float, float]]:
-    """A floor as a step line over the whole day: each value holds until the next (a trailing floor moves in
-    steps); the first reaches back to the day's start, the last on to its end."""
-    out: list[tuple[float, float]] = []
-    for ts, value in values:
-        if value is None:
-            continue
-        out.append((ts, out[-1][1]) if out else (start, value))
-        out.append((ts, value))
-    if out:
-        out.append((end, out[-1][1]))
-    return out
+    return svg(chart, a.account)
 
 
 def _card(a: AccountView) -> str:

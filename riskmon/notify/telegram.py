@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from html import escape
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram.constants import ParseMode
@@ -19,16 +21,18 @@ from telegram.error import InvalidToken
 from telegram.ext import ExtBot
 
 from riskmon.backoff import Backoff
+from riskmon.chart import chart_title, day_chart, png
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import Settings
 from riskmon.errors import ConfigError
+from riskmon.history import EquityHistory
 from riskmon.models import AlertEvent
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.dispatch import Dispatcher
 from riskmon.notify.policy import AlertPolicy, alert_policy
 from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
-from riskmon.notify.telegram_format import alert_html, group_html, summary_html
+from riskmon.notify.telegram_format import alert_html, clip, group_html, summary_html
 from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, judge
 from riskmon.notify.telegram_store import Journal
 from riskmon.notify.telegram_summary import DailySummaries, DayBook
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 Monitors = Callable[[], Mapping[str, AccountMonitor]]
 DEFAULT_POLICY = AlertPolicy()
 KEEP_HISTORY = timedelta(days=30)  # sent messages and alert records kept for inspection
+CHART = "\x00chart:"  # an outbox row for a day's chart: the account and day it shows, drawn when sent
 
 
 class TelegramNotifier:
@@ -59,8 +64,10 @@ class TelegramNotifier:
         daily_summary: bool = True,
         on_failure: Callable[[], None] | None = None,
         views: Callable[[], View] | None = None,
+        history: EquityHistory | None = None,
     ) -> None:
         self.bot = bot
+        self.history = history  # the day's equity, for the daily summary's chart
         self.store = store
         self.monitors = monitors
         self.chat_ids: Sequence[str] = sorted(access.chat_ids)
@@ -140,15 +147,36 @@ class TelegramNotifier:
             profile.account,
         )
         now = self.clock.now()
+        release = self.policy.hold_quiet(now, urgent=False)
         with self.store.transaction():
-            self.outbox.enqueue(self.chat_ids, text, now, "summary", self.policy.hold_quiet(now, urgent=False))
+            self.outbox.enqueue(self.chat_ids, text, now, "summary", release)
+            if self.history is not None:  # the chart is drawn when it is sent (off the loop), from the store
+                chart = json.dumps({"account": profile.account, "day": day.isoformat()})
+                self.outbox.enqueue(self.chat_ids, CHART + chart, now, "chart", release)
         self.sender.wake()
         log.info("telegram: daily summary of %s for %s queued", profile.name, day.isoformat())
 
     # -- background work, started by the service -------------------------------------------------------
 
     async def _send(self, chat_id: str, html: str) -> int:
+        if html.startswith(CHART):
+            return await self._send_chart(chat_id, json.loads(html.removeprefix(CHART)))
         message = await self.bot.send_message(chat_id, html, parse_mode=ParseMode.HTML)
+        return message.message_id
+
+    async def _send_chart(self, chat_id: str, ref: dict[str, str]) -> int:
+        """A summary's chart: the day's equity from the store, drawn in a worker thread, sent as a photo."""
+        monitor = self.monitors().get(ref["account"])
+        day = date.fromisoformat(ref["day"])
+        points = () if monitor is None or self.history is None else self.history.points_of(ref["account"], day)
+        chart = None if monitor is None else day_chart(points, monitor.profile.calendar.start_of(day))
+        if monitor is None or chart is None:
+            name = ref["account"] if monitor is None else monitor.profile.name
+            text = f"📈 {escape(clip(name))}: no equity was recorded on {day.isoformat()}, so there is no chart."
+            return (await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)).message_id
+        title = chart_title(monitor.profile.name, day)
+        image = await asyncio.to_thread(png, chart, clip(title, 80))
+        message = await self.bot.send_photo(chat_id, image, caption=escape(clip(title)), parse_mode=ParseMode.HTML)
         return message.message_id
 
     async def run(self) -> None:
@@ -233,6 +261,7 @@ def build_telegram(
     flattener: FlattenHandler | None = None,
     on_failure: Callable[[], None] | None = None,
     views: Callable[[], View] | None = None,
+    history: EquityHistory | None = None,
 ) -> TelegramNotifier | None:
     """The Telegram notifier the settings describe, or None when no bot token is configured."""
     if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
@@ -253,4 +282,5 @@ def build_telegram(
         daily_summary=settings.telegram_daily_summary,
         on_failure=on_failure,
         views=views,
+        history=history,
     )

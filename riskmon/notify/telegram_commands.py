@@ -20,6 +20,7 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.constants import ParseMode
 from telegram.ext import ExtBot
 
+from riskmon.chart import chart_title, day_chart, png
 from riskmon.clock import Clock
 from riskmon.monitor import AccountMonitor
 from riskmon.notify import telegram_format as fmt
@@ -108,6 +109,9 @@ class Commands:
         if name == "status":
             view = self.views()
             await self._reply(chat_id, await asyncio.to_thread(fmt.status_html, view.accounts))
+            return
+        if name == "chart":
+            await self._chart(chat_id, args)
             return
         await self._reply(chat_id, self._answer(name, args))
 
@@ -228,6 +232,22 @@ class Commands:
         await self.bot.edit_message_text(
             f"{title} {escape(pending.account)}: {escape(outcome)}", chat_id, message_id, parse_mode=ParseMode.HTML
         )
+
+    async def _chart(self, chat_id: str, args: list[str]) -> None:
+        """Today's equity against the floors, from the read model, drawn in a worker thread."""
+        monitor = self._account(args)
+        if monitor is None:
+            await self._reply(chat_id, f"Usage: /chart &lt;account&gt; (one of: {self._names()})")
+            return
+        account = self.views().find(monitor.profile.account)
+        start = None if account is None else account.day_start
+        chart = None if account is None or start is None else day_chart(account.equity_today, start)
+        if account is None or chart is None or account.trading_day is None:
+            await self._reply(chat_id, f"{escape(monitor.profile.name)}: no equity recorded today yet")
+            return
+        title = chart_title(account.name, account.trading_day)
+        image = await asyncio.to_thread(png, chart, fmt.clip(title, 80))
+        await self.bot.send_photo(chat_id, image, caption=escape(fmt.clip(title)), parse_mode=ParseMode.HTML)
 
     async def _reply(self, chat_id: str, html: str) -> None:
         await self.bot.send_message(chat_id, fmt.fit(html), parse_mode=ParseMode.HTML)

@@ -189,6 +189,7 @@ HELP_HTML = "\n".join(
         "/accounts — configured accounts",
         "/positions &lt;account&gt; — open positions",
         "/limits &lt;account&gt; — every rule with its figures",
+        "/chart &lt;account&gt; — today's equity against the floors (a picture)",
         "/mute &lt;account&gt; &lt;minutes&gt; — hold back warnings (admins; critical alerts still come)",
         "/unmute [account] — end mutes",
         "/flatten &lt;account&gt; — close everything (admins; asks to confirm)",
