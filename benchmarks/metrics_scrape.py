@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import statistics
 import sys
 import time
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
+from rich.console import Console
 
 from benchmarks.engine import positions, snapshots
 from riskmon.exporter import Exporter
 from riskmon.history import EquityHistory
 from riskmon.metrics import Metrics
 from riskmon.monitor import AccountMonitor
+from riskmon.notify.console import account_table
+from riskmon.notify.telegram_format import fit, status_html
 from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
@@ -121,12 +125,61 @@ async def measure(accounts: int, scrapes: int, path: str = "/metrics") -> dict[s
     }
 
 
+# Readers that are not HTTP: each captures on the loop and renders in a worker thread, as riskmon does.
+LOCAL = {
+    "telegram /status": lambda view: fit(status_html(view.accounts)),
+    "console table": lambda view: Console(file=io.StringIO(), width=160).print(account_table(view.accounts, 160)),
+}
+
+
+async def measure_local(accounts: int, times: int, what: str) -> dict[str, float]:
+    """The loop's lateness while ``what`` renders ``times`` times (capture on the loop, the rest in a thread)."""
+    _, _, model = build(accounts)
+    render = LOCAL[what]
+    lateness: list[float] = []
+    busy = False
+
+    async def ticker() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + 0.001
+            await asyncio.sleep(0.001)
+            if busy:
+                lateness.append((loop.time() - due) * 1000)
+
+    tick = asyncio.create_task(ticker())
+    walls = []
+    for _ in range(times):
+        busy = True
+        started = time.perf_counter()
+        view = model.capture()
+        await asyncio.to_thread(render, view)
+        walls.append((time.perf_counter() - started) * 1000)
+        busy = False
+    tick.cancel()
+    lateness.sort()
+    return {
+        "loop_held_p99_ms": lateness[int(len(lateness) * 0.99)],
+        "loop_held_max_ms": lateness[-1],
+        "render_ms": statistics.median(walls),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--scrapes", type=int, default=10)
     parser.add_argument("--path", choices=sorted(EXPECTED), default="/metrics")
+    parser.add_argument("--local", choices=sorted(LOCAL), help="measure a reader that is not HTTP instead")
     args = parser.parse_args()
+    if args.local:
+        local = asyncio.run(measure_local(args.accounts, args.scrapes, args.local))
+        print(
+            f"{args.local}: {args.accounts:,} accounts, {args.scrapes} renders: ticker lateness p99 "
+            f"{local['loop_held_p99_ms']:.1f} ms, max {local['loop_held_max_ms']:.1f} ms; render "
+            f"{local['render_ms']:.0f} ms (median, in a worker thread)"
+        )
+        return
     figures = asyncio.run(measure(args.accounts, args.scrapes, args.path))
     print(
         f"{args.path}: {args.accounts:,} accounts, {args.scrapes} scrapes: "

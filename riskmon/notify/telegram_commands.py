@@ -108,7 +108,8 @@ class Commands:
             return
         if name == "status":
             view = self.views()
-            await self._reply(chat_id, await asyncio.to_thread(fmt.status_html, view.accounts))
+            # Rendered and cut to Telegram's limit off the loop: 10,000 accounts make a megabyte of lines.
+            await self._reply(chat_id, await asyncio.to_thread(lambda: fmt.fit(fmt.status_html(view.accounts))))
             return
         if name == "chart":
             await self._chart(chat_id, args)
