@@ -128,7 +128,7 @@ async def measure(accounts: int, scrapes: int, path: str = "/metrics") -> dict[s
 # Readers that are not HTTP: each captures on the loop and renders in a worker thread, as riskmon does.
 LOCAL = {
     "telegram /status": lambda view: fit(status_html(view.accounts)),
-    "console table": lambda view: Console(file=io.StringIO(), width=160).print(account_table(view.accounts, 160)),
+    "console table": lambda view: Console(file=io.StringIO(), width=160).print(account_table(view.accounts, 160, 50)),
 }
 
 

@@ -28,6 +28,9 @@ from riskmon.platforms.base import Feed
 from riskmon.profile import AccountProfile
 from riskmon.rules.base import floors, tightest
 
+_URGENCY = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 3, Severity.OK: 4}
+BLIND = 2  # between warnings and the rest: riskmon cannot see the account
+
 
 class Freshness(StrEnum):
     FRESH = "fresh"  # data arrives within STALE_AFTER
@@ -99,6 +102,12 @@ class AccountView(NamedTuple):
     def severity(self) -> Severity:
         worst = self.worst
         return Severity.OK if worst is None else worst.severity
+
+    @property
+    def urgency(self) -> tuple[int, str]:
+        """Sort key, most urgent first: critical, warning, blind (stale, or loading too long), the rest; by name."""
+        rank = _URGENCY[self.severity]
+        return (min(rank, BLIND) if self.stale else rank), self.name
 
     @property
     def floors(self) -> list[RuleResult]:

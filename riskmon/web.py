@@ -24,15 +24,6 @@ from riskmon.view import AccountView, View
 API_VERSION = 1
 REFRESH_S = 10  # the page reloads itself this often
 
-_URGENCY = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 3, Severity.OK: 4}
-BLIND = 2  # between warnings and the rest: riskmon cannot see the account
-
-
-def urgency(a: AccountView) -> tuple[int, str]:
-    """Most urgent first: critical, warning, blind (stale, or loading too long), then the rest; by name."""
-    rank = _URGENCY[a.severity]
-    return (min(rank, BLIND) if a.stale else rank), a.name
-
 
 def _dec(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
@@ -196,7 +187,7 @@ def _card(a: AccountView) -> str:
 
 def page_html(view: View) -> Iterator[str]:
     """Every account, the most urgent first, in pieces of one account each (encoded piece by piece)."""
-    accounts = sorted(view.accounts, key=urgency)
+    accounts = sorted(view.accounts, key=lambda a: a.urgency)
     counts = {s: sum(1 for a in view.accounts if a.severity is s) for s in Severity}
     blind = sum(1 for a in view.accounts if a.stale)
     summary = (

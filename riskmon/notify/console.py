@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -43,6 +43,7 @@ _LAYOUTS: tuple[tuple[str, ...], ...] = (
     ("Account", "Room left", "Status"),
 )
 _TEXT_COLUMNS = ("Account", "Platform", "Status")
+TABLE_LINES = 6  # the title, the header and the borders: lines of a table that are not accounts
 
 
 def _cells(a: AccountView) -> dict[str, str | Text]:
@@ -85,9 +86,16 @@ def _table(columns: Sequence[str], rows: Sequence[dict[str, str | Text]]) -> Tab
     return table
 
 
-def account_table(accounts: Iterable[AccountView], width: int | None = None) -> Table:
-    """Every account in one table that fits ``width`` columns (the terminal's) without cutting a number."""
-    rows = [_cells(a) for a in accounts]
+def account_table(accounts: Sequence[AccountView], width: int | None = None, height: int | None = None) -> Table:
+    """Every account in one table that fits ``width`` columns (the terminal's) without cutting a number. When
+    they are more than ``height`` lines can show, the most urgent ones, and a last line counting the rest."""
+    room = None if height is None else max(height - TABLE_LINES, 1)
+    if room is not None and len(accounts) > room:
+        shown = sorted(accounts, key=lambda a: a.urgency)[: room - 1]
+        rows = [_cells(a) for a in shown]
+        rows.append({"Account": f"… {len(accounts) - len(shown):,} more", "Status": "less urgent"})
+    else:
+        rows = [_cells(a) for a in accounts]
     if width is None:
         return _table(_LAYOUTS[0], rows)
     for columns in _LAYOUTS:

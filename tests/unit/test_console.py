@@ -133,3 +133,18 @@ def test_presets_fit_80_columns_in_plain_words() -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and re.fullmatch(r"riskmon \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_more_accounts_than_the_terminal_shows_keep_the_most_urgent_and_count_the_rest() -> None:
+    calm = [preset_monitor("ftmo-2step", "100000", account=f"calm-{n:02}") for n in range(30)]
+    for monitor in calm:
+        monitor.process(snap("2026-03-02 10:00", "100000", "100000", account=monitor.profile.account))
+    urgent = preset_monitor("ftmo-2step", "100000", account="zz-breached")
+    urgent.process(snap("2026-03-02 10:00", "100000", "94000", account="zz-breached"))
+    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
+    console.print(account_table(ReadModel([*calm, urgent]).capture().accounts, 160, height=12))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) <= 12
+    body = [line for line in lines if "│" in line]  # the accounts' rows
+    assert "zz-breached" in body[0] and "CRITICAL" in body[0]  # the breached account first, though last by name
+    assert "… 26 more" in body[-1] and len(body) == 6
