@@ -29,6 +29,7 @@ from riskmon.metrics import Metrics
 from riskmon.monitor import AccountMonitor
 from riskmon.notify.console import account_table
 from riskmon.notify.telegram_format import fit, status_html
+from riskmon.offloop import render_off_loop
 from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
@@ -153,7 +154,7 @@ async def measure_local(accounts: int, times: int, what: str) -> dict[str, float
         busy = True
         started = time.perf_counter()
         view = model.capture()
-        await asyncio.to_thread(render, view)
+        await render_off_loop(render, view)
         walls.append((time.perf_counter() - started) * 1000)
         busy = False
     tick.cancel()

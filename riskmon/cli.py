@@ -35,6 +35,7 @@ from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
+from riskmon.offloop import render_off_loop
 from riskmon.platforms.registry import PLATFORMS
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
 from riskmon.profile import AccountProfile
@@ -205,7 +206,7 @@ async def _run_service(app_: App, console: Console, show_table: bool, signals: S
     async def table() -> Table:
         """Captured on the loop (cheap), laid out in a worker thread (10,000 rows never hold the loop)."""
         view = app_.model.capture()
-        return await asyncio.to_thread(account_table, view.accounts, console.width, console.height)
+        return await render_off_loop(account_table, view.accounts, console.width, console.height)
 
     # Log lines on the same terminal go through the table's console, above it; a log file stays a log file.
     with Live(await table(), console=console, refresh_per_second=4, redirect_stderr=sys.stderr.isatty()) as live:

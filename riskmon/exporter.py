@@ -20,15 +20,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import gc
 import hashlib
 import hmac
 import json
 import logging
-import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
@@ -41,6 +39,7 @@ from pydantic import SecretStr
 from riskmon.config import DEFAULT_PORT, Settings
 from riskmon.errors import ConfigError
 from riskmon.metrics import Metrics, render
+from riskmon.offloop import render_off_loop, without_cyclic_gc
 from riskmon.view import ReadModel, View
 from riskmon.web import API_VERSION, account_json, accounts_json, page_html
 
@@ -259,40 +258,11 @@ class Exporter:
         return Response(503, "Service Unavailable", "".join(f"{p}\n" for p in problems).encode())
 
 
-_rendering = 0
-_rendering_lock = threading.Lock()
-
-
-@contextmanager
-def _without_cyclic_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a scrape renders.
-
-    A scrape of 10,000 accounts builds hundreds of thousands of short-lived sample objects (the counter
-    families come whole from prometheus_client); left alone they trigger full collections of the
-    process's millions of objects, which pause every thread, the event loop's included, for up to a
-    second. The samples hold no cycles: reference counting frees them all the same.
-    """
-    global _rendering
-    with _rendering_lock:
-        ours = _rendering > 0 or gc.isenabled()  # someone else turned it off: leave it so
-        if ours:
-            _rendering += 1
-            gc.disable()
-    try:
-        yield
-    finally:
-        if ours:
-            with _rendering_lock:
-                _rendering -= 1
-                if _rendering == 0:
-                    gc.enable()
-
-
 EOF = b"# EOF\n"  # OpenMetrics' last line, once per exposition
 
 
 def _encode(encoder: Callable[[CollectorRegistry], bytes], scrape: _Scrape, compress: bool) -> bytes:
-    with _without_cyclic_gc():
+    with without_cyclic_gc():
         parts = [encoder(_Family(family)).removesuffix(EOF) for family in scrape.collect()]
     if encoder(_Family(GaugeMetricFamily("riskmon_probe", ""))).endswith(EOF):
         parts.append(EOF)
@@ -309,16 +279,15 @@ async def _rendered(render: Callable[[], Iterable[str]], content_type: str) -> R
         chunks: list[bytes] = []
         pending: list[bytes] = []
         size = 0
-        with _without_cyclic_gc():
-            for piece in render():
-                pending.append(piece.encode())
-                size += len(pending[-1])
-                if size >= CHUNK:  # joined here, in the thread: the loop writes a few large chunks
-                    chunks.append(b"".join(pending))
-                    pending, size = [], 0
+        for piece in render():
+            pending.append(piece.encode())
+            size += len(pending[-1])
+            if size >= CHUNK:  # joined here, in the thread: the loop writes a few large chunks
+                chunks.append(b"".join(pending))
+                pending, size = [], 0
         return (*chunks, b"".join(pending))
 
-    return Response(200, "OK", await asyncio.to_thread(encode), content_type, {"Cache-Control": "no-store"})
+    return Response(200, "OK", await render_off_loop(encode), content_type, {"Cache-Control": "no-store"})
 
 
 def build_exporter(model: ReadModel, metrics: Metrics, settings: Settings) -> Exporter | None:

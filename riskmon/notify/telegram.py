@@ -36,6 +36,7 @@ from riskmon.notify.telegram_format import alert_html, clip, group_html, summary
 from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, judge
 from riskmon.notify.telegram_store import Journal
 from riskmon.notify.telegram_summary import DailySummaries, DayBook
+from riskmon.offloop import render_off_loop
 from riskmon.store import Store
 from riskmon.view import View
 
@@ -175,7 +176,7 @@ class TelegramNotifier:
             text = f"📈 {escape(clip(name))}: no equity was recorded on {day.isoformat()}, so there is no chart."
             return (await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)).message_id
         title = chart_title(monitor.profile.name, day)
-        image = await asyncio.to_thread(png, chart, clip(title, 80))
+        image = await render_off_loop(png, chart, clip(title, 80))
         message = await self.bot.send_photo(chat_id, image, caption=escape(clip(title)), parse_mode=ParseMode.HTML)
         return message.message_id
 

@@ -7,7 +7,6 @@ Anything else is logged and ignored: no reply, no data.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from riskmon.clock import Clock
 from riskmon.monitor import AccountMonitor
 from riskmon.notify import telegram_format as fmt
 from riskmon.notify.telegram_store import Journal
+from riskmon.offloop import render_off_loop
 from riskmon.view import ReadModel, View
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class Commands:
         if name == "status":
             view = self.views()
             # Rendered and cut to Telegram's limit off the loop: 10,000 accounts make a megabyte of lines.
-            await self._reply(chat_id, await asyncio.to_thread(lambda: fmt.fit(fmt.status_html(view.accounts))))
+            await self._reply(chat_id, await render_off_loop(lambda: fmt.fit(fmt.status_html(view.accounts))))
             return
         if name == "chart":
             await self._chart(chat_id, args)
@@ -247,7 +247,7 @@ class Commands:
             await self._reply(chat_id, f"{escape(monitor.profile.name)}: no equity recorded today yet")
             return
         title = chart_title(account.name, account.trading_day)
-        image = await asyncio.to_thread(png, chart, fmt.clip(title, 80))
+        image = await render_off_loop(png, chart, fmt.clip(title, 80))
         await self.bot.send_photo(chat_id, image, caption=escape(fmt.clip(title)), parse_mode=ParseMode.HTML)
 
     async def _reply(self, chat_id: str, html: str) -> None:
