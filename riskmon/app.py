@@ -23,7 +23,6 @@ from riskmon.metrics import Metrics
 from riskmon.models import AlertEvent
 from riskmon.monitor import Observer
 from riskmon.notify.console import ConsoleAlerts
-from riskmon.notify.policy import alert_policy
 from riskmon.notify.webhook import build_webhooks
 from riskmon.service import Component, Service, build_platforms
 from riskmon.store import Store
@@ -88,7 +87,7 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
         return None if calendar is None else calendar.day_of(event.ts)
 
     webhooks = build_webhooks(
-        settings, store, clock, alert_policy(settings), day_of, metrics.record_notification_failure
+        settings, store, clock, settings.alert_policy(), day_of, metrics.record_notification_failure
     )
     observers += webhooks
     components += webhooks

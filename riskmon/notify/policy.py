@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from riskmon.config import Settings
 from riskmon.errors import ConfigError
 from riskmon.models import AlertEvent, AlertStatus, Severity
 
@@ -80,10 +79,3 @@ class AlertPolicy:
         if urgent or self.quiet is None or not self.quiet.contains(release):
             return release
         return self.quiet.ends_after(release)
-
-
-def alert_policy(settings: Settings) -> AlertPolicy:
-    """The settings' policy, for every channel (TELEGRAM_COOLDOWN_S, TELEGRAM_QUIET_HOURS, TELEGRAM_QUIET_TZ)."""
-    quiet = settings.telegram_quiet_hours
-    hours = QuietHours.parse(quiet, settings.telegram_quiet_tz) if quiet else None
-    return AlertPolicy(timedelta(seconds=settings.telegram_cooldown_s), hours)

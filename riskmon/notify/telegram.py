@@ -24,12 +24,11 @@ from riskmon.backoff import Backoff
 from riskmon.chart import chart_title, day_chart, png
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import Settings
-from riskmon.errors import ConfigError
 from riskmon.history import EquityHistory
 from riskmon.models import AlertEvent
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.dispatch import Dispatcher
-from riskmon.notify.policy import AlertPolicy, alert_policy
+from riskmon.notify.policy import AlertPolicy
 from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
 from riskmon.notify.telegram_format import alert_html, clip, group_html, summary_html
@@ -265,10 +264,9 @@ def build_telegram(
     history: EquityHistory | None = None,
 ) -> TelegramNotifier | None:
     """The Telegram notifier the settings describe, or None when no bot token is configured."""
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+    if settings.telegram_bot_token is None or not settings.telegram_enabled:
         return None
-    if not settings.telegram_chat_ids:
-        raise ConfigError("TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set")
+    settings.telegram_quiet()  # Telegram's own settings checked (a chat to send to)
     token = settings.telegram_bot_token.get_secret_value()
     return TelegramNotifier(
         make_bot(token, settings.telegram_api_base_url, timeout_s=settings.telegram_timeout),
@@ -277,7 +275,7 @@ def build_telegram(
         Access(frozenset(settings.telegram_chat_ids), frozenset(settings.telegram_admin_id_list)),
         clock or SystemClock(),
         Scrubber(token),
-        policy=alert_policy(settings),
+        policy=settings.alert_policy(),
         flattener=flattener,
         confirm_s=settings.telegram_flatten_confirm_s,
         daily_summary=settings.telegram_daily_summary,
