@@ -68,6 +68,8 @@ PlatformName = Annotated[str, BeforeValidator(_platform_name)]  # the registry's
 # The HTTP listener's default port: outside 9100-9999, the exporters' range of Prometheus' default port
 # allocations (every port of it allocated), and outside 9090-9093 (Prometheus, Pushgateway, Alertmanager).
 DEFAULT_PORT = 8465
+# Names in the environment that are riskmon's but no setting: never "unknown setting ... did you mean".
+NOT_SETTINGS = frozenset({"RISKMON_CI"})  # the test suite's CI switch (.ci/run sets it)
 MIN_TOKEN_CHARS = 16
 
 
@@ -365,7 +367,7 @@ def load_config(
     else:
         accounts = _accounts_from_env(settings, env)
     settings._named_secrets = _named_secrets(env, accounts)
-    warnings = env.unknown(SETTING_NAMES | _secret_variables(accounts))
+    warnings = env.unknown(SETTING_NAMES | _secret_variables(accounts) | NOT_SETTINGS)
     warnings += [
         f"{v.name} (in {v.where}) {kept}, unless that is part of the secret"
         for name in SECRET_SETTINGS | set(settings._named_secrets)
