@@ -103,7 +103,8 @@ def test_labels_reach_the_terminal_as_written_never_as_markup() -> None:
         monitor.process(snap("2026-03-02 10:01", "100000", "94000", account=f"acc-{index}"))  # a breach: a line
         watched.append(monitor)
     watched.append(preset_monitor("basic", account="waiting", label="[phase 2]"))  # no data yet
-    with Live(account_table(watched, 200), console=console, auto_refresh=False, redirect_stderr=True) as live:
+    table = account_table(ReadModel(watched).capture().accounts, 200)
+    with Live(table, console=console, auto_refresh=False, redirect_stderr=True) as live:
         for label in HOSTILE_LABELS:
             logging.getLogger("riskmon.test").warning("limits %s", label)
         live.refresh()
