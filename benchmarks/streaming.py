@@ -40,8 +40,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from riskmon.enforce import Enforcer, Mode, Policy
-from riskmon.monitor import AccountMonitor, AccountProfile, Observer
+from riskmon.monitor import AccountMonitor, Observer
 from riskmon.platforms.ctrader import CTraderFeed, CTraderSession, CTraderTrader, Timings, Tokens
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import Store
 from tests.fakes.ctrader_process import FIRST_CTID, ServerProcess

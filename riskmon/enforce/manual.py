@@ -18,8 +18,9 @@ from riskmon.enforce.journal import Entry, Journal
 from riskmon.enforce.records import Status
 from riskmon.enforce.spec import Policy
 from riskmon.models import AccountSnapshot, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
 from riskmon.platforms.base import Feed, Trader
+from riskmon.profile import AccountProfile
 from riskmon.rules.base import acknowledge, label
 from riskmon.store import Store
 
