@@ -33,7 +33,7 @@ from riskmon.enforce.manual import flatten_once, resume_once
 from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot, AlertEvent
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
@@ -336,7 +336,7 @@ def replay(
                     profile = profiles.get(item.account) or AccountProfile(
                         item.account, rulebook, initial_balance=initial
                     )
-                    monitor = monitors[item.account] = AccountMonitor(profile, store)
+                    monitor = monitors[item.account] = AccountMonitor(profile, store, refresh=REFRESH)
                 evaluation = monitor.process(item)
                 for event in evaluation.events if evaluation else ():
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))

@@ -13,13 +13,22 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Protocol
 
 from riskmon.clock import Clock, SystemClock, TradingCalendar
-from riskmon.engine import advance, evaluate, track
-from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
+from riskmon.engine import Gate, advance, evaluate, gate, track
+from riskmon.models import (
+    EARLIEST,
+    LATEST,
+    AccountSnapshot,
+    AlertEvent,
+    AlertStatus,
+    RuleResult,
+    Severity,
+    snapshot_problem,
+)
 from riskmon.rules import Rule, Rulebook, build_rules
 from riskmon.rules.stale_data import LOADING, STALE_DATA, STATE_UNREADABLE, STATE_UNSAVED
 from riskmon.state import AccountState
@@ -92,6 +101,9 @@ FUTURE_TOLERANCE = timedelta(minutes=2)
 # evaluated when it is this recent: it may raise an alert, never relieve one a newer snapshot raised. Older
 # ones (a replay file read again from its start) are history: refused and counted.
 LATE_WINDOW = timedelta(minutes=5)
+# The fast path's longest stretch without a full evaluation (snapshot time): how far behind the table, metrics
+# and saved state may be while nothing changes. A verdict that changes is always evaluated at once.
+REFRESH = timedelta(seconds=5)
 
 
 def _no_relief(result: RuleResult, open_alerts: dict[str, Severity]) -> RuleResult:
@@ -112,7 +124,11 @@ class AccountMonitor:
         annotators: Sequence[Annotator] = (),
         future_tolerance: timedelta = FUTURE_TOLERANCE,
         loading_after: timedelta | None = None,
+        refresh: timedelta | None = None,
     ) -> None:
+        """``refresh`` turns the fast path on (``REFRESH`` in the service and replay): a snapshot that cannot
+        change any verdict (see ``engine.Gate``) is only counted, and the full engine runs at least that often
+        (snapshot time). None evaluates every snapshot in full."""
         self.profile = profile
         self.store = store
         self.observers = list(observers)
@@ -129,6 +145,10 @@ class AccountMonitor:
         self.refused: Mapping[str, int] = {}
         self._refusing: set[str] = set()  # reasons already logged since the last accepted snapshot
         self.last: Evaluation | None = None  # the last evaluation of a snapshot
+        self.refresh = refresh
+        self._gate: Gate | None = None  # the fast path's gate, after the last full evaluation
+        self._steady: AccountSnapshot | None = None  # the newest snapshot the gate let through, not yet folded
+        self.steady = 0  # snapshots the gate let through (no verdict could change)
         self._untold: list[AlertEvent] = []  # raised while being built: told once the service runs
         self.state: AccountState | None = self._load()
         self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
@@ -177,11 +197,20 @@ class AccountMonitor:
     def process(self, snap: AccountSnapshot) -> Evaluation | None:
         """Evaluate one snapshot, in or out of order (time never runs back in the state: the engine keeps
         the newest; a late one may raise alerts, never relieve them). A snapshot that cannot be trusted
-        (invalid, from the future, or far older than the newest) is refused, counted and never saved: None."""
-        self.tell_untold()
+        (invalid, from the future, or far older than the newest) is refused, counted and never saved: None.
+        With the fast path on, a snapshot inside the gate of the last full evaluation changes no verdict and
+        raises no alert: it is counted in ``steady``, folded into the state with the next full evaluation,
+        and None is returned."""
+        if self._untold:
+            self.tell_untold()
+        if self._admits(snap):
+            self._steady = snap
+            self.steady += 1
+            self._fresh(snap)
+            return None
         problem = snapshot_problem(snap)
         reason = "invalid"
-        newest = self.state.last_ts if self.state is not None else None
+        newest = self._steady.ts if self._steady is not None else self.state.last_ts if self.state is not None else None
         late = newest is not None and snap.ts < newest
         if problem is None and snap.ts - self.clock.now() > self.future_tolerance:
             reason = "future"
@@ -194,16 +223,20 @@ class AccountMonitor:
         if problem is not None:
             self._refuse(reason, problem)
             return None
-        self._refusing.clear()
+        if self._refusing:
+            self._refusing.clear()
         started = time.perf_counter()
-        if not snap.keepalive:
-            self.last_data = self.clock.monotonic()
-            self.loading = False
-            if snap.received_at is not None:
-                self.skew = snap.received_at - snap.ts
+        self._fresh(snap)
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance
         ).with_alerts(self._open_alerts)
+        steady, self._steady = self._steady, None
+        if steady is not None:  # the last snapshot let through, folded in as the full engine would have
+            problem = snapshot_problem(steady)  # the figures the gate did not compare, before they reach a rule
+            if problem is None:
+                previous = advance(previous, steady, self.profile.calendar, rules=self.profile.rules)
+            else:
+                self._refuse("invalid", problem)
         state = advance(previous, snap, self.profile.calendar, rules=self.profile.rules)
         results = evaluate(self.profile.rules, snap, state)
         if late:
@@ -214,12 +247,46 @@ class AccountMonitor:
         state = state.with_alerts(tracked.alerts)
         self.state = state
         self._persist(state)
+        # No gate while the state cannot be saved (each snapshot retries) or an alarm of blindness is open (the
+        # next fresh snapshot resolves it).
+        blind = any(rule in state.alerts for rule in BLINDNESS)
+        self._gate = (
+            None
+            if self.refresh is None or late or blind or self._unsaved_since is not None
+            else gate(
+                self.profile.rules,
+                snap,
+                state,
+                self.profile.calendar,
+                until=min(snap.ts + self.refresh, self.clock.now() + self.future_tolerance),
+            )
+        )
         evaluation = Evaluation(self.profile, snap, state, results, tracked.events, time.perf_counter() - started)
         for annotator in self.annotators:
             evaluation = annotator.annotate(evaluation)
         self.last = evaluation
         self._publish(evaluation)
         return evaluation
+
+    def _admits(self, snap: AccountSnapshot) -> bool:
+        """The fast path's test: the snapshot, newer than the last one let through, is inside the gate (which
+        implies every figure it compares is as valid as the evaluated snapshot's; a NaN raises)."""
+        gate, steady = self._gate, self._steady
+        if gate is None or (steady is not None and snap.ts < steady.ts):
+            return False
+        received = snap.received_at
+        try:
+            return gate.admits(snap) and (received is None or EARLIEST <= received < LATEST)
+        except InvalidOperation:
+            return False
+
+    def _fresh(self, snap: AccountSnapshot) -> None:
+        """Fresh data arrived (a keepalive is not fresh data)."""
+        if not snap.keepalive:
+            self.last_data = self.clock.monotonic()
+            self.loading = False
+            if snap.received_at is not None:
+                self.skew = snap.received_at - snap.ts
 
     def _refuse(self, reason: str, problem: str) -> None:
         self.refused = {**self.refused, reason: self.refused.get(reason, 0) + 1}
@@ -257,6 +324,7 @@ class AccountMonitor:
         now = self.clock.now()
         result = self._freshness(LOADING if self.loading else STALE_DATA, Severity.CRITICAL)
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
+        self._gate = None  # the next fresh snapshot resolves the alarm: a full evaluation
         if self.state is not None:
             self.state = self.state.with_alerts(tracked.alerts)
             self._persist(self.state)

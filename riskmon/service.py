@@ -23,7 +23,7 @@ from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import AccountConfig, AppConfig
 from riskmon.models import AccountSnapshot, AlertEvent
-from riskmon.monitor import AccountMonitor, Annotator, Observer
+from riskmon.monitor import REFRESH, AccountMonitor, Annotator, Observer
 from riskmon.platforms.base import ActionResult, Feed, Outcome, Trader
 from riskmon.platforms.replay import ReplayFeed
 from riskmon.platforms.sim import SimFeed, SimMarket, SimTrader
@@ -159,6 +159,7 @@ class Service:
                 clock=self.clock,
                 stale_after=stale_after.get(p.account),
                 annotators=self.annotators,
+                refresh=REFRESH,
             )
             for p in self.config.profiles
         }
