@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from importlib.metadata import version as package_version
@@ -33,7 +33,7 @@ from riskmon.enforce.manual import flatten_once, resume_once
 from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot, AlertEvent
-from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
@@ -336,7 +336,8 @@ def replay(
                     profile = profiles.get(item.account) or AccountProfile(
                         item.account, rulebook, initial_balance=initial
                     )
-                    monitor = monitors[item.account] = AccountMonitor(profile, store, refresh=REFRESH)
+                    # No table or metrics to refresh: the gate stands until something changes (or the day resets).
+                    monitor = monitors[item.account] = AccountMonitor(profile, store, refresh=timedelta(days=1))
                 evaluation = monitor.process(item)
                 for event in evaluation.events if evaluation else ():
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))

@@ -14,7 +14,7 @@ from decimal import Decimal
 from operator import attrgetter
 
 from riskmon.clock import TradingCalendar
-from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity
+from riskmon.models import EARLIEST, LATEST, AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity
 from riskmon.rules.base import ANY_EQUITY, Band, Rule, StatefulRule, Watch, stateful, steady_until
 from riskmon.state import AccountState, AnchorSource
 
@@ -177,19 +177,19 @@ def positions_key(snap: AccountSnapshot, prices: bool) -> object:
     return snap.positions if prices else tuple(map(_SHAPE, snap.positions))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Gate:
     """What a snapshot must match for the verdicts of the last full evaluation to stand (the fast path).
 
     Equity strictly inside (``low``, ``high``), a time in [``since``, ``until``), and everything else the
     rules watch unchanged: then no rule's verdict, no alert and no rule's memory can differ from the last
-    full evaluation, except the latest snapshot itself (folded in with ``advance`` before the next one).
+    full evaluation, except the state's equity marks (the day's low, the equity high: the monitor keeps the
+    extremes of what it let through) and the latest snapshot itself, both folded in before the next one.
+    ``since`` moves to each snapshot let through (one older than that is late: a full evaluation).
     """
 
     low: Decimal  # the rules' band, open
     high: Decimal
-    day_low: Decimal  # the state's marks, closed: a new day low or equity high moves the state
-    equity_high: Decimal
     since: datetime
     until: datetime
     balance: Decimal
@@ -201,10 +201,11 @@ class Gate:
     estimated: bool  # the day anchor is estimated: the platform's realised P&L may replace it
 
     def admits(self, snap: AccountSnapshot) -> bool:
-        equity = snap.equity
-        return (
-            self.low < equity < self.high
-            and self.day_low <= equity <= self.equity_high
+        """Inside the gate (and ``since`` moved to it). Every figure compared is then as valid as the evaluated
+        snapshot's, but for ``received_at`` (checked here) and a NaN equity (raises InvalidOperation)."""
+        received = snap.received_at
+        if not (
+            self.low < snap.equity < self.high
             and self.since <= snap.ts < self.until
             and snap.balance == self.balance
             and not snap.keepalive
@@ -212,8 +213,12 @@ class Gate:
             and snap.leverage == self.leverage
             and snap.orders == self.orders
             and (snap.realized_today is None or not self.estimated)
+            and (received is None or EARLIEST <= received < LATEST)
             and positions_key(snap, self.prices) == self.positions
-        )
+        ):
+            return False
+        self.since = snap.ts
+        return True
 
 
 def gate(
@@ -238,8 +243,6 @@ def gate(
     return Gate(
         low=band.low,
         high=band.high,
-        day_low=state.day_low_equity,
-        equity_high=state.equity_high,
         since=snap.ts,
         until=until,
         balance=snap.balance,

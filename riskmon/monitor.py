@@ -11,7 +11,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -20,8 +20,6 @@ from typing import Protocol
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.engine import Gate, advance, evaluate, gate, track
 from riskmon.models import (
-    EARLIEST,
-    LATEST,
     AccountSnapshot,
     AlertEvent,
     AlertStatus,
@@ -102,8 +100,9 @@ FUTURE_TOLERANCE = timedelta(minutes=2)
 # ones (a replay file read again from its start) are history: refused and counted.
 LATE_WINDOW = timedelta(minutes=5)
 # The fast path's longest stretch without a full evaluation (snapshot time): how far behind the table, metrics
-# and saved state may be while nothing changes. A verdict that changes is always evaluated at once.
-REFRESH = timedelta(seconds=5)
+# and saved state may be while nothing changes (the state is saved every 10 s anyway). A verdict that changes
+# is always evaluated at once.
+REFRESH = timedelta(seconds=10)
 
 
 def _no_relief(result: RuleResult, open_alerts: dict[str, Severity]) -> RuleResult:
@@ -148,6 +147,7 @@ class AccountMonitor:
         self.refresh = refresh
         self._gate: Gate | None = None  # the fast path's gate, after the last full evaluation
         self._steady: AccountSnapshot | None = None  # the newest snapshot the gate let through, not yet folded
+        self._steady_low = self._steady_high = Decimal(0)  # the extremes of the equities it let through since
         self.steady = 0  # snapshots the gate let through (no verdict could change)
         self._untold: list[AlertEvent] = []  # raised while being built: told once the service runs
         self.state: AccountState | None = self._load()
@@ -203,14 +203,26 @@ class AccountMonitor:
         and None is returned."""
         if self._untold:
             self.tell_untold()
-        if self._admits(snap):
+        try:
+            admitted = self._gate is not None and self._gate.admits(snap)
+        except InvalidOperation:  # a NaN equity: the full path refuses it
+            admitted = False
+        if admitted:
+            equity = snap.equity
+            if self._steady is None:
+                self._steady_low = self._steady_high = equity
+            elif equity > self._steady_high:
+                self._steady_high = equity
+            elif equity < self._steady_low:
+                self._steady_low = equity
             self._steady = snap
             self.steady += 1
             self._fresh(snap)
             return None
         problem = snapshot_problem(snap)
         reason = "invalid"
-        newest = self._steady.ts if self._steady is not None else self.state.last_ts if self.state is not None else None
+        steady = self._steady
+        newest = steady.ts if steady is not None else self.state.last_ts if self.state is not None else None
         late = newest is not None and snap.ts < newest
         if problem is None and snap.ts - self.clock.now() > self.future_tolerance:
             reason = "future"
@@ -233,7 +245,9 @@ class AccountMonitor:
         steady, self._steady = self._steady, None
         if steady is not None:  # the last snapshot let through, folded in as the full engine would have
             problem = snapshot_problem(steady)  # the figures the gate did not compare, before they reach a rule
-            if problem is None:
+            if problem is None:  # the day's low and the equity high, as each snapshot let through moved them
+                low, high = min(previous.day_low_equity, self._steady_low), max(previous.equity_high, self._steady_high)
+                previous = replace(previous, day_low_equity=low, equity_high=high)
                 previous = advance(previous, steady, self.profile.calendar, rules=self.profile.rules)
             else:
                 self._refuse("invalid", problem)
@@ -267,18 +281,6 @@ class AccountMonitor:
         self.last = evaluation
         self._publish(evaluation)
         return evaluation
-
-    def _admits(self, snap: AccountSnapshot) -> bool:
-        """The fast path's test: the snapshot, newer than the last one let through, is inside the gate (which
-        implies every figure it compares is as valid as the evaluated snapshot's; a NaN raises)."""
-        gate, steady = self._gate, self._steady
-        if gate is None or (steady is not None and snap.ts < steady.ts):
-            return False
-        received = snap.received_at
-        try:
-            return gate.admits(snap) and (received is None or EARLIEST <= received < LATEST)
-        except InvalidOperation:
-            return False
 
     def _fresh(self, snap: AccountSnapshot) -> None:
         """Fresh data arrived (a keepalive is not fresh data)."""

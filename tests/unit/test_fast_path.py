@@ -15,7 +15,7 @@ from riskmon.models import AccountSnapshot, AlertEvent, Position, Side
 from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Evaluation
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
-from tests.builders import D, position, snap
+from tests.builders import D, position, snap, ts
 from tests.unit.test_rule_plugins import EVERYTHING
 
 BOOKS = [(name, p.rulebook(EVERYTHING if name == "basic" else {})) for name, p in PRESETS.items()]
@@ -58,7 +58,7 @@ STEP = st.tuples(
 @given(
     which=st.integers(0, len(BOOKS) - 1),
     steps=st.lists(STEP, min_size=1, max_size=80),
-    refresh=st.sampled_from([REFRESH, timedelta(minutes=10), timedelta(hours=6)]),
+    refresh=st.sampled_from([REFRESH, timedelta(minutes=10), timedelta(days=1)]),
 )
 def test_fast_path_gives_the_full_engines_events_on_every_snapshot(
     which: int, steps: list[tuple[int, int, str]], refresh: timedelta
@@ -109,13 +109,17 @@ def test_a_tick_inside_the_band_is_steady_and_one_at_the_warning_level_is_evalua
     held = (position("1"),)
     first = fast.process(snap("2026-03-02 12:00:00", "100000", "99000", positions=held))
     assert first is not None  # the first snapshot is always evaluated in full
-    # A new day low moves the state: evaluated in full.
-    assert fast.process(snap("2026-03-02 12:00:01", "100000", "96000.01", positions=held)) is not None
-    # Daily floor 95,000 warns at 96,000: 96,000.02 is inside the band (and above the day's low).
-    assert fast.process(snap("2026-03-02 12:00:01", "100000", "96000.02", positions=held)) is None
+    # Daily floor 95,000 warns at 96,000: 96,000.01 is inside the band. A new low for the day, which the state
+    # takes with the next full evaluation.
+    assert fast.process(snap("2026-03-02 12:00:01", "100000", "96000.01", positions=held)) is None
     assert fast.steady == 1 and events.seen == []
     warned = fast.process(snap("2026-03-02 12:00:02", "100000", "96000", positions=held))
     assert warned is not None and [e.rule for e in events.seen] == ["daily_loss"]
+    assert warned.state.day_low_equity == D("96000") and warned.state.last_ts == ts("2026-03-02 12:00:02")
+    assert fast.process(snap("2026-03-02 12:00:03", "100000", "99500", positions=held)) is not None  # resolved
+    assert fast.process(snap("2026-03-02 12:00:04", "100000", "99999", positions=held)) is None
+    ended = fast.process(snap("2026-03-02 12:00:05", "99000", "99000", positions=()))
+    assert ended is not None and ended.state.equity_high == D(100000)  # 99,999 never was a new high
 
 
 def test_the_gate_lets_nothing_through_that_the_rules_watch() -> None:
