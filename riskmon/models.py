@@ -186,7 +186,7 @@ def _bad_figures(what: str, figures: dict[str, Decimal | None]) -> str | None:
 PLAUSIBLE = Decimal(10) ** IMPLAUSIBLE_EXPONENT
 
 
-def _plausible(snap: AccountSnapshot) -> bool:
+def plausible(snap: AccountSnapshot) -> bool:
     """True when ``snapshot_problem`` has nothing to say, told in a few comparisons per figure (every tick passes
     here; only a snapshot that fails it is examined figure by figure for the reason). A NaN raises."""
     big, low = PLAUSIBLE, -PLAUSIBLE
@@ -216,7 +216,7 @@ def snapshot_problem(snap: AccountSnapshot) -> str | None:
     The one validation every snapshot passes (``AccountMonitor.process``), whatever platform it came from:
     a value that can never be evaluated must never reach the rules or the database.
     """
-    if _plausible(snap):
+    if plausible(snap):
         return None
     account = {
         "balance": snap.balance,
