@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from benchmarks import ctrader_tick_latency, engine, metrics_scrape, streaming
+from benchmarks import ctrader_tick_latency, engine, metrics_scrape, platform_tick_latency, streaming
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor, AccountProfile
 from riskmon.rules.presets import PRESETS
@@ -45,15 +45,15 @@ class Report:
         self.sections.append(f"### {title}\n\n{text}\n")
 
 
-def monitors_on_demand(db: Path) -> Callable[[AccountSnapshot], object]:
-    """``on_snapshot`` for the tick benchmark: each account's AccountMonitor (ftmo-2step, SQLite file)."""
+def monitors_on_demand(db: Path, platform: str = "ctrader") -> Callable[[AccountSnapshot], object]:
+    """``on_snapshot`` for the tick benchmarks: each account's AccountMonitor (ftmo-2step, SQLite file)."""
     store = Store(db)
     monitors: dict[str, AccountMonitor] = {}
 
     def process(snap: AccountSnapshot) -> object:
         monitor = monitors.get(snap.account)
         if monitor is None:
-            profile = AccountProfile(snap.account, BOOK, platform="ctrader", initial_balance=Decimal(10_000))
+            profile = AccountProfile(snap.account, BOOK, platform=platform, initial_balance=Decimal(10_000))
             monitor = monitors[snap.account] = AccountMonitor(profile, store)
         return monitor.process(snap)
 
@@ -103,6 +103,37 @@ async def tick_to_evaluation(report: Report, seconds: float) -> None:
         f"Tick → snapshot evaluated, fake cTrader server in riskmon's process and loop ({seconds:g} s a run)",
         "\n".join(lines),
     )
+
+
+async def platform_ticks(report: Report, seconds: float) -> None:
+    """ProjectX (market hub quotes) and TradeLocker (polled) tick → evaluated, fakes in-process."""
+    px, tl = [ctrader_tick_latency.HEADER], [ctrader_tick_latency.HEADER]
+    with tempfile.TemporaryDirectory() as tmp:
+        for accounts in (1, 100):
+            evaluate = monitors_on_demand(Path(tmp) / f"px-{accounts}.db", "projectx")
+            result = await platform_tick_latency.projectx(accounts, seconds, on_snapshot=evaluate)
+            px.append(result.row())
+            report.add(
+                f"quote → snapshot evaluated, {accounts:,} account(s), fake ProjectX market hub in-process",
+                "p99 < 5 ms" if accounts == 1 else "–",
+                f"p50 {result.percentile(0.5):.2f} ms, p99 {result.percentile(0.99):.2f} ms",
+                result.percentile(0.99) < 5 if accounts == 1 else None,
+            )
+            evaluate = monitors_on_demand(Path(tmp) / f"tl-{accounts}.db", "tradelocker")
+            polled, interval = await platform_tick_latency.tradelocker(accounts, seconds, on_snapshot=evaluate)
+            tl.append(f"{polled.row()} {interval:g} s |")
+            # one account: a move waits at most the rest of a poll (three requests), the interval, and a read
+            one = accounts == 1
+            report.add(
+                f"price move → polled snapshot evaluated, {accounts:,} account(s), fake TradeLocker in-process "
+                "(the interval is the fastest the published rate limits allow)",
+                "p99 ≤ poll interval + 20 ms" if one else "–",
+                f"p50 {polled.percentile(0.5):.2f} ms, p99 {polled.percentile(0.99):.2f} ms (poll {interval:g} s)",
+                polled.percentile(0.99) <= interval * 1000 + 20 if one else None,
+            )
+    tl[0] = tl[0].replace("max ms |", "max ms | poll |") + "---|"
+    report.section(f"ProjectX quote → snapshot evaluated, fake gateway in-process ({seconds:g} s a run)", "\n".join(px))
+    report.section(f"TradeLocker price move → polled snapshot evaluated ({seconds:g} s a run)", "\n".join(tl))
 
 
 def streaming_accounts(report: Report, counts: list[int], seconds: float) -> None:
@@ -235,6 +266,7 @@ async def run(report: Report, quick: bool) -> None:
     throughput(report, repeats=1 if quick else 3, count=5_000 if quick else 20_000)
     memory(report, 1_000 if quick else 10_000)
     await tick_to_evaluation(report, seconds=2 if quick else 10)
+    await platform_ticks(report, seconds=2 if quick else 5)
     await in_process_ticking(report, 1_000 if quick else 10_000, seconds=2 if quick else 5)
     streaming_accounts(report, [500] if quick else [250, 500, 1_000, 2_000, 5_000, 10_000], seconds=2 if quick else 10)
     await enforcement(report)

@@ -36,6 +36,7 @@ from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
+from riskmon.platforms.registry import PLATFORMS
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
 from riskmon.rules import describe_rules
 from riskmon.rules.presets import PRESETS
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits.",
+    help="Prop-firm risk monitor: watches MT5, cTrader, ProjectX and TradeLocker accounts against your firm's limits.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -84,7 +85,7 @@ def _options(
         bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
     ] = False,
 ) -> None:
-    """Prop-firm risk monitor: watches MT5 and cTrader accounts against your firm's exact limits."""
+    """Prop-firm risk monitor: watches MT5, cTrader, ProjectX and TradeLocker accounts against your firm's limits."""
 
 
 ConfigOption = Annotated[
@@ -292,7 +293,7 @@ async def _first_snapshots(
     try:
         results = await asyncio.gather(*(first(p) for p in platforms))
     finally:
-        await asyncio.gather(*(p.close() for p in platforms if p.close is not None), return_exceptions=True)
+        await asyncio.gather(*(p.feed.aclose() for p in platforms), return_exceptions=True)
     return [snap for group in results for snap in group]
 
 
@@ -467,26 +468,27 @@ def ctrader_login(
     The tokens are stored (mode 0600) where `riskmon run` reads them, and the accounts they open are
     listed: use either the account id or the trader login as ACCOUNT_ID.
     """
-    from riskmon.platforms.ctrader.configure import token_store
     from riskmon.platforms.ctrader.login import authorization_url, complete_login
+    from riskmon.platforms.ctrader.plugin import CTRADER, token_store
     from riskmon.platforms.ctrader.transport import endpoint_url
 
     with clear_errors():
         settings = _load_settings(env_file)
-        if settings.ctrader_client_id is None or settings.ctrader_client_secret is None:
+        own = CTRADER.of(settings)
+        if own.client_id is None or own.client_secret is None:
             raise ConfigError("CTRADER_CLIENT_ID", "and CTRADER_CLIENT_SECRET are needed to log in")
         typer.echo("Open this address, log in and approve riskmon:\n")
-        typer.echo(authorization_url(settings.ctrader_client_id, redirect_uri) + "\n")
+        typer.echo(authorization_url(own.client_id, redirect_uri) + "\n")
         code = code or typer.prompt("Paste the `code` parameter of the address you were redirected to")
         store = token_store(settings)
         accounts = asyncio.run(
             complete_login(
-                settings.ctrader_client_id,
-                settings.ctrader_client_secret,
+                own.client_id,
+                own.client_secret,
                 code.strip(),
                 redirect_uri,
                 store=store,
-                url=endpoint_url(settings.ctrader_host, settings.ctrader_port, settings.ctrader_tls),
+                url=endpoint_url(own.host, own.port, own.tls),
             )
         )
         typer.echo(f"tokens saved to {store.path}")
@@ -519,6 +521,8 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
         app_config = _load(env_file, config, strict)
         _announce(app_config)
         settings = json.loads(app_config.settings.model_dump_json())
+        for name, plugin in PLATFORMS.items():  # each platform's settings under its name, secrets masked
+            settings[name] = json.loads(plugin.of(app_config.settings).model_dump_json())
         policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
             "settings": settings,

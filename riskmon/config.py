@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -32,20 +33,33 @@ from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_co
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError
 from riskmon.monitor import AccountProfile
+from riskmon.platforms.plugin import PlatformPlugin
+from riskmon.platforms.registry import PLATFORMS
 from riskmon.rules import daily_loss, leverage, max_loss, position_size
 from riskmon.rules.presets import PRESETS
 from riskmon.store import default_db_path
 from riskmon.units import Percent
 
-Platform = Literal["ctrader", "mt5", "sim", "replay"]
 DEFAULT_ENV_FILE = Path(".env")
+M = TypeVar("M", bound=BaseModel)
 
 
 def _str_id(value: Any) -> Any:
     return str(value) if isinstance(value, int) else value
 
 
+def _platform_name(value: Any) -> Any:
+    """A name the registry knows, in any case."""
+    if not isinstance(value, str):
+        return value
+    name = value.strip().lower()
+    if name not in PLATFORMS:
+        raise ValueError(f"unknown platform{did_you_mean(name, PLATFORMS)}; choose one of {', '.join(PLATFORMS)}")
+    return name
+
+
 AccountId = Annotated[str, BeforeValidator(_str_id), Field(min_length=1)]
+PlatformName = Annotated[str, BeforeValidator(_platform_name)]  # the registry's names
 
 
 class Settings(BaseSettings):
@@ -66,18 +80,13 @@ class Settings(BaseSettings):
         return (init_settings,)
 
     # The reference monitor's settings, same names. Unset limits keep the preset's (basic: 5 % and 10 %).
-    platform: Platform | None = None
+    # Each platform's own (CTRADER_*, MT5_*, ...) are its plug-in's settings model, composed by ``_settings``.
+    platform: PlatformName | None = None
     account_id: AccountId | None = None
     max_daily_loss_percent: Percent | None = None
     max_position_size_percent: Percent | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
-    ctrader_client_id: str | None = None
-    ctrader_client_secret: SecretStr | None = None
-    ctrader_access_token: SecretStr | None = None
-    mt5_password: SecretStr | None = None
-    mt5_server: str | None = None
-    mt5_path: str | None = None
 
     # riskmon's own.
     riskmon_config: Path | None = None  # riskmon.toml with [[accounts]]
@@ -90,24 +99,6 @@ class Settings(BaseSettings):
     telegram_admin_ids: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
 
-    ctrader_refresh_token: SecretStr | None = None
-    ctrader_host: str = "live.ctraderapi.com"
-    ctrader_port: Annotated[int, Field(gt=0, lt=65536)] = 5036
-    ctrader_tls: bool = True
-    ctrader_mode: Literal["poll", "stream"] = "stream"
-    ctrader_poll_interval: Annotated[float, Field(gt=0)] = 5.0
-    ctrader_token_file: Path | None = None  # refreshed tokens (default: beside the state database)
-    ctrader_silence_timeout: Annotated[float, Field(gt=0)] = 45.0  # nothing received this long: reconnect
-
-    mt5_bridge_host: str | None = None
-    mt5_bridge_port: Annotated[int, Field(gt=0, lt=65536)] = 18812
-    mt5_server_utc_offset: Annotated[float, Field(ge=-14, le=14)] | None = None
-    mt5_poll_interval: Annotated[float, Field(gt=0)] = 1.0
-    mt5_timeout: Annotated[int, Field(gt=0)] = 60000
-
-    sim_interval: Annotated[float, Field(gt=0)] = 1.0
-    sim_seed: int = 7
-    replay_file: Path | None = None  # PLATFORM=replay: a JSONL snapshot file, followed as it grows
     stale_after: Annotated[float, Field(gt=0)] | None = None  # seconds without data before stale_data fires
 
     # --- enforcement ---
@@ -129,8 +120,9 @@ class Settings(BaseSettings):
     metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9465  # 0: no /metrics or /healthz listener
 
     _named_secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)  # riskmon.toml's password_env values
+    _venues: dict[str, BaseModel] = PrivateAttr(default_factory=dict)  # each platform's settings, by its name
 
-    @field_validator("platform", "preset", mode="before")
+    @field_validator("preset", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -139,10 +131,12 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         return self.riskmon_db or default_db_path()
 
-    @property
-    def ctrader_token_path(self) -> Path:
-        """Where `riskmon ctrader-login` saves tokens and the session keeps them fresh."""
-        return self.ctrader_token_file or self.db_path.with_name("ctrader-tokens.json")
+    def venue(self, name: str) -> BaseModel:
+        """Platform ``name``'s settings (its defaults when none of its variables is set); read them through
+        the plug-in (``CTRADER.of(settings)``), which knows their type."""
+        if name not in self._venues:
+            self._venues[name] = PLATFORMS[name].settings()
+        return self._venues[name]
 
     @property
     def telegram_chat_ids(self) -> list[str]:
@@ -158,7 +152,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret in clear, for log redaction only."""
-        values = [getattr(self, name) for name in SECRET_SETTINGS] + list(self._named_secrets.values())
+        values = [getattr(self, name) for name in CORE_SECRETS] + list(self._named_secrets.values())
+        values += [getattr(self.venue(p.name), name) for p in PLATFORMS.values() for name in p.secret_fields]
         return [value.get_secret_value() for value in values if value is not None]
 
 
@@ -166,44 +161,40 @@ def _csv(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-SECRET_SETTINGS = frozenset(
+CORE_SECRETS = frozenset(
     name for name, f in Settings.model_fields.items() if SecretStr in (f.annotation, *get_args(f.annotation))
 )
-SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+# Every variable riskmon reads -> (its platform or None for riskmon's own, the field it sets).
+VARIABLES: dict[str, tuple[PlatformPlugin[Any, Any] | None, str]] = {
+    name.upper(): (None, name) for name in Settings.model_fields
+} | {env: (plugin, name) for plugin in PLATFORMS.values() for env, name in plugin.env_names.items()}
+SETTING_NAMES = frozenset(VARIABLES)
+SECRET_SETTINGS = frozenset(name.upper() for name in CORE_SECRETS) | {
+    plugin.env_name(name) for plugin in PLATFORMS.values() for name in plugin.secret_fields
+}  # as variables
 # What describes the one account of a .env: any of these set means "monitor my account", never the simulator.
 ACCOUNT_SETTINGS = (
-    "platform",
-    "account_id",
-    "preset",
-    "initial_balance",
-    "max_daily_loss_percent",
-    "max_position_size_percent",
-    "enforce_mode",
-    "replay_file",
+    "PLATFORM",
+    "ACCOUNT_ID",
+    "PRESET",
+    "INITIAL_BALANCE",
+    "MAX_DAILY_LOSS_PERCENT",
+    "MAX_POSITION_SIZE_PERCENT",
+    "ENFORCE_MODE",
+    *(plugin.env_name(name) for plugin in PLATFORMS.values() for name in plugin.account_settings),
 )
 
 
-class MT5AccountOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    path: str | None = None
-    server: str | None = None
-    password_env: str = "MT5_PASSWORD"  # name of the variable (environment or .env) holding this account's password
-    bridge_host: str | None = None
-    bridge_port: Annotated[int, Field(gt=0, lt=65536)] | None = None
-
-
-class AccountConfig(BaseModel):
-    """One ``[[accounts]]`` table."""
+class _AccountFields(BaseModel):
+    """What every ``[[accounts]]`` table has, whatever its platform."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: AccountId
-    platform: Platform
+    platform: PlatformName
     label: str = ""
     preset: str = "basic"
     initial_balance: Annotated[Decimal, Field(gt=0)] | None = None
     rules: dict[str, Any] = Field(default_factory=dict)
-    mt5: MT5AccountOptions = MT5AccountOptions()
-    replay_file: Path | None = None  # platform "replay": the JSONL file this account's snapshots come from
     enforce: EnforceSpec = EnforceSpec()
 
     @field_validator("preset")
@@ -216,9 +207,23 @@ class AccountConfig(BaseModel):
         return value
 
 
-class FileConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    accounts: list[AccountConfig] = Field(default_factory=list)
+class AccountConfig(_AccountFields):
+    """One account: its ``[[accounts]]`` table, or the .env account."""
+
+    venue: BaseModel | None = None  # its ``[accounts.<platform>]`` table, read through the plug-in (``MT5.options``)
+
+
+# riskmon.toml as written: each platform's table is a key of the account (``[accounts.mt5]``).
+_AccountTable: type[BaseModel] = create_model(
+    "AccountTable",
+    __base__=_AccountFields,
+    **{name: (plugin.account_table | None, None) for name, plugin in PLATFORMS.items()},  # type: ignore[call-overload]
+)
+FileConfig: type[BaseModel] = create_model(
+    "FileConfig",
+    __config__=ConfigDict(extra="forbid"),
+    accounts=(list[_AccountTable], Field(default_factory=list)),  # type: ignore[valid-type]
+)
 
 
 @dataclass(frozen=True)
@@ -299,12 +304,12 @@ def load_config(
     settings = _settings(env)
     toml = _toml_path(settings, env, config_file)
     if toml is not None:
-        _refuse_single_account_settings(settings, env, toml[1])
+        _refuse_single_account_settings(env, toml[1])
         accounts = _accounts_from_file(*toml)
     else:
         accounts = _accounts_from_env(settings, env)
     settings._named_secrets = _named_secrets(env, accounts)
-    warnings = env.unknown(SETTING_NAMES | {a.mt5.password_env for a in accounts})
+    warnings = env.unknown(SETTING_NAMES | _secret_variables(accounts))
     warnings += [
         f"{v.name} (in {v.where}) contains ' #': if that is an inline comment, remove it (the value is a secret)"
         for name in SECRET_SETTINGS | set(settings._named_secrets)
@@ -314,7 +319,7 @@ def load_config(
         raise ConfigError("--strict", "; ".join(warnings))
     _check_names(accounts)
     for account in accounts:
-        _check_credentials(settings, account)
+        PLATFORMS[account.platform].check(settings, account)
     built = [account_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]
     config = AppConfig(
         settings,
@@ -338,9 +343,10 @@ def load_settings(env_file: Path | None = DEFAULT_ENV_FILE, *, environ: Mapping[
 
 
 def _settings(env: EnvSource) -> Settings:
-    given = {name: value for name in Settings.model_fields if (value := env.get(name.upper())) is not None}
-    for name, value in given.items():
-        if name not in SECRET_SETTINGS and looks_like_inline_comment(value.text):
+    """riskmon's own settings, then each platform's from the variables with its prefix."""
+    given = {variable: value for variable in VARIABLES if (value := env.get(variable)) is not None}
+    for variable, value in given.items():
+        if variable not in SECRET_SETTINGS and looks_like_inline_comment(value.text):
             raise ConfigError(
                 value.name,
                 "looks like it carries an inline comment: Docker's --env-file and the environment keep everything "
@@ -348,14 +354,26 @@ def _settings(env: EnvSource) -> Settings:
                 value=value.text,
                 where=value.where,
             )
+    groups: dict[str, dict[str, str]] = {}  # platform name ("" for riskmon's own) -> field -> text
+    for variable, value in given.items():
+        owner, name = VARIABLES[variable]
+        groups.setdefault(owner.name if owner else "", {})[name] = value.text
+    settings = _validated(Settings, groups.pop("", {}), "", given)
+    for name, values in groups.items():
+        plugin = PLATFORMS[name]
+        settings._venues[name] = _validated(plugin.settings, values, plugin.env_prefix, given)
+    return settings
+
+
+def _validated(model: type[M], values: dict[str, str], prefix: str, given: Mapping[str, Any]) -> M:
     try:
-        return Settings.model_validate({name: value.text for name, value in given.items()})
+        return model.model_validate(values)
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0])
-        value = given[name]
+        variable = f"{prefix}{error['loc'][0]}".upper()
+        value = given[variable]
         raise ConfigError(
-            value.name, plain(error["msg"]), value=value.text, where=value.where, secret=name in SECRET_SETTINGS
+            value.name, plain(error["msg"]), value=value.text, where=value.where, secret=variable in SECRET_SETTINGS
         ) from None
 
 
@@ -369,9 +387,9 @@ def _toml_path(settings: Settings, env: EnvSource, flag: Path | None) -> tuple[P
     return None
 
 
-def _refuse_single_account_settings(settings: Settings, env: EnvSource, flag: str) -> None:
+def _refuse_single_account_settings(env: EnvSource, flag: str) -> None:
     """With riskmon.toml the .env account settings would be ignored: a limit that silently does not apply."""
-    ignored = [v for name in ACCOUNT_SETTINGS if getattr(settings, name) is not None and (v := env.get(name.upper()))]
+    ignored = [v for name in ACCOUNT_SETTINGS if (v := env.get(name))]
     if ignored:
         names = ", ".join(f"{v.name} (in {v.where})" for v in ignored)
         raise ConfigError(
@@ -383,17 +401,42 @@ def _refuse_single_account_settings(settings: Settings, env: EnvSource, flag: st
 
 def _accounts_from_file(path: Path, flag: str) -> list[AccountConfig]:
     document = read_toml(path, flag)
+    for table in document.get("accounts", []) if isinstance(document.get("accounts"), list) else []:
+        if isinstance(table, dict):
+            _move_platform_keys(table)
     try:
-        accounts = FileConfig.model_validate(document).accounts
+        tables = FileConfig.model_validate(document).accounts  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise toml_error(exc, path, FileConfig) from None
-    if not accounts:
+    if not tables:
         raise ConfigError(flag, f"{path} has no [[accounts]] tables")
-    return accounts
+    return [_account(table, index) for index, table in enumerate(tables)]
+
+
+def _move_platform_keys(table: dict[str, Any]) -> None:
+    """A platform's top-level keys (``replay_file``) into its own table (``[accounts.replay] file``)."""
+    for name, plugin in PLATFORMS.items():
+        for key, field in plugin.account_keys.items():
+            if key in table:
+                own = table.setdefault(name, {})
+                if isinstance(own, dict):
+                    own.setdefault(field, table.pop(key))
+
+
+def _account(table: BaseModel, index: int) -> AccountConfig:
+    """An account as validated, with its own platform's table; another platform's table is a mistake."""
+    platform = str(getattr(table, "platform"))  # noqa: B009
+    for name in PLATFORMS:
+        if name != platform and getattr(table, name) is not None:
+            raise ConfigError(
+                f"accounts[{index}].{name}", f"is for {name} accounts; this account's platform is {platform}"
+            )
+    common = {field: getattr(table, field) for field in _AccountFields.model_fields}
+    return AccountConfig(**common, venue=getattr(table, platform))
 
 
 def _accounts_from_env(settings: Settings, env: EnvSource) -> list[AccountConfig]:
-    given = [env.get(name.upper()) for name in ACCOUNT_SETTINGS if getattr(settings, name) is not None]
+    given = [env.get(name) for name in ACCOUNT_SETTINGS]
     asked = [v for v in given if v is not None and not (v.name.upper() == "PLATFORM" and settings.platform == "sim")]
     if settings.account_id is None:
         if not asked:
@@ -418,16 +461,18 @@ def _accounts_from_env(settings: Settings, env: EnvSource) -> list[AccountConfig
             platform=settings.platform or "sim",
             preset=preset,
             initial_balance=settings.initial_balance,
-            mt5=MT5AccountOptions(path=settings.mt5_path, server=settings.mt5_server),
-            replay_file=settings.replay_file,
             enforce=EnforceSpec(mode=settings.enforce_mode or (Mode.DRY_RUN if settings.dry_run else Mode.OFF)),
         )
     ]
 
 
+def _secret_variables(accounts: list[AccountConfig]) -> set[str]:
+    """The variables the accounts name for their secrets (riskmon.toml's ``password_env``)."""
+    return {name for a in accounts for name in PLATFORMS[a.platform].secret_variables(a)}
+
+
 def _named_secrets(env: EnvSource, accounts: list[AccountConfig]) -> dict[str, SecretStr]:
-    names = {a.mt5.password_env for a in accounts if a.platform == "mt5"}
-    return {name: SecretStr(value.text) for name in names if (value := env.get(name)) is not None}
+    return {name: SecretStr(value.text) for name in _secret_variables(accounts) if (value := env.get(name)) is not None}
 
 
 def _check_names(accounts: list[AccountConfig]) -> None:
@@ -451,39 +496,3 @@ def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> Non
             f"{key}.enforce.deleverage",
             f"target leverage {policy.target_leverage} must be below the emergency level {policy.emergency_leverage}",
         )
-
-
-def _check_credentials(settings: Settings, account: AccountConfig) -> None:
-    if account.platform == "ctrader":
-        names = ("ctrader_client_id", "ctrader_client_secret", "ctrader_access_token")
-        missing = [name.upper() for name in names if getattr(settings, name) is None]
-        token_file = settings.ctrader_token_path
-        if token_file.exists() and "CTRADER_ACCESS_TOKEN" in missing:
-            missing.remove("CTRADER_ACCESS_TOKEN")  # `riskmon ctrader-login` saved one
-        if missing:
-            login = f" (or run `riskmon ctrader-login`, which saves the tokens to {token_file})"
-            raise ConfigError(
-                ", ".join(missing),
-                f"required for cTrader account {account.id}" + (login if "CTRADER_ACCESS_TOKEN" in missing else ""),
-            )
-    elif account.platform == "replay" and account.replay_file is None:
-        raise ConfigError("REPLAY_FILE", f"required for replay account {account.id}")
-    elif account.platform == "mt5":
-        if not account.id.isdigit():
-            raise ConfigError("ACCOUNT_ID", f"MT5 login must be a number, got {account.id!r}")
-        mt5_password(settings, account)
-        if (account.mt5.server or settings.mt5_server) is None:
-            raise ConfigError("MT5_SERVER", f"required for MT5 account {account.id}")
-
-
-def mt5_password(settings: Settings, account: AccountConfig) -> SecretStr:
-    """The account's MT5 password: the variable its ``password_env`` names (MT5_PASSWORD by default),
-    from the environment or the .env file."""
-    value = settings.named_secret(account.mt5.password_env) or (
-        settings.mt5_password if account.mt5.password_env == "MT5_PASSWORD" else None
-    )
-    if value is None:
-        raise ConfigError(
-            account.mt5.password_env, f"required for MT5 account {account.id} (in .env or the environment)"
-        )
-    return value

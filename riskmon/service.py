@@ -12,41 +12,25 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
-from pathlib import Path
 from typing import Protocol
 
 from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
-from riskmon.config import AccountConfig, AppConfig
+from riskmon.config import AppConfig
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import REFRESH, AccountMonitor, Annotator, Observer
-from riskmon.platforms.base import ActionResult, Feed, Outcome, Trader
-from riskmon.platforms.replay import ReplayFeed
-from riskmon.platforms.sim import SimFeed, SimMarket, SimTrader
+from riskmon.platforms.base import STREAM_SILENCE, Platform, Trader
+from riskmon.platforms.registry import PLATFORMS
 from riskmon.store import Store
 
 log = logging.getLogger(__name__)
 
-STREAM_SILENCE = timedelta(seconds=30)
+__all__ = ["STREAM_SILENCE", "Platform", "Service", "build_platforms", "serve"]
+
 FEED_RESTART_BACKOFF = Backoff(1.0, 60.0, jitter=0.2)
-
-
-@dataclass
-class Platform:
-    """A feed and the trader that acts on the same connection, for the accounts they serve."""
-
-    name: str
-    feed: Feed
-    trader: Trader
-    accounts: tuple[str, ...]
-    stale_after: timedelta = STREAM_SILENCE  # no data for this long = riskmon is blind
-    close: Callable[[], Awaitable[None]] | None = None  # releases the connection at shutdown
-    failures: int = 0
-    last_error: str = ""
 
 
 class Component(Protocol):
@@ -58,82 +42,17 @@ class Component(Protocol):
 
 
 def build_platforms(config: AppConfig) -> list[Platform]:
-    """One Platform per connection: all sim accounts share a market, all cTrader accounts one session,
-    each replay file is one feed, and each MT5 account has its own terminal."""
-    builders = {
-        "sim": _sim_platforms,
-        "replay": _replay_platforms,
-        "ctrader": _ctrader_platforms,
-        "mt5": _mt5_platforms,
-    }
-    platforms = [p for name in dict.fromkeys(a.platform for a in config.accounts) for p in builders[name](config)]
+    """Each platform's plug-in builds the connections for its accounts (one shared cTrader session,
+    one terminal per MT5 account, one feed per replay file, ...)."""
+    platforms = [
+        p
+        for name in dict.fromkeys(a.platform for a in config.accounts)
+        for p in PLATFORMS[name].build(config, PLATFORMS[name].accounts(config))
+    ]
     if config.settings.stale_after is not None:
         for platform in platforms:
             platform.stale_after = timedelta(seconds=config.settings.stale_after)
     return platforms
-
-
-def _accounts_on(config: AppConfig, platform: str) -> list[AccountConfig]:
-    return [a for a in config.accounts if a.platform == platform]
-
-
-def _sim_platforms(config: AppConfig) -> list[Platform]:
-    settings = config.settings
-    accounts = tuple(a.id for a in _accounts_on(config, "sim"))
-    market = SimMarket(accounts, seed=settings.sim_seed)
-    stale = timedelta(seconds=3 * settings.sim_interval)
-    return [Platform("sim", SimFeed(market, settings.sim_interval), SimTrader(market), accounts, stale)]
-
-
-def _ctrader_platforms(config: AppConfig) -> list[Platform]:
-    from riskmon.platforms.ctrader.configure import ctrader_platform
-
-    settings = config.settings
-    calendars = {a.id: config.profile(a.id).calendar for a in _accounts_on(config, "ctrader")}
-    feed, trader = ctrader_platform(settings, calendars)
-    poll = timedelta(seconds=3 * settings.ctrader_poll_interval)
-    stale = STREAM_SILENCE if settings.ctrader_mode == "stream" else poll
-    return [Platform("ctrader", feed, trader, tuple(calendars), stale, feed.close)]
-
-
-def _mt5_platforms(config: AppConfig) -> list[Platform]:
-    from riskmon.platforms.mt5.configure import mt5_platform
-
-    stale = timedelta(seconds=3 * config.settings.mt5_poll_interval)
-    platforms = []
-    for account in _accounts_on(config, "mt5"):
-        feed, trader, terminal = mt5_platform(config.settings, account, config.profile(account.id).calendar)
-        platforms.append(Platform(f"mt5:{account.id}", feed, trader, (account.id,), stale, terminal.close))
-    return platforms
-
-
-class _NoTrading:
-    """Recorded data cannot be traded: every action is refused, plainly."""
-
-    async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
-        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
-
-    async def cancel_order(self, account: str, order_id: str) -> ActionResult:
-        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
-
-
-def _replay_platforms(config: AppConfig) -> list[Platform]:
-    by_file: dict[Path, list[str]] = {}
-    for account in _accounts_on(config, "replay"):
-        if account.replay_file is not None:
-            by_file.setdefault(account.replay_file, []).append(account.id)
-    return [
-        Platform(f"replay:{path.name}", ReplayFeed(path), _NoTrading(), tuple(accounts))
-        for path, accounts in by_file.items()
-    ]
-
-
-BUILDERS: dict[str, Callable[[AppConfig], list[Platform]]] = {
-    "sim": _sim_platforms,
-    "replay": _replay_platforms,
-    "ctrader": _ctrader_platforms,
-    "mt5": _mt5_platforms,
-}
 
 
 @dataclass

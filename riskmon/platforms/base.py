@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -23,6 +24,9 @@ class Feed(Protocol):
     def connected(self) -> bool: ...
 
     def snapshots(self) -> AsyncIterator[AccountSnapshot]: ...
+
+    async def aclose(self) -> None:
+        """Release the connection (and whatever the feed's trader shares with it). Safe to call twice."""
 
 
 class Outcome(StrEnum):
@@ -71,3 +75,19 @@ class Trader(Protocol):
     async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult: ...
 
     async def cancel_order(self, account: str, order_id: str) -> ActionResult: ...
+
+
+STREAM_SILENCE = timedelta(seconds=30)
+
+
+@dataclass
+class Platform:
+    """A feed and the trader that acts on the same connection, for the accounts they serve."""
+
+    name: str
+    feed: Feed
+    trader: Trader
+    accounts: tuple[str, ...]
+    stale_after: timedelta = STREAM_SILENCE  # no data for this long = riskmon is blind
+    failures: int = 0
+    last_error: str = ""

@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import msgspec
+from pydantic import BaseModel, ConfigDict
 
 from riskmon.errors import ConfigError
 from riskmon.models import AccountSnapshot, Order, Position, Side
+from riskmon.platforms.base import ActionResult, Outcome, Platform
+from riskmon.platforms.plugin import PlatformPlugin
+
+if TYPE_CHECKING:
+    from riskmon.config import AccountConfig, AppConfig, Settings
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +327,9 @@ class ReplayFeed:
     def connected(self) -> bool:
         return self.path.exists()
 
+    async def aclose(self) -> None:
+        """Nothing to release: the file belongs to the iterator, closed when it ends."""
+
     async def snapshots(self) -> AsyncIterator[AccountSnapshot]:
         with self.path.open("rb") as stream:
             number, pending = 0, b""
@@ -343,3 +352,60 @@ class ReplayFeed:
                 except (RecordError, ValueError) as exc:
                     self.bad_lines += 1
                     log.warning("%s: line %d: %s (skipped)", self.path, number, exc)
+
+
+class ReplaySettings(BaseModel):
+    """REPLAY_FILE in .env: the .env account's JSONL file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: Path | None = None
+
+
+class ReplayOptions(BaseModel):
+    """``[accounts.replay] file`` (or the account's ``replay_file`` key) in riskmon.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: Path | None = None
+
+
+class _NoTrading:
+    """Recorded data cannot be traded: every action is refused, plainly."""
+
+    async def close_position(self, account: str, position_id: str, volume: Decimal | None = None) -> ActionResult:
+        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
+
+    async def cancel_order(self, account: str, order_id: str) -> ActionResult:
+        return ActionResult(Outcome.TRADING_DISABLED, "replay data cannot be traded")
+
+
+def replay_file(settings: Settings, account: AccountConfig) -> Path | None:
+    return REPLAY.options(account).file or REPLAY.of(settings).file
+
+
+def _check(settings: Settings, account: AccountConfig) -> None:
+    if replay_file(settings, account) is None:
+        raise ConfigError("REPLAY_FILE", f"required for replay account {account.id}")
+
+
+def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[Platform]:
+    """Each file is one feed, for the accounts it holds."""
+    by_file: dict[Path, list[str]] = {}
+    for account in accounts:
+        path = replay_file(config.settings, account)
+        if path is not None:
+            by_file.setdefault(path, []).append(account.id)
+    return [
+        Platform(f"replay:{path.name}", ReplayFeed(path), _NoTrading(), tuple(ids)) for path, ids in by_file.items()
+    ]
+
+
+REPLAY: PlatformPlugin[ReplaySettings, ReplayOptions] = PlatformPlugin(
+    name="replay",
+    env_prefix="REPLAY_",
+    settings=ReplaySettings,
+    build=_build,
+    account_table=ReplayOptions,
+    check=_check,
+    account_settings=("file",),
+    account_keys={"replay_file": "file"},
+)

@@ -11,12 +11,20 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskmon.clock import Clock, SystemClock
 from riskmon.models import ZERO, AccountSnapshot, Position, Side
 from riskmon.platforms.base import ActionResult, Outcome
+from riskmon.platforms.base import Platform as PlatformConnection
+from riskmon.platforms.plugin import NoOptions, PlatformPlugin
+
+if TYPE_CHECKING:
+    from riskmon.config import AccountConfig, AppConfig
 
 CENT = Decimal("0.01")
 
@@ -181,6 +189,9 @@ class SimFeed:
     def connected(self) -> bool:
         return True
 
+    async def aclose(self) -> None:
+        """Nothing to release: the market lives in memory."""
+
     async def snapshots(self) -> AsyncIterator[AccountSnapshot]:
         while True:
             for account in self.market.accounts:
@@ -198,3 +209,25 @@ class SimTrader:
 
     async def cancel_order(self, account: str, order_id: str) -> ActionResult:
         return ActionResult(Outcome.NOT_FOUND, "the simulator has no pending orders")
+
+
+class SimSettings(BaseModel):
+    """SIM_* in .env: the demo's pace and its random walk."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    interval: Annotated[float, Field(gt=0)] = 1.0
+    seed: int = 7
+
+
+def _build(config: AppConfig, accounts: list[AccountConfig]) -> list[PlatformConnection]:
+    """All simulated accounts share one market."""
+    own = SIM.of(config.settings)
+    ids = tuple(a.id for a in accounts)
+    market = SimMarket(ids, seed=own.seed)
+    stale = timedelta(seconds=3 * own.interval)
+    return [PlatformConnection("sim", SimFeed(market, own.interval), SimTrader(market), ids, stale)]
+
+
+SIM: PlatformPlugin[SimSettings, NoOptions] = PlatformPlugin(
+    name="sim", env_prefix="SIM_", settings=SimSettings, build=_build
+)

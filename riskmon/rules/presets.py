@@ -401,6 +401,58 @@ TOPSTEP_EXPRESS = TOPSTEP.variant(
     },
 )
 
+TOPSTEP_SECONDARY = Cite("https://tradingfunder.com/topstep-trading-combine-accounts-unique-rules/ (secondary)")
+
+
+def _topstep_size(size: int, daily: int, maximum: int, contracts: int) -> Preset:
+    """The 100K and 150K Combines: the 50K's rules with their own limits and balance."""
+    return TOPSTEP.variant(
+        f"topstep-{size}k",
+        f"Trading Combine {size}K",
+        {
+            "daily_loss": {"size": str(daily)},
+            "max_loss": {"size": str(maximum)},
+            "size_limits": {"scaling": [{"profit": "0", "lots": str(contracts)}]},
+        },
+        initial_balance=Decimal(size * 1000),
+        notes=f"Maximum Loss Limit ${maximum:,} trailing the end-of-day balance high, locked at ${size},000; Daily "
+        f"Loss Limit ${daily:,} (soft); {contracts} contracts at most. Otherwise as topstep-50k.",
+        unconfirmed=(
+            f"the {size}K limits (${daily:,} daily, ${maximum:,} maximum, {contracts} contracts) come from "
+            "secondary sources",
+        ),
+        cites={DAILY_LOSS: TOPSTEP_SECONDARY, MAX_LOSS: TOPSTEP_SECONDARY, SIZE_LIMITS: TOPSTEP_SECONDARY},
+    )
+
+
+TOPSTEP_100K = _topstep_size(100, 2000, 3000, 10)
+TOPSTEP_150K = _topstep_size(150, 3000, 4500, 15)
+
+DIAMONDHANDS = Preset(
+    name="diamondhands-2step",
+    firm="Diamond Hands Trading",
+    program="2-Step Challenge, phase 1 (on TradeLocker)",
+    rules_as_of=READ,
+    source="https://www.diamondhandstrading.co/how-it-works",
+    rules=_firm(
+        {
+            "timezone": "America/New_York",
+            "day_reset": "17:00",
+            "daily_loss": {"anchor": "balance", "size_basis": "initial_pct", "size": "5"},
+            "max_loss": {"enabled": True, "mode": "static", "size_basis": "initial_pct", "size": "8"},
+            "profit_target": {"enabled": True, "size_basis": "initial_pct", "size": "8"},
+            "min_trading_days": 3,
+        }
+    ),
+    notes="A TradeLocker firm (PLATFORM=tradelocker). In a trading day equity may not drop more than 5 % of the "
+    "starting balance; overall not more than 8 % below it. Phase 1 target 8 % (phase 2: 5 %).",
+    unconfirmed=(
+        "the day's reset time and zone (the page does not say; 17:00 New York assumed)",
+        "whether the day is measured from its starting balance or equity (balance assumed)",
+        "whether equity exactly on a floor is a breach (not a breach assumed)",
+    ),
+)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -414,5 +466,8 @@ PRESETS: dict[str, Preset] = {
         TOPSTEP,
         TOPSTEPX,
         TOPSTEP_EXPRESS,
+        TOPSTEP_100K,
+        TOPSTEP_150K,
+        DIAMONDHANDS,
     )
 }

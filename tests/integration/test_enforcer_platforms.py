@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pytest
 import rpyc
@@ -32,6 +32,8 @@ from riskmon.platforms.mt5 import constants as c
 from riskmon.service import Service, build_platforms
 from riskmon.store import Store
 from tests.fakes.ctrader_server import FakeCTraderServer
+from tests.fakes.projectx_server import FakeProjectX
+from tests.fakes.tradelocker_server import FakeTradeLocker
 from tests.platforms.mt5.mt5_support import FAKE_DIR, LOGIN, PASSWORD, SERVER, Bridge, load_scenario, until
 
 CTID, CTRADER_LOGIN = 1001, 7001
@@ -204,6 +206,111 @@ class MT5Venue:
             self.fake.set_market_closed(symbol, closed)
 
 
+class ProjectXVenue:
+    """Two futures positions (ES and NQ, one contract each, long) and one working order."""
+
+    name = "projectx"
+    account = "4101"
+    allowance = Decimal(2500)
+    contracts: ClassVar[dict[str, tuple[str, str]]] = {
+        "CON.F.US.EP.Z26": ("ESZ6", "12.5"),
+        "CON.F.US.ENQ.Z26": ("NQZ6", "5"),
+    }
+
+    def __init__(self, fake: FakeProjectX) -> None:
+        self.fake = fake
+
+    async def set_up(self) -> None:
+        self.fake.add_account(4101, "50KTC-V2-4101", "50000")
+        for contract_id, (name, tick_value) in self.contracts.items():
+            self.fake.add_contract(contract_id, name, "0.25", tick_value, "6000.00")
+            await self.fake.open_position(4101, contract_id, long=True, size=1, price="6000.00")
+        await self.fake.add_order(4101, "CON.F.US.EP.Z26", side=1, size=1, price="6100.00")
+
+    def settings(self) -> dict[str, str]:
+        return self.fake.settings() | {"PROJECTX_SILENCE_TIMEOUT": "2"}
+
+    async def lose(self, amount: Decimal) -> None:
+        """Half the loss on each contract, whole ticks (rounded to the larger loss)."""
+        for contract_id, (_, tick_value) in self.contracts.items():
+            ticks = (amount / 2 / Decimal(tick_value)).to_integral_value(rounding="ROUND_CEILING")
+            await self.fake.set_price(contract_id, bid=Decimal("6000.00") - ticks * Decimal("0.25"))
+
+    async def nudge(self) -> None:
+        """The market's current quotes again (a live market quotes on), and an account event for a flat account."""
+        for contract_id, contract in self.fake.contracts.items():
+            await self.fake.set_price(contract_id, bid=contract.bid, ask=contract.ask)
+        await self.fake.touch_account(4101)
+
+    def positions(self) -> dict[str, Decimal]:
+        return {str(p.id): Decimal(p.size) for p in self.fake.positions.values()}
+
+    def orders(self) -> set[str]:
+        return {str(o) for o in self.fake.orders}
+
+    def closes(self) -> list[tuple[str, Decimal]]:
+        return [(str(position), Decimal(size)) for position, size in self.fake.close_requests]
+
+    def cancels(self) -> list[str]:
+        return [str(order) for order in self.fake.cancels()]
+
+    async def open_position(self) -> str:
+        contract_id = "CON.F.US.EP.Z26"
+        price = str(self.fake.contracts[contract_id].ask)
+        return str(await self.fake.open_position(4101, contract_id, long=True, size=1, price=price))
+
+    def close_market(self, closed: bool) -> None:
+        for contract_id in self.contracts:
+            (self.fake.market_closed.add if closed else self.fake.market_closed.discard)(contract_id)
+
+
+class TradeLockerVenue:
+    """Two EURUSD positions (1 and 0.5 lots, long) and one working order, polled."""
+
+    name = "tradelocker"
+    account = "551201"
+    allowance = Decimal(5000)
+
+    def __init__(self, fake: FakeTradeLocker) -> None:
+        self.fake = fake
+
+    async def set_up(self) -> None:
+        self.fake.add_account(551201, 1, "100000")
+        self.fake.add_instrument(11, "EURUSD", "1.10000", "1.10010")
+        self.fake.open_position(551201, 11, buy=True, qty="1", price="1.10000")
+        self.fake.open_position(551201, 11, buy=True, qty="0.5", price="1.10000")
+        self.fake.add_order(551201, 11, buy=False, qty="0.5", kind="limit", price="1.20000")
+
+    def settings(self) -> dict[str, str]:
+        return self.fake.settings() | {"TRADELOCKER_POLL_INTERVAL": "0.05"}
+
+    async def lose(self, amount: Decimal) -> None:
+        bid = (Decimal("1.10000") - amount / Decimal(150_000)).quantize(Decimal("0.00001"), rounding="ROUND_FLOOR")
+        self.fake.set_price(11, bid=bid, ask=bid + Decimal("0.0001"))
+
+    async def nudge(self) -> None:
+        pass  # the feed polls
+
+    def positions(self) -> dict[str, Decimal]:
+        return {str(p.id): p.qty for p in self.fake.positions.values()}
+
+    def orders(self) -> set[str]:
+        return {str(o) for o in self.fake.orders}
+
+    def closes(self) -> list[tuple[str, Decimal]]:
+        return [(str(position), qty) for position, qty in self.fake.close_requests]
+
+    def cancels(self) -> list[str]:
+        return [str(order) for order in self.fake.cancel_requests]
+
+    async def open_position(self) -> str:
+        price = str(self.fake.instruments[11].ask)
+        return str(self.fake.open_position(551201, 11, buy=True, qty="0.3", price=price))
+
+    def close_market(self, closed: bool) -> None:
+        (self.fake.market_closed.add if closed else self.fake.market_closed.discard)(11)
+
+
 @pytest.fixture
 def fake_mt5(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The fake MetaTrader5 module, imported fresh in this process (what `riskmon run` imports on Windows)."""
@@ -219,6 +326,18 @@ async def venue_for(name: str, request: pytest.FixtureRequest, deleverage: bool 
             ctrader = CTraderVenue(server)
             await ctrader.set_up(deleverage)
             yield ctrader
+    elif name == "projectx":
+        async with FakeProjectX() as fake:
+            projectx = ProjectXVenue(fake)
+            await projectx.set_up()
+            yield projectx
+            assert fake.violations == []
+    elif name == "tradelocker":
+        async with FakeTradeLocker() as backend:
+            tradelocker = TradeLockerVenue(backend)
+            await tradelocker.set_up()
+            yield tradelocker
+            assert backend.violations == []
     else:
         mt5 = MT5Venue(request.getfixturevalue("fake_mt5"))
         await mt5.set_up(deleverage)
@@ -367,7 +486,7 @@ async def riskmon_on(
         await asyncio.gather(running, return_exceptions=True)
         if not killed:
             await service.aclose(2)
-        await asyncio.gather(*(p.close() for p in platforms if p.close is not None), return_exceptions=True)
+        await asyncio.gather(*(p.feed.aclose() for p in platforms), return_exceptions=True)
         store.close()
 
 
@@ -376,12 +495,13 @@ def once_each(closes: list[tuple[str, Decimal]]) -> Counter[str]:
 
 
 PLATFORMS = pytest.mark.parametrize("platform", ["ctrader", "mt5"])
+EVERY_PLATFORM = pytest.mark.parametrize("platform", ["ctrader", "mt5", "projectx", "tradelocker"])
 
 
 # -- the scenarios ------------------------------------------------------------------------------------------
 
 
-@PLATFORMS
+@EVERY_PLATFORM
 async def test_a_price_walk_through_the_buffer_closes_every_position_once_and_halts(
     platform: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -405,7 +525,7 @@ async def test_a_price_walk_through_the_buffer_closes_every_position_once_and_ha
         assert steps["verify"] == len(held) + len(pending)
 
 
-@PLATFORMS
+@EVERY_PLATFORM
 async def test_a_position_opened_while_halted_is_closed(
     platform: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -555,7 +675,7 @@ async def test_a_restart_while_the_close_is_still_pending_at_the_broker_sends_no
         assert once_each(venue.closes()) == Counter({held: 1})
 
 
-@PLATFORMS
+@EVERY_PLATFORM
 async def test_a_market_closed_refusal_alerts_and_is_retried_until_the_market_reopens(
     platform: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -583,7 +703,7 @@ def _counts(venue: Venue, held: set[str]) -> list[int]:
     return [counts[t] for t in held]
 
 
-@PLATFORMS
+@EVERY_PLATFORM
 async def test_dry_run_sends_nothing_but_logs_and_audits_the_plan(
     platform: str, tmp_path: Path, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,10 +14,12 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.config import SETTING_NAMES, load_config, mt5_password
+from riskmon.config import SETTING_NAMES, load_config
 from riskmon.config_rules import Source
 from riskmon.errors import ConfigError, ExitCode
+from riskmon.platforms.ctrader.plugin import token_path
 from riskmon.platforms.ctrader.tokens import Tokens, TokenStore
+from riskmon.platforms.mt5.plugin import MT5, mt5_password
 from riskmon.rules.presets import PRESETS
 
 REFERENCE_ENV = """\
@@ -62,7 +64,7 @@ def test_reference_monitor_env_works_unchanged(tmp_path: Path) -> None:
     assert config.settings.telegram_chat_ids == ["987654"]
     assert config.settings.telegram_bot_token is not None
     assert "ABC-secret-bot-token" not in repr(config.settings)
-    assert config.settings.mt5_password is None  # empty lines in the reference .env mean "not set"
+    assert MT5.of(config.settings).password is None  # empty lines in the reference .env mean "not set"
 
 
 def test_nothing_configured_runs_the_simulator(tmp_path: Path) -> None:
@@ -384,7 +386,7 @@ def test_the_ctrader_login_token_file_satisfies_the_credential_check(tmp_path: P
     with pytest.raises(ConfigError, match="CTRADER_ACCESS_TOKEN"):
         load_config(write(tmp_path, ".env", env))
     TokenStore(tokens).save(Tokens(SecretStr("access"), SecretStr("refresh")))
-    assert load_config(write(tmp_path, ".env", env)).settings.ctrader_token_path == tokens
+    assert token_path(load_config(write(tmp_path, ".env", env)).settings) == tokens
 
 
 def test_the_default_token_file_sits_beside_the_database(tmp_path: Path) -> None:
@@ -543,3 +545,55 @@ def test_a_line_that_is_not_name_value_is_an_error_that_never_shows_it(tmp_path:
     assert (
         str(caught.value) == f"configuration error: --env-file: line 2 of {env} is not NAME=VALUE (an unclosed quote?)"
     )
+
+
+def test_each_platforms_settings_are_known_names_with_suggestions_and_their_own_checks(tmp_path: Path) -> None:
+    env = write(
+        tmp_path,
+        ".env",
+        "PLATFORM=projectx\nACCOUNT_ID=4101\nPROJECTX_USERNAM=trader\nPROJECTX_API_KEY=k-123\nTRADELOCKER_SERVR=X\n",
+    )
+    with pytest.raises(ConfigError, match=r"PROJECTX_USERNAME: required for ProjectX account 4101"):
+        load_config(env)
+    with pytest.raises(ConfigError) as strict:
+        load_config(write(tmp_path, ".env", env.read_text() + "PROJECTX_USERNAME=trader\n"), strict=True)
+    assert "PROJECTX_USERNAM in" in str(strict.value) and "did you mean PROJECTX_USERNAME?" in str(strict.value)
+    assert "did you mean TRADELOCKER_SERVER?" in str(strict.value)
+
+
+def test_a_platform_setting_is_checked_by_its_own_model_and_named_as_written(tmp_path: Path) -> None:
+    env = write(tmp_path, ".env", "PLATFORM=projectx\nACCOUNT_ID=4101\nprojectx_poll_interval=0.5\n")
+    with pytest.raises(ConfigError, match=r"projectx_poll_interval='0.5' \(in .*\): Input should be greater than or"):
+        load_config(env)
+    env = write(tmp_path, ".env", "PLATFORM=tradelocker\nACCOUNT_ID=1\nTRADELOCKER_EMAIL=a@b.c\nTRADELOCKER_SERVER=S\n")
+    config = load_config(env, environ={"TRADELOCKER_PASSWORD": "hunter2 # x"})  # a secret keeps its ' #'
+    assert "hunter2 # x" in config.settings.secret_values()
+    assert any("TRADELOCKER_PASSWORD" in w and "inline comment" in w for w in config.warnings)
+
+
+def test_an_unknown_platform_suggests_a_registered_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown platform \(did you mean projectx\?\); choose one of .*tradelocker"):
+        load_config(write(tmp_path, ".env", "PLATFORM=projectz\nACCOUNT_ID=1\n"))
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "1"\nplatform = "trade-locker"\n')
+    with pytest.raises(ConfigError, match=r"accounts\[0\]\.platform.*did you mean tradelocker\?"):
+        load_config(None, toml)
+
+
+def test_a_platform_table_belongs_to_its_platform_and_reads_its_own_secret_variable(tmp_path: Path) -> None:
+    toml = write(
+        tmp_path,
+        "riskmon.toml",
+        '[[accounts]]\nid = "4101"\nplatform = "projectx"\n[accounts.projectx]\nusername = "a"\n'
+        'api_key_env = "TOPSTEP_KEY_A"\n[[accounts]]\nid = "2"\nplatform = "replay"\nreplay_file = "x.jsonl"\n',
+    )
+    env = write(tmp_path, ".env", "TOPSTEP_KEY_A=key-a\n")
+    config = load_config(env, toml)
+    assert config.warnings == ()  # the named variable is a known setting
+    assert "key-a" in config.settings.secret_values()
+    wrong = write(
+        tmp_path, "wrong.toml", '[[accounts]]\nid = "1"\nplatform = "mt5"\n[accounts.projectx]\nusername = "a"\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"accounts\[0\]\.projectx: is for projectx accounts; this account's platform is mt5"
+    ):
+        load_config(env, wrong)

@@ -29,6 +29,9 @@ EQUAL_BREACHES = {
     "topstep-50k": {DAILY_LOSS: True, MAX_LOSS: False},  # DLL "hit or exceed"; MLL "falls below"
     "topstep-50k-topstepx": {MAX_LOSS: False},  # no Daily Loss Limit on TopstepX
     "topstep-50k-express": {DAILY_LOSS: True, MAX_LOSS: False},
+    "topstep-100k": {DAILY_LOSS: True, MAX_LOSS: False},
+    "topstep-150k": {DAILY_LOSS: True, MAX_LOSS: False},
+    "diamondhands-2step": {DAILY_LOSS: False, MAX_LOSS: False},  # "cannot drop more than", "cannot fall more than"
 }
 
 

@@ -77,7 +77,7 @@ class CTraderFeed:
     def connected(self) -> bool:
         return self._session.connected
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection this feed (and its trader) use."""
         await self._session.close()
 

@@ -180,6 +180,10 @@ class MT5Feed:
     def connected(self) -> bool:
         return self._connected
 
+    async def aclose(self) -> None:
+        """Shut the terminal (and its worker thread) down; the trader shares it."""
+        await self._terminal.close()
+
     async def snapshot(self) -> AccountSnapshot:
         """Poll once. Raises PlatformUnavailable / AuthenticationError as the terminal does."""
         login, symbols = self._terminal.login, self._reference_symbols
