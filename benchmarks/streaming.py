@@ -43,9 +43,10 @@ from pydantic import SecretStr
 
 from benchmarks.fake_ctrader_process import FIRST_CTID
 from riskmon.enforce import Enforcer, Mode, Policy
-from riskmon.monitor import AccountMonitor, AccountProfile, Observer
+from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Observer
 from riskmon.platforms.ctrader import CTraderFeed, CTraderSession, CTraderTrader, Timings, Tokens
 from riskmon.rules.presets import PRESETS
+from riskmon.service import DISPATCH_BUDGET
 from riskmon.store import Store
 
 OPEN_POINTS = 110_000  # 1.10000: the position's open price, in 10^-5
@@ -140,7 +141,7 @@ class Riskmon:
             enforcer = Enforcer(store, dict.fromkeys(names, LIVE), lambda _: trader)
             observers.append(enforcer)
         profiles = [AccountProfile(name, BOOK, platform="ctrader", initial_balance=INITIAL) for name in names]
-        monitors = {p.account: AccountMonitor(p, store, observers) for p in profiles}
+        monitors = {p.account: AccountMonitor(p, store, observers, refresh=REFRESH) for p in profiles}
         riskmon = cls(session, monitors, {name: (array("q"), array("d")) for name in names}, asyncio.Event())
         feed = CTraderFeed(session, calendar=BOOK.calendar)
         tasks = [asyncio.create_task(riskmon._dispatch(feed))]
@@ -162,6 +163,7 @@ class Riskmon:
 
     async def _dispatch(self, feed: CTraderFeed) -> None:
         waiting = set(self.monitors)
+        turn = time.monotonic()
         async for snap in feed.snapshots():
             self.monitors[snap.account].process(snap)
             if snap.positions:  # the enforcer benchmark closes them
@@ -172,7 +174,9 @@ class Riskmon:
                 waiting.discard(snap.account)
                 if not waiting:
                     self.ready.set()
-            await asyncio.sleep(0)  # as Service._supervise: let other tasks act between snapshots
+            if time.monotonic() - turn > DISPATCH_BUDGET:  # as Service._supervise
+                await asyncio.sleep(0)
+                turn = time.monotonic()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ poller). The metrics exporter wraps the whole run so a taken port fails start-up
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from riskmon.config import AppConfig
 from riskmon.enforce import Enforcer
 from riskmon.exporter import Exporter, build_exporter
 from riskmon.metrics import Metrics
+from riskmon.models import AccountSnapshot
 from riskmon.monitor import Observer
 from riskmon.notify.console import ConsoleAlerts
 from riskmon.service import Component, Service, build_platforms
@@ -30,8 +32,16 @@ class App:
     enforcer: Enforcer
 
 
-def build_app(config: AppConfig, store: Store, console: Console, first: Observer | None = None) -> App:
-    """Everything wired; ``first`` (the recorder) sees each evaluation before anyone reports on it."""
+def build_app(
+    config: AppConfig,
+    store: Store,
+    console: Console,
+    first: Observer | None = None,
+    tap: Callable[[AccountSnapshot], None] | None = None,
+) -> App:
+    """Everything wired; ``first`` sees each evaluation before anyone reports on it, and ``tap`` (the recorder)
+    every snapshot of a configured account before it is evaluated (the fast path's too, which no observer
+    sees one by one)."""
     settings = config.settings
     platforms = build_platforms(config)
     traders = {account: p.trader for p in platforms for account in p.accounts}
@@ -61,5 +71,5 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
     if telegram is not None:
         observers.append(telegram)
         components.append(telegram)
-    service = Service(config, store, platforms, observers, components=components, annotators=[enforcer])
+    service = Service(config, store, platforms, observers, components=components, annotators=[enforcer], tap=tap)
     return App(service, build_exporter(service, metrics, settings, enforcer.trading_state), enforcer)
