@@ -51,6 +51,7 @@ from riskmon.service import (
     portable_signals,
     serve,
 )
+from riskmon.shard import parse_shard
 from riskmon.store import MEMORY, Store
 
 log = logging.getLogger(__name__)
@@ -166,10 +167,22 @@ def run(
     signals: Annotated[
         SignalMode, typer.Option(hidden=True, help="How Ctrl+C / SIGTERM are caught (tests run Windows' way on Linux).")
     ] = SignalMode.auto,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RISKMON_SHARD",
+            help="Monitor only this shard's accounts: I/N (0 <= I < N), or auto (a StatefulSet pod's ordinal, "
+            "N from RISKMON_SHARDS). Each shard needs its own database and metrics port.",
+        ),
+    ] = None,
 ) -> None:
     """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
+        if shard is not None:
+            part = parse_shard(shard)
+            app_config = app_config.only(part.owns)
+            log.info("shard %s: %d of the configured accounts are this shard's", part, len(app_config.accounts))
         console = Console()
         with ExitStack() as stack:
             recorder = stack.enter_context(closing(Recorder(record))) if record else None

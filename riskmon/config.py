@@ -9,7 +9,7 @@ its ``Source`` (preset, variable, riskmon.toml key or default), computed here on
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -238,6 +238,15 @@ class AppConfig:
     @property
     def simulated(self) -> bool:
         return self.accounts == SIM_ACCOUNTS
+
+    def only(self, keep: Callable[[str], bool]) -> AppConfig:
+        """The configuration of the accounts ``keep`` accepts (by id): one shard's."""
+        return replace(
+            self,
+            accounts=tuple(a for a in self.accounts if keep(a.id)),
+            profiles=tuple(p for p in self.profiles if keep(p.account)),
+            sources={k: v for k, v in self.sources.items() if keep(k)},
+        )
 
     def enforcement(self) -> dict[str, Policy]:
         """Each account's effective enforcement policy (DRY_RUN and the leverage defaults applied)."""
