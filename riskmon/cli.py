@@ -170,17 +170,18 @@ def run(
     shard: Annotated[
         str | None,
         typer.Option(
-            envvar="RISKMON_SHARD",
             help="Monitor only this shard's accounts: I/N (0 <= I < N), or auto (a StatefulSet pod's ordinal, "
-            "N from RISKMON_SHARDS). Each shard needs its own database and metrics port.",
+            "N from RISKMON_SHARDS); default RISKMON_SHARD. Each shard needs its own database and metrics port.",
         ),
     ] = None,
 ) -> None:
     """Monitor every configured account until Ctrl+C (the simulator when nothing is configured)."""
     with clear_errors():
         app_config = _load(env_file, config, strict)
-        if shard is not None:
-            part = parse_shard(shard)
+        settings = app_config.settings
+        given = shard or settings.riskmon_shard
+        if given is not None:
+            part = parse_shard(given, settings.riskmon_shards, "--shard" if shard else "RISKMON_SHARD")
             app_config = app_config.only(part.owns)
             log.info("shard %s: %d of the configured accounts are this shard's", part, len(app_config.accounts))
         console = Console()

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port
     metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9465  # 0: no /metrics or /healthz listener
 
+    # --- shards (riskmon run --shard) ---
+    riskmon_shard: str | None = None  # I/N, or auto: the StatefulSet pod ordinal of RISKMON_SHARDS
+    riskmon_shards: Annotated[int, Field(gt=0)] | None = None  # the shard count, for auto
+
     _named_secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)  # riskmon.toml's password_env values
     _venues: dict[str, BaseModel] = PrivateAttr(default_factory=dict)  # each platform's settings, by its name
 

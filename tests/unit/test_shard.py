@@ -32,8 +32,9 @@ def test_shard_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ConfigError, match="I/N"):
             parse_shard(bad)
     monkeypatch.setenv("HOSTNAME", "riskmon-3")
-    monkeypatch.setenv("RISKMON_SHARDS", "5")
-    assert parse_shard("auto") == Shard(3, 5)
+    assert parse_shard("auto", 5) == Shard(3, 5)
+    with pytest.raises(ConfigError, match="RISKMON_SHARDS"):
+        parse_shard("auto")
     monkeypatch.setenv("HOSTNAME", "laptop")
     with pytest.raises(ConfigError, match="ordinal"):
-        parse_shard("auto")
+        parse_shard("auto", 5)
