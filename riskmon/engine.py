@@ -198,7 +198,7 @@ class Gate:
     positions: object  # ``positions_key``
     orders: object
     prices: bool  # some rule watches position prices
-    estimated: bool  # the day anchor is estimated: the platform's realised P&L may replace it
+    estimated: bool  # the day anchor is estimated: the platform's realised P&L replaces it (``advance``)
 
     def admits(self, snap: AccountSnapshot) -> bool:
         """Inside the gate (and ``since`` moved to it). Every figure compared is then as valid as the evaluated
@@ -251,7 +251,7 @@ def gate(
         positions=positions_key(snap, prices),
         orders=snap.orders,
         prices=prices,
-        estimated=state.anchor_estimated,
+        estimated=state.anchor_source is AnchorSource.ESTIMATED,
     )
 
 

@@ -50,7 +50,7 @@ def figures(event: AlertEvent) -> tuple[object, ...]:
 STEP = st.tuples(
     st.one_of(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3), st.integers(0, 4 * 3600), st.integers(-90, -1)),
     st.one_of(st.integers(-5, 5), st.integers(-5, 5), st.integers(-5, 5), st.integers(-1500, 1500)),
-    st.sampled_from(["hold"] * 12 + ["open", "close", "trade", "keepalive", "margin"]),
+    st.sampled_from(["hold"] * 12 + ["open", "close", "trade", "keepalive", "margin", "history"]),
 )
 
 
@@ -69,6 +69,7 @@ def test_fast_path_gives_the_full_engines_events_on_every_snapshot(
     initial = PRESETS[name].initial_balance or D(100000)
     at, balance, floating, margin = START, initial, Decimal(0), Decimal(2000)
     held: tuple[Position, ...] = ()
+    realized: Decimal | None = None  # the platform's closed P&L today, once its history is read
     for n, (gap, move, what) in enumerate(steps):
         at += gap
         floating += Decimal(move)
@@ -81,6 +82,8 @@ def test_fast_path_gives_the_full_engines_events_on_every_snapshot(
             balance += Decimal(move) * 3
         elif what == "margin":
             margin += 100
+        elif what == "history":
+            realized = Decimal(move) * 7
         if not held:
             floating = Decimal(0)
         # Prices move with equity, as on a platform: a price-watching rule sees every tick.
@@ -90,7 +93,7 @@ def test_fast_path_gives_the_full_engines_events_on_every_snapshot(
         )
         current: AccountSnapshot = snap(
             datetime.fromtimestamp(at, UTC).isoformat(), balance, balance + floating, margin=str(margin),
-            positions=moved, keepalive=keepalive,
+            positions=moved, keepalive=keepalive, realized_today=realized,
         )  # fmt: skip
         before = len(fast_events.seen), len(full_events.seen)
         by_fast = fast.process(current)
