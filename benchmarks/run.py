@@ -136,6 +136,20 @@ async def platform_ticks(report: Report, seconds: float) -> None:
     report.section(f"TradeLocker price move → polled snapshot evaluated ({seconds:g} s a run)", "\n".join(tl))
 
 
+def against_guardian(report: Report, quick: bool) -> None:
+    """benchmarks.guardian when GUARDIAN_DIR points at a copy of Guardian; its skip line otherwise."""
+    count = "20000" if quick else "100000"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.guardian",
+        f"--snapshots={count}",
+        "--rounds=1" if quick else "--rounds=3",
+    ]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+    report.section("riskmon against Guardian's stateless checker, same snapshots (`benchmarks/guardian.py`)", out)
+
+
 def streaming_accounts(report: Report, counts: list[int], seconds: float) -> None:
     """Each count in a fresh process (``benchmarks.streaming``), so its RSS grows from riskmon's alone."""
     lines = [streaming.HEADER]
@@ -271,6 +285,7 @@ async def run(report: Report, quick: bool) -> None:
     streaming_accounts(report, [500] if quick else [250, 500, 1_000, 2_000, 5_000, 10_000], seconds=2 if quick else 10)
     await enforcement(report)
     await scrape(report, 1_000 if quick else 10_000, 3 if quick else 5)
+    against_guardian(report, quick)
 
 
 def main() -> None:
