@@ -29,14 +29,15 @@ from riskmon import logs
 from riskmon.app import build_app
 from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
-from riskmon.enforce.journal import read_entries
+from riskmon.enforce.journal import audited_accounts, read_entries
 from riskmon.enforce.manual import flatten_once, resume_once
-from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError
+from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError, StoreLockedError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor, AccountProfile
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
+from riskmon.platforms.ctrader.plugin import CTRADER, token_path, token_store
 from riskmon.platforms.registry import PLATFORMS
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
 from riskmon.rules import describe_rules
@@ -266,7 +267,8 @@ class _Problems(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        # the cause alone when the platform gives it (without its "reconnecting ...": check does not retry)
+        self.messages.append(str(getattr(record, "cause", record.getMessage())))
 
     def cause(self, accounts: Sequence[str]) -> str:
         mine = [m for m in self.messages if any(a in m for a in accounts)] or self.messages
@@ -279,9 +281,11 @@ def _platform_problems(secrets: Sequence[str]) -> Iterator[_Problems]:
     handler.addFilter(logs.RedactSecrets(secrets))
     platforms_log = logging.getLogger("riskmon.platforms")
     platforms_log.addHandler(handler)
+    platforms_log.propagate = False  # their warnings end in check's one line, not on stderr as well
     try:
         yield handler
     finally:
+        platforms_log.propagate = True
         platforms_log.removeHandler(handler)
 
 
@@ -384,13 +388,31 @@ def flatten(
         app_config = _load(env_file, config)
         profile = app_config.profile(account)
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
-        if not (yes or dry_run):
-            typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
-        line = _by_hand(app_config, profile, platform, flatten_once, dry_run=dry_run, wait_s=timeout)
+        with _state_for_a_person(app_config, "/flatten") as store:
+            if not (yes or dry_run):
+                typer.confirm(f"Close everything on {profile.name} and halt it until the next reset?", abort=True)
+            line = _by_hand(store, app_config, profile, platform, flatten_once, dry_run=dry_run, wait_s=timeout)
         typer.echo(line)
 
 
+@contextmanager
+def _state_for_a_person(app_config: AppConfig, command: str) -> Iterator[Store]:
+    """The state database for a flatten or resume at the terminal, opened before anything is asked. While
+    `riskmon run` holds it, the way is through that process: a halt kept in another database is not enforced."""
+    try:
+        store = Store(app_config.settings.db_path)
+    except StoreLockedError as exc:
+        raise StoreLockedError(
+            f"riskmon (pid {exc.holder}) is running on {app_config.settings.db_path}: use Telegram's {command} "
+            "(it goes through that riskmon), or stop it and run this again",
+            exc.holder,
+        ) from None
+    with closing(store):
+        yield store
+
+
 def _by_hand(
+    store: Store,
     app_config: AppConfig,
     profile: AccountProfile,
     platform: Platform,
@@ -399,19 +421,18 @@ def _by_hand(
 ) -> T:
     """A flatten or resume asked for at the terminal: the account's enforcer, on its platform and the state
     database, as `riskmon run` would do it; enforcement events are printed on stderr as they happen."""
-    with closing(Store(app_config.settings.db_path)) as store:
-        return asyncio.run(
-            once(
-                profile,
-                platform.feed,
-                platform.trader,
-                store,
-                app_config.enforcement()[profile.account],
-                requested_by=f"cli:{getpass.getuser()}",
-                on_event=lambda event: typer.echo(event_line(event), err=True),
-                **options,
-            )
+    return asyncio.run(
+        once(
+            profile,
+            platform.feed,
+            platform.trader,
+            store,
+            app_config.enforcement()[profile.account],
+            requested_by=f"cli:{getpass.getuser()}",
+            on_event=lambda event: typer.echo(event_line(event), err=True),
+            **options,
         )
+    )
 
 
 @app.command()
@@ -431,9 +452,10 @@ def resume(
         app_config = _load(env_file, config)
         profile = app_config.profile(account)
         platform = next(p for p in build_platforms(app_config) if profile.account in p.accounts)
-        if not yes:
-            typer.confirm(f"Lift the halt on {profile.name} and allow trading again?", abort=True)
-        trading, line = _by_hand(app_config, profile, platform, resume_once, wait_s=timeout)
+        with _state_for_a_person(app_config, "/resume") as store:
+            if not yes:
+                typer.confirm(f"Lift the halt on {profile.name} and allow trading again?", abort=True)
+            trading, line = _by_hand(store, app_config, profile, platform, resume_once, wait_s=timeout)
         typer.echo(line)
         if not trading:
             raise typer.Exit(1)
@@ -469,6 +491,13 @@ def audit(
     with clear_errors():
         settings = _load_settings(env_file)
         with closing(open_read_only(settings.db_path)) as db:
+            known = audited_accounts(db)
+            if account is not None and account not in known:
+                seen = ", ".join(known) or "none yet"
+                typer.echo(
+                    f"riskmon: no audit entries for account {account!r}; accounts with entries: {seen}", err=True
+                )
+                return
             entries = read_entries(db, account, since)
             (write_csv if fmt is AuditFormat.csv else write_jsonl)(entries, sys.stdout)
 
@@ -487,22 +516,23 @@ def ctrader_login(
     listed: use either the account id or the trader login as ACCOUNT_ID.
     """
     from riskmon.platforms.ctrader.login import authorization_url, complete_login
-    from riskmon.platforms.ctrader.plugin import CTRADER, token_store
     from riskmon.platforms.ctrader.transport import endpoint_url
 
     with clear_errors():
         settings = _load_settings(env_file)
         own = CTRADER.of(settings)
-        if own.client_id is None or own.client_secret is None:
-            raise ConfigError("CTRADER_CLIENT_ID", "and CTRADER_CLIENT_SECRET are needed to log in")
+        client_id, secret = own.client_id, own.client_secret
+        if client_id is None or secret is None:
+            missing = [CTRADER.env_name(name) for name in ("client_id", "client_secret") if getattr(own, name) is None]
+            raise ConfigError(", ".join(missing), "needed to log in (your Open API application's client id and secret)")
         typer.echo("Open this address, log in and approve riskmon:\n")
-        typer.echo(authorization_url(own.client_id, redirect_uri) + "\n")
+        typer.echo(authorization_url(client_id, redirect_uri) + "\n")
         code = code or typer.prompt("Paste the `code` parameter of the address you were redirected to")
         store = token_store(settings)
         accounts = asyncio.run(
             complete_login(
-                own.client_id,
-                own.client_secret,
+                client_id,
+                secret,
                 code.strip(),
                 redirect_uri,
                 store=store,
@@ -539,8 +569,10 @@ def show_config(config: ConfigOption = None, env_file: EnvOption = Path(".env"),
         app_config = _load(env_file, config, strict)
         _announce(app_config)
         settings = json.loads(app_config.settings.model_dump_json())
+        settings["riskmon_db"] = str(app_config.settings.db_path)  # effective, default included (README)
         for name, plugin in PLATFORMS.items():  # each platform's settings under its name, secrets masked
             settings[name] = json.loads(plugin.of(app_config.settings).model_dump_json())
+        settings[CTRADER.name]["token_file"] = str(token_path(app_config.settings))  # where ctrader-login saves
         policies = app_config.enforcement()  # effective: DRY_RUN and the leverage defaults applied
         doc = {
             "settings": settings,

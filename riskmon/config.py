@@ -29,10 +29,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from riskmon.config_rules import Sources, account_profile
-from riskmon.config_sources import EnvSource, did_you_mean, looks_like_inline_comment, plain, read_toml, toml_error
+from riskmon.config_sources import EnvSource, did_you_mean, docker_keeps, plain, read_toml, toml_error
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
-from riskmon.errors import ConfigError
+from riskmon.errors import ConfigError, file_in_the_way
 from riskmon.monitor import AccountProfile
+from riskmon.notify.telegram_policy import QuietHours
 from riskmon.platforms.plugin import PlatformPlugin
 from riskmon.platforms.registry import PLATFORMS
 from riskmon.rules import daily_loss, leverage, max_loss, position_size
@@ -131,6 +132,15 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("riskmon_db")
+    @classmethod
+    def _a_database_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError(f"{value} is a folder; give a file, e.g. {value / 'riskmon.db'}")
+        if value is not None and (blocker := file_in_the_way(value)) is not None:
+            raise ValueError(f"{blocker} is a file, not a folder")
+        return value
+
     @property
     def db_path(self) -> Path:
         return self.riskmon_db or default_db_path()
@@ -149,6 +159,18 @@ class Settings(BaseSettings):
     @property
     def telegram_admin_id_list(self) -> list[str]:
         return _csv(self.telegram_admin_ids)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None and bool(self.telegram_bot_token.get_secret_value())
+
+    def telegram_quiet(self) -> QuietHours | None:
+        """The quiet hours, with Telegram's settings checked as `run` needs them (a ConfigError if not)."""
+        if self.telegram_enabled and not self.telegram_chat_ids:
+            raise ConfigError("TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set")
+        if not self.telegram_enabled or not self.telegram_quiet_hours:
+            return None
+        return QuietHours.parse(self.telegram_quiet_hours, self.telegram_quiet_tz)
 
     def named_secret(self, name: str) -> SecretStr | None:
         """A secret riskmon.toml names (``password_env``), read with the settings."""
@@ -281,7 +303,12 @@ class AppConfig:
         )
         overall = "no overall loss limit"
         if ml.enabled:
-            overall = f"overall loss {ml.mode.value} {ml.size_text()} [{src[f'{max_loss.MAX_LOSS}.size']}]"
+            trail = ""
+            if ml.mode is max_loss.FloorMode.TRAILING:
+                trail = f" below {max_loss.TRAIL_WORDS[ml.trail]}"
+                if (lock := max_loss.lock_words(ml)) is not None:
+                    trail += f", stops rising at {lock}"
+            overall = f"overall loss {ml.mode.value} {ml.size_text()}{trail} [{src[f'{max_loss.MAX_LOSS}.size']}]"
         initial = "" if profile.initial_balance is None else f" {profile.initial_balance}"
         preset = next(a.preset for a in self.accounts if a.id == account)
         return (
@@ -324,15 +351,16 @@ def load_config(
     settings._named_secrets = _named_secrets(env, accounts)
     warnings = env.unknown(SETTING_NAMES | _secret_variables(accounts))
     warnings += [
-        f"{v.name} (in {v.where}) contains ' #': if that is an inline comment, remove it (the value is a secret)"
+        f"{v.name} (in {v.where}) {kept}, unless that is part of the secret"
         for name in SECRET_SETTINGS | set(settings._named_secrets)
-        if (v := env.get(name.upper())) is not None and looks_like_inline_comment(v.text)
+        if (v := env.get(name.upper())) is not None and (kept := docker_keeps(v.text)) is not None
     ]
     if strict and warnings:
         raise ConfigError("--strict", "; ".join(warnings))
     _check_names(accounts)
-    for account in accounts:
-        PLATFORMS[account.platform].check(settings, account)
+    settings.telegram_quiet()
+    for index, account in enumerate(accounts):
+        _check_credentials(settings, account, f"accounts[{index}]" if toml else None)
     built = [account_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]
     config = AppConfig(
         settings,
@@ -359,14 +387,8 @@ def _settings(env: EnvSource) -> Settings:
     """riskmon's own settings, then each platform's from the variables with its prefix."""
     given = {variable: value for variable in VARIABLES if (value := env.get(variable)) is not None}
     for variable, value in given.items():
-        if variable not in SECRET_SETTINGS and looks_like_inline_comment(value.text):
-            raise ConfigError(
-                value.name,
-                "looks like it carries an inline comment: Docker's --env-file and the environment keep everything "
-                "after '=' (put the comment on its own line)",
-                value=value.text,
-                where=value.where,
-            )
+        if variable not in SECRET_SETTINGS and (kept := docker_keeps(value.text)) is not None:
+            raise ConfigError(value.name, kept, value=value.text, where=value.where)
     groups: dict[str, dict[str, str]] = {}  # platform name ("" for riskmon's own) -> field -> text
     for variable, value in given.items():
         owner, name = VARIABLES[variable]
@@ -454,10 +476,12 @@ def _accounts_from_env(settings: Settings, env: EnvSource) -> list[AccountConfig
     if settings.account_id is None:
         if not asked:
             return list(SIM_ACCOUNTS)
-        names = ", ".join(f"{v.name}={v.text} (in {v.where})" for v in asked)
+        *first, last = [f"{v.name}={v.text} (in {v.where})" for v in asked]
+        names, verb, them = (f"{', '.join(first)} and {last}", "are", "them") if first else (last, "is", "it")
         raise ConfigError(
             "ACCOUNT_ID",
-            f"not set, but {names} is: set ACCOUNT_ID and PLATFORM for your account, or remove it for the simulator",
+            f"not set, but {names} {verb}: set ACCOUNT_ID and PLATFORM for your account, or remove {them} for the "
+            "simulator",
         )
     preset = settings.preset or "basic"
     if preset not in PRESETS:
@@ -509,3 +533,16 @@ def _check_enforcement(policy: Policy, profile: AccountProfile, key: str) -> Non
             f"{key}.enforce.deleverage",
             f"target leverage {policy.target_leverage} must be below the emergency level {policy.emergency_leverage}",
         )
+
+
+def _check_credentials(settings: Settings, account: AccountConfig, key: str | None) -> None:
+    """The account's platform checks its credentials; it names the .env account's variables, and a
+    riskmon.toml account (``key``: ``accounts[0]``) is told its own keys instead (``accounts[0].id``)."""
+    plugin = PLATFORMS[account.platform]
+    try:
+        plugin.check(settings, account)
+    except ConfigError as exc:
+        own = {"ACCOUNT_ID": "id"} | {plugin.env_name(field): name for name, field in plugin.account_keys.items()}
+        if key is None or exc.setting not in own:
+            raise
+        raise ConfigError(f"{key}.{own[exc.setting]}", exc.problem) from None

@@ -121,6 +121,12 @@ def account_profile(
         setting = f"{key}.initial_balance" if toml else "INITIAL_BALANCE"
         raise ConfigError(setting, f"required by preset {account.preset} (its limits are % of the initial balance)")
     notices = _override_notices(preset, overrides) if toml is None else []
+    announced = sources["initial_balance"]
+    if announced.kind == "variable" and preset.initial_balance not in (None, initial):
+        notices.append(
+            f"{announced.name} (in {announced.where}) overrides preset {preset.name}: "
+            f"initial_balance {preset.initial_balance} -> {initial}"
+        )
     profile = AccountProfile(
         account=account.id, rulebook=rulebook, label=account.label, platform=account.platform, initial_balance=initial
     )

@@ -69,6 +69,21 @@ def looks_like_inline_comment(value: str) -> bool:
     return _INLINE_COMMENT.search(value) is not None
 
 
+def looks_quoted(value: str) -> bool:
+    """``"12345"``: what Docker's --env-file keeps of a quoted value (a .env file's quotes are syntax)."""
+    return len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
+
+
+def docker_keeps(value: str) -> str | None:
+    """What in ``value`` only Docker's --env-file or the environment would have kept, and the fix, if anything."""
+    keep = "Docker's --env-file and the environment keep"
+    if looks_like_inline_comment(value):
+        return f"looks like it carries an inline comment: {keep} everything after '=' (put the comment on its own line)"
+    if looks_quoted(value):
+        return f"is wrapped in quotes: {keep} them (write the value without them)"
+    return None
+
+
 @dataclass(frozen=True)
 class Value:
     """One variable as the user wrote it: its name, its text and where it was set."""

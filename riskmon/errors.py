@@ -18,6 +18,7 @@ Usage errors (an unknown option, a missing argument) exit 2, as every click/type
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -54,7 +55,11 @@ class StoreError(RiskmonError):
 
 
 class StoreLockedError(StoreError):
-    pass
+    """Another riskmon process holds the state database; ``holder`` is its pid as it wrote it."""
+
+    def __init__(self, message: str, holder: str = "unknown") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class PlatformError(RiskmonError):
@@ -75,3 +80,15 @@ class ProtocolError(PlatformError):
 
 class ReplayError(RiskmonError):
     pass
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The file standing where one of ``path``'s folders must be, if any."""
+    above = next((p for p in path.parents if p.exists()), None)
+    return above if above is not None and not above.is_dir() else None
+
+
+def os_reason(path: Path, exc: OSError) -> str:
+    """Why an OS call on ``path`` failed, in words: a file in the way of its folder, else the OS's own."""
+    blocker = file_in_the_way(path)
+    return f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror or str(exc)

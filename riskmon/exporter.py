@@ -12,8 +12,10 @@ otherwise.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
+import socket
 import threading
 import zlib
 from collections.abc import Callable, Collection, Iterator
@@ -119,7 +121,10 @@ class Exporter:
         try:
             self._server = await asyncio.start_server(self._handle, self.host, self.port)
         except OSError as exc:
-            raise ConfigError("METRICS_PORT", f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+            # an unknown name or an address this machine does not have is the host's fault, the rest the port's
+            host_fault = isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL
+            setting = "METRICS_HOST" if host_fault else "METRICS_PORT"
+            raise ConfigError(setting, f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         self.port = self._server.sockets[0].getsockname()[1]  # the real one when asked for port 0
         log.info("metrics on http://%s:%d/metrics, health on /healthz", self.host, self.port)
 

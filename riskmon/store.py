@@ -19,7 +19,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from platformdirs import user_data_dir
 
-from riskmon.errors import StoreError, StoreLockedError
+from riskmon.errors import StoreError, StoreLockedError, os_reason
 from riskmon.state import AccountState
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,10 @@ class Store:
         self._identity: FileIdentity | None = None
         if self.path != MEMORY:
             real = Path(self.path).resolve()  # one file, one lock: a symlink or relative path reaches the same
-            real.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                real.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the state database {real}: {os_reason(real, exc)}") from None
             _refuse_empty(real)
             self._lock = _acquire_lock(real)
             _private(real)
@@ -211,7 +214,8 @@ def _acquire_lock(db_path: Path) -> FileLock:
         except OSError:
             holder = "unknown"
         raise StoreLockedError(
-            f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file"
+            f"{db_path} is in use by another riskmon process (pid {holder}); stop it or set RISKMON_DB to another file",
+            holder,
         ) from None
     except OSError as exc:
         raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}") from None

@@ -79,3 +79,10 @@ class RiskmonProcess:
         time.sleep(0.05)
         self._drain()
         return code
+
+
+def check_problems(env: dict[str, str], cwd: Path, timeout_s: int = 2) -> tuple[int, list[str]]:
+    """`riskmon check` run to its end: its exit code and what it said on stderr but the INFO log lines."""
+    args = [sys.executable, "-m", "riskmon.cli", "check", "--timeout", str(timeout_s), "--env-file", os.devnull]
+    done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    return done.returncode, [line for line in done.stderr.splitlines() if " INFO " not in line]

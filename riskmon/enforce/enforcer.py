@@ -283,6 +283,8 @@ class Enforcer:
         for action in list(lane.actions.values()):
             if not action.status.in_flight or action.answer_gen >= lane.gen:
                 continue
+            if action.status is Status.AWAITING and action.next_at is not None and action.next_at > now:
+                continue  # the rest of a partly done close waits for the broker's retry-after, in flight
             day, text = action.trading_day, describe(action.intent)
             if _confirmed(action.intent, snap):
                 lane.actions.pop(action.key)
@@ -368,7 +370,9 @@ class Enforcer:
             partly = result.outcome is Outcome.PARTIAL or (result.ok and intent.volume is not None)
             if partly and result.closed_volume is not None:
                 intent = _partially(intent, result)
-            updated = replace(action, status=Status.AWAITING, intent=intent, answer_gen=lane.gen, next_at=None)
+            # a partly done close whose rest met a rate limit: the rest is not sent before the broker's retry-after
+            wait = None if result.retry_after is None else now + timedelta(seconds=result.retry_after)
+            updated = replace(action, status=Status.AWAITING, intent=intent, answer_gen=lane.gen, next_at=wait)
             if result.outcome is Outcome.PARTIAL and action.alerted != result.outcome.value:
                 updated = replace(updated, alerted=result.outcome.value)
                 self._emit(refusal_event(updated, result, self._label(lane), now, None))

@@ -227,6 +227,11 @@ class Journal:
         )
 
 
+def audited_accounts(db: sqlite3.Connection) -> list[str]:
+    """Every account the audit trail has entries for, in order."""
+    return [row[0] for row in db.execute("SELECT DISTINCT account FROM enforcement_audit ORDER BY account")]
+
+
 def read_entries(db: sqlite3.Connection, account: str | None = None, since: datetime | None = None) -> Iterator[Entry]:
     """The audit trail in order, from any connection (``riskmon audit`` reads a running service's file)."""
     query = "SELECT ts, account, trading_day, step, message, action_key, detail FROM enforcement_audit WHERE 1 = 1"

@@ -25,13 +25,12 @@ from telegram.ext import ExtBot
 from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import Settings
-from riskmon.errors import ConfigError
 from riskmon.models import AlertEvent, AlertStatus
 from riskmon.monitor import BLINDNESS, AccountMonitor, Evaluation
 from riskmon.notify.telegram_bot import Poller, Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access, Commands, FlattenHandler
 from riskmon.notify.telegram_format import alert_html, group_html, summary_html
-from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
+from riskmon.notify.telegram_policy import AlertPolicy
 from riskmon.notify.telegram_sender import DEFAULT_BACKOFF, Sender
 from riskmon.notify.telegram_store import Journal, Outbox
 from riskmon.notify.telegram_summary import DailySummaries, DayBook
@@ -335,16 +334,10 @@ def build_telegram(
     on_failure: Callable[[], None] | None = None,
 ) -> TelegramNotifier | None:
     """The Telegram notifier the settings describe, or None when no bot token is configured."""
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+    if settings.telegram_bot_token is None or not settings.telegram_enabled:
         return None
-    if not settings.telegram_chat_ids:
-        raise ConfigError("TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set")
+    quiet = settings.telegram_quiet()
     token = settings.telegram_bot_token.get_secret_value()
-    quiet = (
-        QuietHours.parse(settings.telegram_quiet_hours, settings.telegram_quiet_tz)
-        if settings.telegram_quiet_hours
-        else None
-    )
     return TelegramNotifier(
         make_bot(token, settings.telegram_api_base_url, timeout_s=settings.telegram_timeout),
         store,

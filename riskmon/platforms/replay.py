@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 import msgspec
 from pydantic import BaseModel, ConfigDict
 
-from riskmon.errors import ConfigError
+from riskmon.errors import ConfigError, os_reason
 from riskmon.models import AccountSnapshot, Order, Position, Side
 from riskmon.platforms.base import ActionResult, Outcome, Platform
 from riskmon.platforms.plugin import PlatformPlugin
@@ -301,7 +301,7 @@ class Recorder:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(setting, f"cannot write to {path}: {exc.strerror or exc}") from None
+            raise ConfigError(setting, f"cannot write to {path}: {os_reason(path, exc)}") from None
 
     def write(self, snap: AccountSnapshot) -> None:
         self._file.write(snapshot_to_line(snap) + "\n")

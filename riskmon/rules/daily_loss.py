@@ -23,6 +23,15 @@ class DayAnchor(StrEnum):
     INITIAL = "initial"  # the account's initial balance, every day
 
 
+# In a trader's words, for `riskmon presets` and the start-up line alike.
+ANCHOR_WORDS = {
+    DayAnchor.BALANCE: "the balance",
+    DayAnchor.EQUITY: "the equity",
+    DayAnchor.MAX_BALANCE_EQUITY: "the higher of balance and equity",
+    DayAnchor.INITIAL: "the initial balance",
+}
+
+
 class DailySize(StrEnum):
     INITIAL_PCT = "initial_pct"  # % of the initial balance
     ANCHOR_PCT = "anchor_pct"  # % of the day's anchor
@@ -38,7 +47,7 @@ class DailyLossSpec(FloorSpec):
 
     def _basis_text(self) -> str:
         if self.size_basis is DailySize.ANCHOR_PCT:
-            return f"the {self.anchor.value.replace('_', ' ')} at the day's reset"
+            return f"{ANCHOR_WORDS[self.anchor]} at the day's reset"
         return super()._basis_text()
 
 
@@ -83,21 +92,13 @@ class DailyLossRule(DayBound, SpecRule):
         return self.floor(state).band(snap.equity, self.spec)
 
 
-_ANCHOR = {
-    DayAnchor.BALANCE: "the balance",
-    DayAnchor.EQUITY: "the equity",
-    DayAnchor.MAX_BALANCE_EQUITY: "the higher of balance and equity",
-    DayAnchor.INITIAL: "the initial balance",
-}
-
-
 def _describe(spec: DailyLossSpec, book: RulebookBase) -> str | None:
     if not spec.enabled:
         return None
     size = size_words(spec)
     fails = "fails the account" if spec.breach == "hard" else "blocks trading for the day"
     return (
-        f"{size} below {_ANCHOR[spec.anchor]} at the day's start ({book.day_reset} {book.timezone}); "
+        f"{size} below {ANCHOR_WORDS[spec.anchor]} at the day's start ({book.day_reset} {book.timezone}); "
         f"{reaching(spec)} {fails}"
     )
 

@@ -27,6 +27,14 @@ class TrailSource(StrEnum):
     INTRADAY_EQUITY = "intraday_equity"  # highest equity seen
 
 
+# In a trader's words, for `riskmon presets` and the start-up line alike.
+TRAIL_WORDS = {
+    TrailSource.EOD_BALANCE: "the highest end-of-day balance",
+    TrailSource.INTRADAY_BALANCE: "the highest balance",
+    TrailSource.INTRADAY_EQUITY: "the highest equity",
+}
+
+
 class LossSize(StrEnum):
     INITIAL_PCT = "initial_pct"
     HIGH_PCT = "high_pct"  # % of the high-water mark the floor trails
@@ -89,11 +97,11 @@ class MaxLossRule(DayBound, SpecRule):
         return band
 
 
-_TRAIL = {
-    TrailSource.EOD_BALANCE: "the highest end-of-day balance",
-    TrailSource.INTRADAY_BALANCE: "the highest balance",
-    TrailSource.INTRADAY_EQUITY: "the highest equity",
-}
+def lock_words(spec: MaxLossSpec) -> str | None:
+    """Where a trailing floor stops rising, in words (None: it never stops)."""
+    if spec.lock is None:
+        return None
+    return "the initial balance" if spec.lock == "initial" else money(Decimal(spec.lock))
 
 
 def _describe(spec: MaxLossSpec, book: RulebookBase) -> str | None:
@@ -104,11 +112,9 @@ def _describe(spec: MaxLossSpec, book: RulebookBase) -> str | None:
         below = f"{number(spec.size)}%" if spec.size_basis is LossSize.INITIAL_PCT else size
         text = f"a fixed floor {below} below the initial balance"
     else:
-        text = f"{size} below {_TRAIL[spec.trail]}, rising with it"
-        if spec.lock == "initial":
-            text += "; stops rising at the initial balance"
-        elif spec.lock is not None:
-            text += f"; stops rising at {money(spec.lock)}"
+        text = f"{size} below {TRAIL_WORDS[spec.trail]}, rising with it"
+        if (lock := lock_words(spec)) is not None:
+            text += f"; stops rising at {lock}"
     return f"{text}; {reaching(spec)} fails the account"
 
 

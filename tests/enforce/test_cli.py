@@ -83,3 +83,42 @@ def test_config_shows_the_effective_enforcement(tmp_path: Path) -> None:
         (account,) = json.loads(result.stdout)["accounts"]
         modes.append(account["enforce"]["mode"])
     assert modes == ["live", "dry-run"]  # DRY_RUN=true overrides the account's live mode
+
+
+@pytest.mark.parametrize(
+    ("command", "way"),
+    [
+        (["flatten", "sim-ftmo"], "/flatten"),
+        (["flatten", "sim-ftmo", "--dry-run"], "/flatten"),
+        (["resume", "sim-ftmo"], "/resume"),
+    ],
+)
+def test_by_hand_while_riskmon_runs_is_refused_before_asking_and_points_at_telegram(
+    tmp_path: Path, command: list[str], way: str
+) -> None:
+    """The halt must live in the running riskmon's database: another RISKMON_DB would not be enforced."""
+    from contextlib import closing
+
+    from riskmon.store import Store
+
+    with closing(Store(tmp_path / "riskmon.db")):  # the running riskmon holds it
+        result = runner.invoke(
+            app, [*command, "--env-file", os.devnull], env={"RISKMON_DB": str(tmp_path / "riskmon.db")}, input="y\n"
+        )
+    assert result.exit_code == ExitCode.ERROR
+    assert "[y/N]" not in result.stdout, "refused before the question, not after the answer"
+    (line,) = result.stderr.strip().splitlines()
+    assert f"pid {os.getpid()}" in line and way in line and "RISKMON_DB" not in line, line
+
+
+def test_audit_for_an_account_it_never_saw_says_so_and_lists_those_it_did(tmp_path: Path) -> None:
+    """A label or a typo for --account printed an empty trail, as if nothing had happened."""
+    assert invoke(tmp_path, "flatten", "sim-ftmo", "--yes")[0] == 0
+    result = runner.invoke(
+        app,
+        ["audit", "--account", "FTMO 100k (sim)", "--env-file", os.devnull],
+        env={"RISKMON_DB": str(tmp_path / "riskmon.db")},
+    )
+    assert result.exit_code == 0 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == "riskmon: no audit entries for account 'FTMO 100k (sim)'; accounts with entries: sim-ftmo"

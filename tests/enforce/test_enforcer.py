@@ -165,6 +165,21 @@ async def test_the_brokers_retry_after_is_honoured(tmp_path: Path) -> None:
         assert answers[0].detail["retry_after"] == "30"
 
 
+async def test_a_partly_done_close_keeps_the_brokers_retry_after(tmp_path: Path) -> None:
+    """A split close closed its first part, then met a rate limit: the rest waits for the broker's retry-after."""
+    async with running(Rig(tmp_path / "r.db", LIVE)) as rig:
+        rig.trader.fill_at_most, rig.trader.retry_after = Decimal("0.5"), 30
+        await rig.walk_until(halted)
+        assert len(rig.trader.closes()) == 3
+        for _ in range(29):
+            await rig.tick()
+        assert len(rig.trader.closes()) == 3, "the rest is not sent before the broker's retry-after"
+        await rig.tick()
+        await rig.tick()
+        assert len(rig.trader.closes()) == 6
+        assert all(c.volume is None for c in rig.trader.closes()), "the rest of a flatten: whole positions"
+
+
 async def test_restart_between_request_and_verification_sends_no_second_close(tmp_path: Path) -> None:
     rig = Rig(tmp_path / "r.db", LIVE)
     rig.trader.hang_after_acting = True  # the broker closes, the answer never comes: the process dies

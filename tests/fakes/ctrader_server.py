@@ -21,13 +21,15 @@ heartbeats, every ``heartbeat_interval`` seconds (10 by default; None for tests 
 
 As the definitions describe the server: a close is answered ORDER_ACCEPTED, then ORDER_FILLED with the
 order, the deal and its closePositionDetail (``fill_client_msg_id = False``: the fill without the
-request's clientMsgId); an opening fill carries its opening deal with the deal's own commission, which
-moves no balance (the close realises both sides); DealList honours maxRows (and ``max_deal_rows``) with
-hasMore, pages the oldest or the newest deals, in order or shuffled (``deal_order``); a refreshed token
-ends, with AccountsTokenInvalidatedEvent (2147), every account session authorised with the old one.
-Accounts may have any ``money_digits`` (0, 2, 8); ``omit_money_digits`` leaves the optional moneyDigits
-out of positions, deals, margin and cash events. ``add_symbol(max_lots=...)`` sets maxVolume (a larger
-close is refused with TRADING_BAD_VOLUME), ``bare=True`` lists a symbol without its optional fields.
+request's clientMsgId; ``fill_parts = n``: filled in n deals, ORDER_PARTIAL_FILL for each but the last,
+the order's executedVolume counting them all); an opening fill carries its opening deal with the deal's
+own commission, which moves no balance (the close realises both sides); DealList honours maxRows (and
+``max_deal_rows``) with hasMore, pages the oldest or the newest deals, in order or shuffled
+(``deal_order``); a refreshed token ends, with AccountsTokenInvalidatedEvent (2147), every account session
+authorised with the old one. Accounts may have any ``money_digits`` (0, 2, 8); ``omit_money_digits``
+leaves the optional moneyDigits out of positions, deals, margin and cash events.
+``add_symbol(max_lots=...)`` sets maxVolume (a larger close is refused with TRADING_BAD_VOLUME),
+``bare=True`` lists a symbol without its optional fields.
 
 Every frame either way is checked against Spotware's message definitions (``tests/fakes/ctrader_schema``);
 ``stop()`` fails the test if any broke them (``schema_errors``; ``check_frames=False`` only in benchmarks).
@@ -74,6 +76,7 @@ EXEC = {
     "ORDER_FILLED": 3,
     "ORDER_CANCELLED": 5,
     "ORDER_REJECTED": 7,
+    "ORDER_PARTIAL_FILL": 11,
     "SWAP": 9,
     "DEPOSIT_WITHDRAW": 10,
 }
@@ -184,6 +187,7 @@ class FakeCTraderServer:
         self.market_closed: set[str] = set()
         self.holidays: set[str] = set()  # symbol names whose closes are refused with SYMBOL_HAS_HOLIDAY
         self.fill_client_msg_id = True  # False: ORDER_FILLED comes without the request's clientMsgId
+        self.fill_parts = 1  # a close filled in this many deals: ORDER_PARTIAL_FILL for each but the last
         self.omit_money_digits = False  # positions, deals, margin and cash events leave moneyDigits out
         self.deal_order = "oldest_first"  # DealList pages: oldest_first, newest_first or shuffled (newest)
         self.max_deal_rows: int | None = None  # the server's own page limit, under the request's maxRows
@@ -748,27 +752,38 @@ class FakeCTraderServer:
             return await self._send(conn, 2132, payload, mid)
         volume = min(volume, position.volume)
         acc = self.accounts[ctid]
-        share = Decimal(volume) / position.volume
-        gross = self._raw(self._gross(position, volume), acc.money_digits)
-        swap = int((position.swap * share).to_integral_value(ROUND_HALF_UP))
-        opening = int((position.commission * share).to_integral_value(ROUND_HALF_UP))
-        closing = opening  # the same rate per side
-        acc.balance += gross + swap + opening + closing
-        position.volume -= volume
-        position.swap -= swap
-        position.commission -= opening
         order = self._market_order(position, volume, closing=True)
         accepted = self._execution(ctid, "ORDER_ACCEPTED", position=position, order=order)
         await self._to_account(ctid, accepted, mid)
-        deal = self._deal(position, order, volume, self._close_price(position), closing_side=True)
-        deal["commission"] = self._i64(closing)
-        deal["closePositionDetail"] = self._close_detail(position.price, gross, swap, opening + closing, volume, acc)
-        self.deals[ctid].append(deal)
-        if position.volume == 0:
-            del self.positions[pid]
-        filled = dict(order, orderStatus=self._enum("ORDER_STATUS_FILLED", 2), executedVolume=self._i64(volume))
-        event = self._execution(ctid, "ORDER_FILLED", position=position, order=filled, deal=deal)
-        await self._to_account(ctid, event, mid if self.fill_client_msg_id else None)
+        parts = [volume // self.fill_parts] * (self.fill_parts - 1)
+        parts.append(volume - sum(parts))
+        executed = 0
+        for number, part in enumerate(parts, 1):
+            share = Decimal(part) / position.volume
+            gross = self._raw(self._gross(position, part), acc.money_digits)
+            swap = int((position.swap * share).to_integral_value(ROUND_HALF_UP))
+            opening = int((position.commission * share).to_integral_value(ROUND_HALF_UP))
+            closing = opening  # the same rate per side
+            acc.balance += gross + swap + opening + closing
+            position.volume -= part
+            position.swap -= swap
+            position.commission -= opening
+            deal = self._deal(position, order, part, self._close_price(position), closing_side=True)
+            deal["volume"] = self._i64(volume)  # sent for execution; filledVolume is this deal's part
+            deal["commission"] = self._i64(closing)
+            deal["closePositionDetail"] = self._close_detail(position.price, gross, swap, opening + closing, part, acc)
+            self.deals[ctid].append(deal)
+            executed += part
+            last = number == len(parts)
+            if last and position.volume == 0:
+                del self.positions[pid]
+            status = "ORDER_STATUS_FILLED" if last else "ORDER_STATUS_ACCEPTED"
+            state = dict(
+                order, orderStatus=self._enum(status, ORDER_STATUS[status]), executedVolume=self._i64(executed)
+            )
+            kind = "ORDER_FILLED" if last else "ORDER_PARTIAL_FILL"
+            event = self._execution(ctid, kind, position=position, order=state, deal=deal)
+            await self._to_account(ctid, event, mid if self.fill_client_msg_id else None)
 
     async def _cancel(self, conn: _Conn, ctid: int, p: dict[str, Any], mid: str | None) -> None:
         oid = int(p["orderId"])

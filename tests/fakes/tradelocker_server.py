@@ -10,7 +10,8 @@ with ``rateLimits`` per route. ``DELETE /trade/positions/{id}`` takes ``{"qty": 
 ``DELETE /trade/orders/{id}`` cancels. Anything else is recorded in ``violations`` and refused.
 
 Faults: ``expire_access`` (401 until refreshed), ``revoke`` (refresh refused too: log in again),
-``rate_limit`` (429), ``malformed`` (a body that is not JSON), ``hang`` (answers withheld), ``market_closed``.
+``rate_limit`` (429), ``malformed`` (a body that is not JSON), ``hang`` (answers withheld), ``market_closed``,
+``busy`` (a position whose closing order is still being executed: its close is refused).
 The server's refusal texts are not enumerated in the reference; the fake's are plain English.
 """
 
@@ -162,6 +163,7 @@ class FakeTradeLocker:
     cancel_requests: list[int] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     market_closed: set[int] = field(default_factory=set)
+    busy: set[int] = field(default_factory=set)  # position ids with a closing order under execution
     access: set[str] = field(default_factory=set)
     refresh: set[str] = field(default_factory=set)
     logins: int = 0
@@ -340,6 +342,8 @@ class FakeTradeLocker:
             return 404, {"s": "error", "errmsg": "Position not found"}, {}
         if position.instrument in self.market_closed:
             return 400, {"s": "error", "errmsg": "Market is closed"}, {}
+        if position_id in self.busy:
+            return 400, {"s": "error", "errmsg": "Position is locked: a closing order is pending execution"}, {}
         qty = qty or position.qty
         pnl = self.pnl(position, qty)
         account = self.accounts[position.account_id]

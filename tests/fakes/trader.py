@@ -66,7 +66,8 @@ class RecordingTrader:
             else ActionResult(Outcome.DONE, "closed", closed_volume=volume)
         )
         if result.ok and not self.claim_done and self._short(account, position_id, asked, result.closed_volume):
-            result = ActionResult(Outcome.PARTIAL, "partly filled", "", result.closed_volume)
+            # the rest refused, with the broker's retry-after when one is set (a split close meeting a rate limit)
+            result = ActionResult(Outcome.PARTIAL, "partly filled", "", result.closed_volume, self.retry_after)
         if self.hang_after_acting:
             await asyncio.Event().wait()
         return result

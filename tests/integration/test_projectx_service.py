@@ -24,7 +24,7 @@ from riskmon.store import Store
 from tests.fakes.projectx_server import API_KEY, FakeProjectX
 from tests.integration.test_ctrader_service import Events
 from tests.platforms.mt5.mt5_support import until
-from tests.processes import riskmon_env
+from tests.processes import check_problems, riskmon_env
 
 ACCOUNT = 4101
 ES = "CON.F.US.EP.Z26"
@@ -133,3 +133,13 @@ async def test_topstep_contract_limit_and_maximum_loss_read_projectx_contracts(t
         assert not [e for e in events.seen if e.rule == "max_loss" and e.severity is Severity.CRITICAL]
         await fake.set_price(ES, bid="5994.25")  # 23 ticks: 4,600.00, below 150,000 - 4,500
         await events.wait_for("max_loss", Severity.CRITICAL)
+
+
+async def test_check_against_a_gateway_that_cannot_be_reached_is_one_line_with_the_cause(tmp_path: Path) -> None:
+    """As for cTrader and MT5: the cause once, in check's own line, without the service's 'reconnecting in ...'."""
+    async with gateway() as fake:
+        env = env_for(fake, tmp_path, PROJECTX_API_URL="http://127.0.0.1:1")  # nothing listens on port 1
+    code, (line,) = check_problems(env, tmp_path)
+    assert code == ExitCode.UNREACHABLE, line
+    assert line.startswith("riskmon: projectx: no data for") and "(last error: ProjectX: " in line, line
+    assert "reconnecting" not in line and API_KEY not in line

@@ -17,13 +17,14 @@ from rich.console import Console
 
 from riskmon.app import build_app
 from riskmon.config import load_config
+from riskmon.errors import ExitCode
 from riskmon.models import AlertStatus, Severity
 from riskmon.service import serve
 from riskmon.store import Store
 from tests.fakes.tradelocker_server import PASSWORD, FakeTradeLocker
 from tests.integration.test_ctrader_service import Events
 from tests.platforms.mt5.mt5_support import until
-from tests.processes import riskmon_env
+from tests.processes import check_problems, riskmon_env
 
 ACCOUNT, EURUSD = 551201, 11
 
@@ -100,3 +101,13 @@ async def test_check_json_prints_the_snapshot_and_no_secret(tmp_path: Path) -> N
         assert Decimal(record["equity"]) == fake.equity(ACCOUNT) == Decimal("100050.00")
         assert record["positions"][0]["symbol"] == "EURUSD"
         assert PASSWORD not in err.decode() + out.decode()
+
+
+async def test_check_against_a_backend_that_cannot_be_reached_is_one_line_with_the_cause(tmp_path: Path) -> None:
+    """As for cTrader and MT5: the cause once, in check's own line, without the service's 'retrying in ...'."""
+    async with backend() as fake:
+        env = env_for(fake, tmp_path, TRADELOCKER_BASE_URL="http://127.0.0.1:1")  # nothing listens on port 1
+    code, (line,) = check_problems(env, tmp_path)
+    assert code == ExitCode.UNREACHABLE, line
+    assert line.startswith("riskmon: tradelocker: no data for") and "(last error: TradeLocker: " in line, line
+    assert "retrying" not in line and PASSWORD not in line

@@ -206,7 +206,8 @@ def from_example(tmp_path: Path, **settings: str) -> Path:
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_env_example_keeps_every_preset_exactly(tmp_path: Path, preset: str) -> None:
-    env = from_example(tmp_path, PLATFORM="sim", ACCOUNT_ID="acc-1", PRESET=preset, INITIAL_BALANCE="100000")
+    initial = str(PRESETS[preset].initial_balance or 100000)  # topstep-50k: its own 50000, as published
+    env = from_example(tmp_path, PLATFORM="sim", ACCOUNT_ID="acc-1", PRESET=preset, INITIAL_BALANCE=initial)
     config = load_config(env)
     (profile,) = config.profiles
     assert profile.rulebook == PRESETS[preset].rulebook()
@@ -249,9 +250,40 @@ def test_a_variable_overriding_a_preset_is_announced_with_its_source(tmp_path: P
     assert config.limits("a") == (
         "a [sim, preset ftmo-1step]: "
         f"daily loss 2.5 % of the initial balance [MAX_DAILY_LOSS_PERCENT in {with_override}]; "
-        "overall loss trailing 10 % of the initial balance [preset ftmo-1step]; "
+        "overall loss trailing 10 % of the initial balance below the highest end-of-day balance [preset ftmo-1step]; "
         f"initial balance 100000 [INITIAL_BALANCE in {with_override}]"
     )
+
+
+def test_initial_balance_overriding_a_presets_own_is_announced(tmp_path: Path) -> None:
+    """topstep-50k publishes its 50,000 (its trailing floor locks there): another INITIAL_BALANCE is said aloud."""
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=topstep-50k\nINITIAL_BALANCE=100000\n")
+    config = load_config(env)
+    assert config.profiles[0].initial_balance == Decimal(100000)
+    assert config.sources["a"]["initial_balance"] == Source("variable", "INITIAL_BALANCE", str(env))
+    assert config.notices == (
+        f"INITIAL_BALANCE (in {env}) overrides preset topstep-50k: initial_balance 50000 -> 100000",
+    )
+    same = write(tmp_path, "same.env", "PLATFORM=sim\nACCOUNT_ID=a\nPRESET=topstep-50k\nINITIAL_BALANCE=50000.00\n")
+    assert load_config(same).notices == ()
+
+
+@pytest.mark.parametrize(
+    ("preset", "words"),
+    [
+        ("the5ers-highstakes", "daily loss 5 % of the higher of balance and equity at the day's reset [preset"),
+        (
+            "e8-one",
+            "trailing 6 % of the initial balance below the highest balance, stops rising at the initial balance",
+        ),
+        ("topstep-50k", "trailing 2000 (money) below the highest end-of-day balance, stops rising at the initial"),
+    ],
+)
+def test_the_start_up_line_says_each_limit_in_a_traders_words(tmp_path: Path, preset: str, words: str) -> None:
+    """What the floor is measured from and trails, never an internal name such as max_balance_equity."""
+    env = write(tmp_path, ".env", f"PLATFORM=sim\nACCOUNT_ID=a\nPRESET={preset}\nINITIAL_BALANCE=50000\n")
+    line = load_config(env).limits("a")
+    assert words in line and not re.search(r"\b[a-z]+_[a-z_]+\b", line.replace(str(env), "")), line
 
 
 def test_a_percent_never_becomes_money(tmp_path: Path) -> None:
@@ -368,7 +400,7 @@ def test_a_bad_value_is_shown_and_a_secret_one_masked(tmp_path: Path) -> None:
         write(tmp_path, ".env", REFERENCE_ENV), environ={"CTRADER_CLIENT_SECRET": "s3cr3t-value  # from the portal"}
     )
     (warning,) = config.warnings
-    assert "CTRADER_CLIENT_SECRET (in environment) contains ' #'" in warning
+    assert "CTRADER_CLIENT_SECRET (in environment) looks like it carries an inline comment" in warning
     assert "s3cr3t" not in warning
 
 
@@ -544,6 +576,139 @@ def test_a_line_that_is_not_name_value_is_an_error_that_never_shows_it(tmp_path:
         load_config(env)
     assert (
         str(caught.value) == f"configuration error: --env-file: line 2 of {env} is not NAME=VALUE (an unclosed quote?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "setting", "problem"),
+    [
+        ("TELEGRAM_BOT_TOKEN=123:secret\n", "TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set"),
+        (
+            "TELEGRAM_BOT_TOKEN=123:secret\nTELEGRAM_CHAT_ID=1\nTELEGRAM_QUIET_HOURS=late\n",
+            "TELEGRAM_QUIET_HOURS",
+            "'late'",
+        ),
+        (
+            "TELEGRAM_BOT_TOKEN=123:secret\nTELEGRAM_CHAT_ID=1\nTELEGRAM_QUIET_HOURS=22:00-07:00\nTELEGRAM_QUIET_TZ=Mars\n",
+            "TELEGRAM_QUIET_TZ",
+            "'Mars'",
+        ),
+    ],
+)
+def test_config_and_check_refuse_the_telegram_settings_run_would_refuse(
+    tmp_path: Path, extra: str, setting: str, problem: str
+) -> None:
+    """`riskmon config` said all was well and `run` then stopped: a check must see what run sees."""
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\n" + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == setting and problem in str(caught.value)
+    assert "secret" not in str(caught.value)
+    result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
+    assert result.exit_code == ExitCode.CONFIG and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [("", "CTRADER_CLIENT_ID, CTRADER_CLIENT_SECRET"), ("CTRADER_CLIENT_ID=app-id\n", "CTRADER_CLIENT_SECRET")],
+)
+def test_ctrader_login_names_exactly_the_missing_credentials(tmp_path: Path, given: str, named: str) -> None:
+    env = write(tmp_path, ".env", given)
+    result = CliRunner().invoke(app, ["ctrader-login", "--env-file", str(env)])
+    assert result.exit_code == ExitCode.CONFIG
+    assert result.stderr.splitlines() == [
+        f"riskmon: configuration error: {named}: needed to log in (your Open API application's client id and secret)"
+    ]
+
+
+def test_config_prints_where_the_state_and_tokens_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: `riskmon config` prints the database path, also when RISKMON_DB is left at its default."""
+    monkeypatch.delenv("RISKMON_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the default, never the user's own
+    env = write(tmp_path, ".env", "PLATFORM=sim\nACCOUNT_ID=a\n")
+    result = CliRunner().invoke(app, ["config", "--env-file", str(env)])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(result.stdout)["settings"]
+    assert settings["riskmon_db"] == str(tmp_path / "data" / "riskmon" / "riskmon.db")
+    assert settings["ctrader"]["token_file"] == str(tmp_path / "data" / "riskmon" / "ctrader-tokens.json")
+    assert not (tmp_path / "data").exists()  # printing the path creates nothing
+
+
+@pytest.mark.parametrize("where", ["folder", "under-a-file"])
+def test_riskmon_db_on_a_folder_or_under_a_file_is_one_line_naming_it(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RISKMON_DB")  # the .env's own value is the one under test
+    (tmp_path / "afile").write_text("")
+    target = tmp_path if where == "folder" else tmp_path / "afile" / "riskmon.db"
+    env = write(tmp_path, ".env", f"RISKMON_DB={target}\nMETRICS_PORT=0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == "RISKMON_DB" and f"={str(target)!r} (in {env})" in str(caught.value)
+    for command in (["config"], ["run", "--no-table"], ["audit"]):
+        result = CliRunner().invoke(app, [*command, "--env-file", str(env)])
+        assert result.exit_code == ExitCode.CONFIG, (command, result.output)
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("riskmon: configuration error: RISKMON_DB="), line
+
+
+@pytest.mark.parametrize(
+    ("platform", "source", "setting"),
+    [
+        ("ctrader", "env", "ACCOUNT_ID"),
+        ("mt5", "env", "ACCOUNT_ID"),
+        ("ctrader", "toml", "accounts[0].id"),
+        ("mt5", "toml", "accounts[0].id"),
+    ],
+)
+def test_an_account_id_that_is_not_a_number_is_refused_by_its_own_name(
+    tmp_path: Path, platform: str, source: str, setting: str
+) -> None:
+    """cTrader ids (ctidTraderAccountId or trader login) are numbers like MT5 logins: `config` says so at once."""
+    credentials = "CTRADER_CLIENT_ID=a\nCTRADER_CLIENT_SECRET=b\nCTRADER_ACCESS_TOKEN=c\nMT5_PASSWORD=p\nMT5_SERVER=s\n"
+    if source == "env":
+        env, toml = write(tmp_path, ".env", f"PLATFORM={platform}\nACCOUNT_ID=FTMO 123\n{credentials}"), None
+    else:
+        env = write(tmp_path, ".env", credentials)
+        toml = write(tmp_path, "riskmon.toml", f'[[accounts]]\nid = "FTMO 123"\nplatform = "{platform}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, toml)
+    assert caught.value.setting == setting and "'FTMO 123'" in str(caught.value)
+
+
+def test_a_replay_account_in_riskmon_toml_is_told_its_own_key(tmp_path: Path) -> None:
+    toml = write(tmp_path, "riskmon.toml", '[[accounts]]\nid = "rec"\nplatform = "replay"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ".env", ""), toml)
+    assert caught.value.setting == "accounts[0].replay_file"
+
+
+@pytest.mark.parametrize("quoted", ['"987654"', "'987654'"])
+def test_a_quoted_value_from_docker_or_the_environment_is_refused_not_used(tmp_path: Path, quoted: str) -> None:
+    """`docker run --env-file` keeps quotes (python-dotenv strips them): alerts would go to no chat at all."""
+    environ = {"TELEGRAM_BOT_TOKEN": "123:secret", "TELEGRAM_CHAT_ID": quoted}
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ".env", ""), environ=environ)
+    assert caught.value.setting == "TELEGRAM_CHAT_ID" and f"={quoted!r} (in environment)" in str(caught.value)
+    assert "quotes" in str(caught.value)
+    secret = load_config(
+        write(tmp_path, ".env", ""),
+        environ={"PLATFORM": "mt5", "ACCOUNT_ID": "1", "MT5_PASSWORD": quoted, "MT5_SERVER": "s"},
+    )
+    assert any("MT5_PASSWORD (in environment)" in w and "quotes" in w for w in secret.warnings), secret.warnings
+    assert not any("987654" in w for w in secret.warnings)
+    in_file = write(tmp_path, "q.env", f"TELEGRAM_BOT_TOKEN=123:secret\nTELEGRAM_CHAT_ID={quoted}\n")
+    assert load_config(in_file).settings.telegram_chat_id == "987654"  # in .env, quotes are syntax
+
+
+def test_account_settings_without_account_id_are_named_in_plain_english(tmp_path: Path) -> None:
+    env = write(tmp_path, ".env", "PRESET=ftmo-2step\nINITIAL_BALANCE=100000\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == "ACCOUNT_ID"
+    assert str(caught.value).endswith(
+        f"not set, but PRESET=ftmo-2step (in {env}) and INITIAL_BALANCE=100000 (in {env}) are: set ACCOUNT_ID "
+        "and PLATFORM for your account, or remove them for the simulator"
     )
 
 

@@ -149,6 +149,13 @@ async def test_port_in_use_is_a_config_error() -> None:
             await second.exporter.start()
 
 
+async def test_a_host_that_is_not_this_machines_names_metrics_host() -> None:
+    setup = Setup()
+    setup.exporter.host = "192.0.2.1"  # TEST-NET-1: never an address of this machine
+    with pytest.raises(ConfigError, match=r"^configuration error: METRICS_HOST: cannot listen on 192\.0\.2\.1:"):
+        await setup.exporter.start()
+
+
 def sim_config(tmp_path: Path, **env: str) -> AppConfig:
     env_file = tmp_path / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

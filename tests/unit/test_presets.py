@@ -4,11 +4,14 @@ snapshot at which each limit warns and breaches, floors hit exactly and missed b
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from riskmon.models import Severity
 from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.rules import daily_loss, max_loss
+from riskmon.rules.base import Plugin
 from riskmon.rules.presets import PRESETS
 from tests.builders import D, preset_monitor, snap
 
@@ -151,3 +154,16 @@ class TestTopstep50k:
         # A net P&L that hits the Daily Loss Limit is the soft breach; one cent less loss is not.
         assert figures(feed(m, "2026-03-05T15:00:01+00:00", "52500", "51500.00"), "daily_loss")[0] is CRIT
         assert figures(feed(m, "2026-03-05T15:00:02+00:00", "52500", "51500.01"), "daily_loss")[0] is WARN
+
+
+@pytest.mark.parametrize("plugin", [daily_loss.PLUGIN, max_loss.PLUGIN], ids=lambda p: p.name)
+def test_presets_say_when_the_floor_is_breached_as_the_engine_checks_it(plugin: Plugin[Any]) -> None:
+    """The firm's words decide equality ("below": equal is not a breach; "reaching": it is); never "touching"."""
+    for preset in PRESETS.values():
+        book = preset.rulebook()
+        spec = plugin.of(book)
+        text = plugin.describe(spec, book)
+        if text is None:
+            continue
+        said = "reaching it" if spec.equal_breaches else "going below it"
+        assert "touching" not in text and said in text, (preset.name, text)

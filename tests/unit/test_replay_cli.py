@@ -133,8 +133,14 @@ def test_record_onto_a_folder_or_under_a_file_is_one_clear_line(tmp_path: Path) 
     with pytest.raises(ConfigError, match=r"--record: .* is a folder; give a file, e.g\. .*snapshots\.jsonl"):
         Recorder(tmp_path)
     (tmp_path / "file").write_text("")
-    with pytest.raises(ConfigError, match=r"--record: cannot write to .*file/day\.jsonl: "):
+    with pytest.raises(
+        ConfigError, match=r"--record: cannot write to .*file/day\.jsonl: .*/file is a file, not a folder$"
+    ):
         Recorder(tmp_path / "file" / "day.jsonl")
+    with pytest.raises(
+        ConfigError, match=r"cannot write to .*file/deeper/day\.jsonl: .*/file is a file, not a folder$"
+    ):
+        Recorder(tmp_path / "file" / "deeper" / "day.jsonl")
     env_file = tmp_path / ".env"
     env_file.write_text("METRICS_PORT=0\n")
     for target in (tmp_path, tmp_path / "file" / "day.jsonl"):

@@ -90,3 +90,9 @@ def test_a_locked_database_costs_a_snapshot_milliseconds_and_one_log_line(
     stored = store.load_state("acc-1")
     assert stored is not None and stored.alerts == {"daily_loss": Severity.WARNING}
     store.close()
+
+
+def test_a_database_path_under_a_file_is_one_store_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(StoreError, match=r"riskmon\.db: .*afile is a file, not a folder$"):
+        Store(tmp_path / "afile" / "deeper" / "riskmon.db")

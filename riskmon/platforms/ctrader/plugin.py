@@ -59,6 +59,10 @@ def current_tokens(settings: Settings, store: TokenStore) -> Tokens:
 
 
 def _check(settings: Settings, account: AccountConfig) -> None:
+    if not account.id.isdigit():
+        raise ConfigError(
+            "ACCOUNT_ID", f"a cTrader account (ctidTraderAccountId or trader login) is a number, got {account.id!r}"
+        )
     own = CTRADER.of(settings)
     missing = [
         CTRADER.env_name(name) for name in ("client_id", "client_secret", "access_token") if getattr(own, name) is None

@@ -228,7 +228,13 @@ class CTraderSession:
                 delay = self.timings.backoff.delay(self._attempt, self._rng)
                 self._attempt += 1
                 self.reconnects += 1
-                log.warning("cTrader connection lost (%s); reconnecting in %.2f s", exc or type(exc).__name__, delay)
+                why = exc or type(exc).__name__
+                log.warning(
+                    "cTrader connection lost (%s); reconnecting in %.2f s",
+                    why,
+                    delay,
+                    extra={"cause": f"cTrader connection lost ({why})"},
+                )
                 await asyncio.sleep(delay)
 
     async def _serve(self, conn: Connection) -> None:

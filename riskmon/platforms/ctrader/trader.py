@@ -41,6 +41,10 @@ FINAL_EXECUTIONS = frozenset(
 # ProtoOAErrorCode (OpenApiModelMessages.proto) and ProtoErrorCode (OpenApiCommonModelMessages.proto),
 # classified. A code not listed is UNKNOWN: the request may have acted, a fresh snapshot decides.
 OUTCOME_BY_CODE = {
+    # "Position in the state that does not allow to perform an operation", "... has an order under execution",
+    # "Order is blocked (e.g. under execution)": another close may be executing on it, so a fresh snapshot
+    # decides before anything is sent again.
+    **dict.fromkeys(("POSITION_LOCKED", "PENDING_EXECUTION", "CONCURRENT_MODIFICATION"), Outcome.UNKNOWN),
     **dict.fromkeys(("MARKET_CLOSED", "SYMBOL_HAS_HOLIDAY"), Outcome.MARKET_CLOSED),
     **dict.fromkeys(
         (
@@ -51,8 +55,6 @@ OUTCOME_BY_CODE = {
             "SERVER_IS_UNDER_MAINTENANCE",
             "CH_SERVER_NOT_REACHABLE",
             "CONNECTIONS_LIMIT_EXCEEDED",
-            "CONCURRENT_MODIFICATION",
-            "POSITION_LOCKED",
             "ACCOUNT_NOT_AUTHORIZED",  # the account's session is being re-authorised
             "TIMEOUT_ERROR",  # "deal execution is reached timeout and rejected"
         ),
@@ -204,8 +206,10 @@ class CTraderTrader:
         if msg.payload_type == PT.ORDER_ERROR_EVENT:
             return 0, refusal(*ctrader_error(msg.payload))
         kind = req_enum(msg.payload, "executionType", EXECUTION_TYPE)
-        executed = int_or(sub(msg.payload, "order"), "executedVolume", 0)
-        executed = int_or(sub(msg.payload, "deal"), "filledVolume", executed)
+        # the order's executedVolume counts every fill; a deal's filledVolume only its own (the last of several)
+        executed = max(
+            int_or(sub(msg.payload, "order"), "executedVolume", 0), int_or(sub(msg.payload, "deal"), "filledVolume", 0)
+        )
         if kind == FILLED:
             return executed or volume, None
         if kind == CANCELLED and executed > 0:
@@ -222,8 +226,8 @@ class CTraderTrader:
         if closed == 0 and failed is not None:
             return failed
         why = f": {failed.message}" if failed is not None else " (partially filled)"
-        code = failed.code if failed is not None else ""
-        return ActionResult(Outcome.PARTIAL, f"closed only {amount} of position {position_id}{why}", code, lots)
+        code, wait = (failed.code, failed.retry_after) if failed is not None else ("", None)
+        return ActionResult(Outcome.PARTIAL, f"closed only {amount} of position {position_id}{why}", code, lots, wait)
 
     async def _cancel(self, account: str, order_id: int) -> ActionResult:
         session = self._session

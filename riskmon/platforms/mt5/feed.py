@@ -231,7 +231,13 @@ class MT5Feed:
                 self._realized = None  # history is re-read in full after a reconnect
                 delay = self._backoff(failures)
                 if failures == 0:
-                    log.warning("MT5 account %s: %s; reconnecting (first retry in %g s)", self.account, exc, delay)
+                    log.warning(
+                        "MT5 account %s: %s; reconnecting (first retry in %g s)",
+                        self.account,
+                        exc,
+                        delay,
+                        extra={"cause": f"MT5 account {self.account}: {exc}"},
+                    )
                 failures += 1
                 await self._sleep(delay)
                 continue

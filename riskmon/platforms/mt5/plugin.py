@@ -53,7 +53,7 @@ def mt5_password(settings: Settings, account: AccountConfig) -> SecretStr:
 
 def _check(settings: Settings, account: AccountConfig) -> None:
     if not account.id.isdigit():
-        raise ConfigError("ACCOUNT_ID", f"MT5 login must be a number, got {account.id!r}")
+        raise ConfigError("ACCOUNT_ID", f"an MT5 login is a number, got {account.id!r}")
     mt5_password(settings, account)
     if (MT5.options(account).server or MT5.of(settings).server) is None:
         raise ConfigError("MT5_SERVER", f"required for MT5 account {account.id}")

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
-from riskmon.errors import AuthenticationError, PlatformError, PlatformUnavailable
+from riskmon.errors import AuthenticationError, ConfigError, PlatformError, PlatformUnavailable
 from riskmon.platforms.mt5 import constants as c
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,18 @@ def load_mt5_module(bridge_host: str | None = None, bridge_port: int = 18812, re
         try:
             return importlib.import_module("MetaTrader5")
         except ImportError:
-            raise PlatformUnavailable(
-                "the MetaTrader5 package is not installed: on Windows `pip install 'riskmon[mt5]'`; "
-                "elsewhere run the mt5linux bridge and set MT5_BRIDGE_HOST"
+            # nothing to wait for: an installation or a setting is missing (one line, exit 3; `run` retries)
+            raise ConfigError(
+                "MT5_BRIDGE_HOST",
+                "not set, and the MetaTrader5 package is not installed: on Windows `pip install 'riskmon[mt5]'`; "
+                "elsewhere run the mt5linux bridge and set MT5_BRIDGE_HOST",
             ) from None
     try:
         from mt5linux import MetaTrader5
     except ImportError:
-        raise PlatformUnavailable("mt5linux is not installed: `pip install 'riskmon[mt5-bridge]'`") from None
+        raise ConfigError(
+            "MT5_BRIDGE_HOST", "set, but mt5linux is not installed: `pip install 'riskmon[mt5-bridge]'`"
+        ) from None
     try:
         return MetaTrader5(host=bridge_host, port=bridge_port, timeout=request_timeout)
     except ImportError:

@@ -112,7 +112,11 @@ class ProjectXFeed:
     def _lost(self, exc: Exception, failures: int) -> None:
         self._connected = False
         log.warning(
-            "ProjectX: %s; reconnecting in %.1f s (attempt %d)", exc, self._backoff.delay(failures), failures + 1
+            "ProjectX: %s; reconnecting in %.1f s (attempt %d)",
+            exc,
+            self._backoff.delay(failures),
+            failures + 1,
+            extra={"cause": f"ProjectX: {exc}"},  # `check`'s one line gives the cause alone (it does not retry)
         )
 
     # -- REST ---------------------------------------------------------------------------------------------

@@ -194,7 +194,13 @@ class TradeLockerFeed:
             except RECOVERABLE as exc:
                 self._connected = False
                 delay = self._backoff.delay(failures)
-                log.warning("TradeLocker: %s; retrying in %.1f s (attempt %d)", exc, delay, failures + 1)
+                log.warning(
+                    "TradeLocker: %s; retrying in %.1f s (attempt %d)",
+                    exc,
+                    delay,
+                    failures + 1,
+                    extra={"cause": f"TradeLocker: {exc}"},  # `check`'s one line gives the cause alone
+                )
                 failures += 1
                 await asyncio.sleep(delay)
 

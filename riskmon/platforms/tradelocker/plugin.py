@@ -41,6 +41,8 @@ class TradeLockerAccountOptions(BaseModel):
 
 
 def _login(settings: Settings, account: AccountConfig) -> tuple[str, SecretStr, str, str]:
+    if not account.id.isdigit():
+        raise ConfigError("ACCOUNT_ID", f"a TradeLocker account id is a number, got {account.id!r}")
     own, options = TRADELOCKER.of(settings), TRADELOCKER.options(account)
     email, server = options.email or own.email, options.server or own.server
     if email is None:
@@ -51,8 +53,6 @@ def _login(settings: Settings, account: AccountConfig) -> tuple[str, SecretStr, 
     password = settings.named_secret(name) or (own.password if name == "TRADELOCKER_PASSWORD" else None)
     if password is None:
         raise ConfigError(name, f"required for TradeLocker account {account.id} (in .env or environment)")
-    if not account.id.isdigit():
-        raise ConfigError("ACCOUNT_ID", f"a TradeLocker account id is a number, got {account.id!r}")
     return email, password, server, options.base_url or own.base_url
 
 

@@ -18,6 +18,9 @@ from .feed import TradeLockerFeed
 
 # The server's words for a market that is not trading now (its messages are not enumerated in the docs).
 CLOSED_MARKET = ("market closed", "market is closed", "session", "trading hours", "not tradable")
+# ... and for a position or order another request is still acting on (locked, pending, under execution): it may
+# yet close, so a fresh snapshot decides before anything is sent again (as cTrader's POSITION_LOCKED, MT5's LOCKED).
+BUSY = ("locked", "pending", "under execution", "in progress", "being processed")
 
 
 class TradeLockerTrader:
@@ -57,4 +60,6 @@ def _refusal(exc: Refused) -> Outcome:
         return Outcome.NOT_FOUND
     if any(words in text for words in CLOSED_MARKET):
         return Outcome.MARKET_CLOSED
+    if any(words in text for words in BUSY):
+        return Outcome.UNKNOWN
     return Outcome.REJECTED

@@ -25,11 +25,14 @@ NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("fill_parts", [1, 2])
 async def test_opening_commission_is_not_realised_until_the_close(
-    server: FakeCTraderServer, running: Callable[..., Running]
+    server: FakeCTraderServer, running: Callable[..., Running], fill_parts: int
 ) -> None:
     """Open and close the same day at 3.50 per side on a 100.00 gain: the balance moves 93.00, and so
-    does realized_today, rebuilt from the deal history after a restart as well as live."""
+    does realized_today, rebuilt from the deal history after a restart as well as live (also when the
+    close is filled in several deals, each with its own closePositionDetail)."""
+    server.fill_parts = fill_parts
     clock = ManualClock(NOW)
     server.clock = clock
     await server.set_price("EURUSD", bid="1.10000", ask="1.10010")

@@ -84,7 +84,10 @@ async def test_position_not_found(server: FakeCTraderServer, trader: CTraderTrad
         ("TRADING_NOT_ALLOWED", "error_res", Outcome.TRADING_DISABLED),
         ("MARKET_CLOSED", "common", Outcome.MARKET_CLOSED),
         ("NOT_ENOUGH_MONEY", "execution", Outcome.REJECTED),
-        ("POSITION_LOCKED", "error_res", Outcome.RETRY),
+        # another operation on the position is under way: a fresh snapshot decides before anything is resent
+        ("POSITION_LOCKED", "error_res", Outcome.UNKNOWN),
+        ("PENDING_EXECUTION", "order_error", Outcome.UNKNOWN),
+        ("CONCURRENT_MODIFICATION", "common", Outcome.UNKNOWN),  # "Order is blocked (e.g. under execution)"
         ("SYMBOL_HAS_HOLIDAY", "order_error", Outcome.MARKET_CLOSED),
         ("CANT_ROUTE_REQUEST", "common", Outcome.RETRY),
         ("CHANNEL_IS_BLOCKED", "error_res", Outcome.TRADING_DISABLED),
@@ -157,26 +160,53 @@ async def test_the_fill_without_the_requests_client_msg_id_is_recognised(
     assert server.close_requests[-1].client_msg_id is not None
 
 
-async def test_a_close_above_max_volume_is_split_into_allowed_closes(
-    server: FakeCTraderServer, running: Callable[..., Running]
+@pytest.mark.parametrize("with_client_msg_id", [True, False])
+async def test_a_close_filled_in_several_deals_is_done_with_all_of_them(
+    server: FakeCTraderServer, trader: CTraderTrader, with_client_msg_id: bool
 ) -> None:
+    """ProtoOAOrder.executedVolume counts every fill; the last deal's filledVolume is only its own part."""
+    server.fill_parts, server.fill_client_msg_id = 3, with_client_msg_id
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.1")
+    result = await trader.close_position(ACCOUNT, str(pid))
+    assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal(1))
+    assert pid not in server.positions and len(server.close_requests) == 1
+
+
+async def twelve_lots_closed_five_at_a_time(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> tuple[int, Running]:
+    """A 12-lot position on a symbol whose maxVolume is 5 lots: a close of it is split into 5, 5 and 2."""
     server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
     pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
     run = running()
     await next_snapshot(run.snaps)
+    return pid, run
+
+
+async def test_a_close_above_max_volume_is_split_into_allowed_closes(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    pid, run = await twelve_lots_closed_five_at_a_time(server, running)
     result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid))
     assert (result.outcome, result.closed_volume) == (Outcome.DONE, Decimal(12))
     assert [r.volume for r in server.close_requests] == [50_000, 50_000, 20_000]
     assert pid not in server.positions
 
 
+async def test_a_split_close_rate_limited_midway_keeps_the_servers_retry_after(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    """What was closed is reported, and the wait the server asked for is not lost with the rest."""
+    pid, run = await twelve_lots_closed_five_at_a_time(server, running)
+    server.fail_next(2111, "BLOCKED_PAYLOAD_TYPE", retry_after=7, after=1)
+    result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid))
+    assert (result.outcome, result.closed_volume, result.retry_after) == (Outcome.PARTIAL, Decimal(5), 7.0)
+
+
 async def test_a_split_close_refused_midway_is_partial(
     server: FakeCTraderServer, running: Callable[..., Running]
 ) -> None:
-    server.add_symbol("XAUUSD", "XAU", "USD", bid="2000.00", ask="2000.50", lot_size=10_000, digits=2, max_lots="5")
-    pid = await server.open_position(CTID, "XAUUSD", "SELL", lots="12", price="2010")
-    run = running()
-    await next_snapshot(run.snaps)
+    pid, run = await twelve_lots_closed_five_at_a_time(server, running)
     server.fail_next(2111, "SYMBOL_HAS_HOLIDAY", "order_error", after=1)  # the second part meets a holiday
     result = await CTraderTrader(run.session).close_position(ACCOUNT, str(pid), Decimal(11))
     assert (result.outcome, result.code, result.closed_volume) == (Outcome.PARTIAL, "SYMBOL_HAS_HOLIDAY", Decimal(5))

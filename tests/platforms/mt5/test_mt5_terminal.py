@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mt5_support import terminal_for
 
-from riskmon.errors import AuthenticationError, PlatformUnavailable
+from riskmon.errors import AuthenticationError, ConfigError, PlatformUnavailable
 from riskmon.platforms.mt5 import load_mt5_module
 from riskmon.platforms.mt5.terminal import TerminalTimeout, error_for, plain
 
@@ -23,8 +23,8 @@ def test_loads_the_official_module_when_installed(mt5: ModuleType) -> None:
 
 def test_missing_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "MetaTrader5", None)  # as on a machine without it
-    with pytest.raises(PlatformUnavailable, match=r"pip install 'riskmon\[mt5\]'.*MT5_BRIDGE_HOST"):
-        load_mt5_module()
+    with pytest.raises(ConfigError, match=r"MT5_BRIDGE_HOST: not set, .*pip install 'riskmon\[mt5\]'"):
+        load_mt5_module()  # a configuration error: waiting and reconnecting cannot install it
 
 
 def test_unreachable_bridge_says_what_to_start() -> None:

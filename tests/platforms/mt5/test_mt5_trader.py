@@ -165,6 +165,7 @@ async def test_requotes_give_up_after_max_attempts(mt5: ModuleType) -> None:
         (10024, Outcome.RETRY),  # TOO_MANY_REQUESTS
         (10045, Outcome.RETRY),  # FIFO_CLOSE: an older position goes first
         (10039, Outcome.UNKNOWN),  # CLOSE_ORDER_EXIST
+        (10028, Outcome.UNKNOWN),  # LOCKED: "request locked for processing", it may still execute
         (10099, Outcome.UNKNOWN),  # undocumented: verify, never assume
     ],
 )

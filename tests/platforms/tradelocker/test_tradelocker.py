@@ -83,6 +83,10 @@ async def test_close_full_and_partial_cancel_and_each_refusal_maps_onto_an_outco
     closed = await trader.close_position(str(ACCOUNT), str(position))
     assert (closed.outcome, closed.message) == (Outcome.MARKET_CLOSED, "Market is closed")
     backend.market_closed.clear()
+    backend.busy.add(position)  # another close is under way: a fresh snapshot decides, nothing is resent blindly
+    busy = await trader.close_position(str(ACCOUNT), str(position))
+    assert (busy.outcome, busy.message) == (Outcome.UNKNOWN, "Position is locked: a closing order is pending execution")
+    backend.busy.clear()
     backend.rate_limit(1)
     limited = await trader.close_position(str(ACCOUNT), str(position))
     assert (limited.outcome, limited.retry_after) == (Outcome.RETRY, 0.2)
