@@ -19,14 +19,7 @@ from typing import Protocol
 
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.engine import Gate, advance, evaluate, gate, track
-from riskmon.models import (
-    AccountSnapshot,
-    AlertEvent,
-    AlertStatus,
-    RuleResult,
-    Severity,
-    snapshot_problem,
-)
+from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
 from riskmon.rules import Rule, Rulebook, build_rules
 from riskmon.rules.stale_data import LOADING, STALE_DATA, STATE_UNREADABLE, STATE_UNSAVED
 from riskmon.state import AccountState
