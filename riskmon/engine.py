@@ -183,13 +183,14 @@ class Gate:
 
     Equity strictly inside (``low``, ``high``), a time in [``since``, ``until``), and everything else the
     rules watch unchanged: then no rule's verdict, no alert and no rule's memory can differ from the last
-    full evaluation, except the state's equity marks (the day's low, the equity high: the monitor keeps the
-    extremes of what it let through) and the latest snapshot itself, both folded in before the next one.
+    full evaluation, except the equity high (the monitor keeps the highest equity it let through) and the
+    latest snapshot itself, both folded in before the next one.
     ``since`` moves to each snapshot let through (one older than that is late: a full evaluation).
     """
 
     low: Decimal  # the rules' band, open
     high: Decimal
+    day_low: Decimal  # the day's lowest equity: a new low is evaluated in full (the daily summary's worst point)
     since: datetime
     until: datetime
     balance: Decimal
@@ -206,6 +207,7 @@ class Gate:
         received = snap.received_at
         if not (
             self.low < snap.equity < self.high
+            and self.day_low <= snap.equity
             and self.since <= snap.ts < self.until
             and snap.balance == self.balance
             and not snap.keepalive
@@ -243,6 +245,7 @@ def gate(
     return Gate(
         low=band.low,
         high=band.high,
+        day_low=state.day_low_equity,
         since=snap.ts,
         until=until,
         balance=snap.balance,

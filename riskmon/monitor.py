@@ -21,6 +21,7 @@ from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.engine import Gate, advance, evaluate, gate, track
 from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
 from riskmon.rules import Rule, Rulebook, build_rules
+from riskmon.rules.base import Band
 from riskmon.rules.stale_data import LOADING, STALE_DATA, STATE_UNREADABLE, STATE_UNSAVED
 from riskmon.state import AccountState
 from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
@@ -78,9 +79,14 @@ class Observer(Protocol):
 
 
 class Annotator(Protocol):
-    """Completes the alert events before observers see them (the enforcer's ``action``). Pure and quick."""
+    """Completes the alert events before observers see them (the enforcer's ``action``). Pure and quick.
+
+    ``band`` says within which equities its own decisions on the account cannot change with nothing else
+    moving (the fast path's gate takes it in), or None when it must see every snapshot."""
 
     def annotate(self, evaluation: Evaluation) -> Evaluation: ...
+
+    def band(self, evaluation: Evaluation) -> Band | None: ...
 
 
 BLINDNESS = (STALE_DATA, LOADING)
@@ -140,7 +146,7 @@ class AccountMonitor:
         self.refresh = refresh
         self._gate: Gate | None = None  # the fast path's gate, after the last full evaluation
         self._steady: AccountSnapshot | None = None  # the newest snapshot the gate let through, not yet folded
-        self._steady_low = self._steady_high = Decimal(0)  # the extremes of the equities it let through since
+        self._steady_high = Decimal(0)  # the highest equity it let through since
         self.steady = 0  # snapshots the gate let through (no verdict could change)
         self._untold: list[AlertEvent] = []  # raised while being built: told once the service runs
         self.state: AccountState | None = self._load()
@@ -201,13 +207,8 @@ class AccountMonitor:
         except InvalidOperation:  # a NaN equity: the full path refuses it
             admitted = False
         if admitted:
-            equity = snap.equity
-            if self._steady is None:
-                self._steady_low = self._steady_high = equity
-            elif equity > self._steady_high:
-                self._steady_high = equity
-            elif equity < self._steady_low:
-                self._steady_low = equity
+            if self._steady is None or snap.equity > self._steady_high:
+                self._steady_high = snap.equity
             self._steady = snap
             self.steady += 1
             self._fresh(snap)
@@ -238,9 +239,8 @@ class AccountMonitor:
         steady, self._steady = self._steady, None
         if steady is not None:  # the last snapshot let through, folded in as the full engine would have
             problem = snapshot_problem(steady)  # the figures the gate did not compare, before they reach a rule
-            if problem is None:  # the day's low and the equity high, as each snapshot let through moved them
-                low, high = min(previous.day_low_equity, self._steady_low), max(previous.equity_high, self._steady_high)
-                previous = replace(previous, day_low_equity=low, equity_high=high)
+            if problem is None:  # the equity high, as the snapshots let through moved it
+                previous = replace(previous, equity_high=max(previous.equity_high, self._steady_high))
                 previous = advance(previous, steady, self.profile.calendar, rules=self.profile.rules)
             else:
                 self._refuse("invalid", problem)
@@ -254,26 +254,32 @@ class AccountMonitor:
         state = state.with_alerts(tracked.alerts)
         self.state = state
         self._persist(state)
-        # No gate while the state cannot be saved (each snapshot retries) or an alarm of blindness is open (the
-        # next fresh snapshot resolves it).
-        blind = any(rule in state.alerts for rule in BLINDNESS)
-        self._gate = (
-            None
-            if self.refresh is None or late or blind or self._unsaved_since is not None
-            else gate(
-                self.profile.rules,
-                snap,
-                state,
-                self.profile.calendar,
-                until=min(snap.ts + self.refresh, self.clock.now() + self.future_tolerance),
-            )
-        )
         evaluation = Evaluation(self.profile, snap, state, results, tracked.events, time.perf_counter() - started)
         for annotator in self.annotators:
             evaluation = annotator.annotate(evaluation)
+        self._gate = self._next_gate(evaluation, late)
         self.last = evaluation
         self._publish(evaluation)
         return evaluation
+
+    def _next_gate(self, evaluation: Evaluation, late: bool) -> Gate | None:
+        """The fast path's gate after a full evaluation. None while the state cannot be saved (each snapshot
+        retries), an alarm of blindness is open (the next fresh snapshot resolves it), or an annotator must
+        see every snapshot (the enforcer while it acts)."""
+        state, snap = evaluation.state, evaluation.snapshot
+        blind = any(rule in state.alerts for rule in BLINDNESS)
+        if self.refresh is None or late or blind or self._unsaved_since is not None:
+            return None
+        until = min(snap.ts + self.refresh, self.clock.now() + self.future_tolerance)
+        found = gate(self.profile.rules, snap, state, self.profile.calendar, until)
+        for annotator in self.annotators:
+            if found is None:
+                return None
+            band = annotator.band(evaluation)
+            if band is None:
+                return None
+            found.low, found.high = max(found.low, band.low), min(found.high, band.high)
+        return found
 
     def _fresh(self, snap: AccountSnapshot) -> None:
         """Fresh data arrived (a keepalive is not fresh data)."""

@@ -112,17 +112,18 @@ def test_a_tick_inside_the_band_is_steady_and_one_at_the_warning_level_is_evalua
     held = (position("1"),)
     first = fast.process(snap("2026-03-02 12:00:00", "100000", "99000", positions=held))
     assert first is not None  # the first snapshot is always evaluated in full
-    # Daily floor 95,000 warns at 96,000: 96,000.01 is inside the band. A new low for the day, which the state
-    # takes with the next full evaluation.
-    assert fast.process(snap("2026-03-02 12:00:01", "100000", "96000.01", positions=held)) is None
+    # A new low for the day is evaluated in full (the daily summary's worst point)...
+    assert fast.process(snap("2026-03-02 12:00:01", "100000", "96000.01", positions=held)) is not None
+    # ... and a tick above it inside the band (daily floor 95,000, warning at 96,000) is not.
+    assert fast.process(snap("2026-03-02 12:00:01", "100000", "96000.02", positions=held)) is None
     assert fast.steady == 1 and events.seen == []
     warned = fast.process(snap("2026-03-02 12:00:02", "100000", "96000", positions=held))
     assert warned is not None and [e.rule for e in events.seen] == ["daily_loss"]
     assert warned.state.day_low_equity == D("96000") and warned.state.last_ts == ts("2026-03-02 12:00:02")
-    assert fast.process(snap("2026-03-02 12:00:03", "100000", "99500", positions=held)) is not None  # resolved
-    assert fast.process(snap("2026-03-02 12:00:04", "100000", "99999", positions=held)) is None
-    ended = fast.process(snap("2026-03-02 12:00:05", "99000", "99000", positions=()))
-    assert ended is not None and ended.state.equity_high == D(100000)  # 99,999 never was a new high
+    assert fast.process(snap("2026-03-02 12:00:02", "100000", "101000", positions=held)) is not None  # resolved
+    assert fast.process(snap("2026-03-02 12:00:02", "100000", "101500", positions=held)) is None  # a new high
+    high = fast.process(snap("2026-03-02 12:00:03", "100000", "96000", positions=held))
+    assert high is not None and high.state.equity_high == D(101500)  # taken from the snapshot let through
 
 
 def test_the_gate_lets_nothing_through_that_the_rules_watch() -> None:
