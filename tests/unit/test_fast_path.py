@@ -5,12 +5,16 @@ as one running the full engine on every snapshot, and the same state at every fu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from riskmon.enforce.plan import flatten_trigger, trigger_band
+from riskmon.enforce.spec import Mode, Policy
+from riskmon.engine import equity_band, evaluate
 from riskmon.models import AccountSnapshot, AlertEvent, Position, Side
 from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Evaluation
 from riskmon.rules.presets import PRESETS
@@ -149,3 +153,34 @@ def test_full_engine_only_without_refresh() -> None:
     for second in range(3):
         assert full.process(snap(f"2026-03-02 12:00:0{second}", "100000", "99000")) is not None
     assert full.steady == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    which=st.integers(0, len(BOOKS) - 1),
+    floating=st.integers(-9000, 2000),
+    at_used=st.sampled_from([None, D("0.5"), D("0.9")]),
+    below=st.sampled_from([None, D("500"), D("2000")]),
+    probes=st.lists(st.floats(0, 1, exclude_min=True, exclude_max=True), min_size=1, max_size=6),
+)
+def test_inside_the_enforcers_band_its_flatten_decision_stands(
+    which: int, floating: int, at_used: Decimal | None, below: Decimal | None, probes: list[float]
+) -> None:
+    name = BOOKS[which][0]
+    full, _ = monitor(name, None)
+    initial = PRESETS[name].initial_balance or D(100000)
+    held = (position("p", volume="1", notional="150000"),)
+    ev = full.process(snap("2026-03-05 12:00", initial, initial + floating, margin="2000", positions=held))
+    assert ev is not None
+    policy = Policy(mode=Mode.LIVE, flatten_at_used=at_used, flatten_room_below=below)
+    band = trigger_band(ev, policy) & equity_band(full.profile.rules, ev.snapshot, ev.state)  # as the gate
+    before = flatten_trigger(ev, policy)
+    low, high = max(band.low, ev.snapshot.equity - 20000), min(band.high, ev.snapshot.equity + 20000)
+    for share in probes:
+        equity = (low + (high - low) * Decimal(share)).quantize(D("0.01"))
+        if not band.holds(equity):
+            continue
+        moved = replace(ev.snapshot, equity=equity)
+        again = replace(ev, snapshot=moved, results=evaluate(full.profile.rules, moved, ev.state))
+        after = flatten_trigger(again, policy)
+        assert (None if before is None else before[0].rule) == (None if after is None else after[0].rule)
