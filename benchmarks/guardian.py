@@ -152,7 +152,9 @@ class Riskmon:
         monitor = self.monitors.get(snap.account)
         if monitor is None:
             profile = AccountProfile(snap.account, self.book, initial_balance=INITIAL)
-            monitor = self.monitors[snap.account] = AccountMonitor(profile, self.store, refresh=self.refresh)
+            monitor = self.monitors[snap.account] = AccountMonitor(
+                profile, self.store, refresh=self.refresh, day_lows=self.refresh != REPLAY_GATE
+            )
         return monitor.process(snap)
 
     @property

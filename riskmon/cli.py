@@ -359,8 +359,10 @@ def replay(
                     profile = profiles.get(item.account) or AccountProfile(
                         item.account, rulebook, initial_balance=initial
                     )
-                    # No table or metrics to refresh: the gate stands until something changes (or the day resets).
-                    monitor = monitors[item.account] = AccountMonitor(profile, store, refresh=timedelta(days=1))
+                    # No table, metrics or daily summary: the gate stands until a verdict may change or the day resets.
+                    monitor = monitors[item.account] = AccountMonitor(
+                        profile, store, refresh=timedelta(days=1), day_lows=False
+                    )
                 evaluation = monitor.process(item)
                 for event in evaluation.events if evaluation else ():
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))

@@ -15,7 +15,7 @@ from operator import attrgetter
 
 from riskmon.clock import TradingCalendar
 from riskmon.models import EARLIEST, LATEST, AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Rule, StatefulRule, Watch, stateful, steady_until
+from riskmon.rules.base import ANY_EQUITY, INFINITY, Band, Rule, StatefulRule, Watch, stateful, steady_until
 from riskmon.state import AccountState, AnchorSource
 
 log = logging.getLogger(__name__)
@@ -183,14 +183,14 @@ class Gate:
 
     Equity strictly inside (``low``, ``high``), a time in [``since``, ``until``), and everything else the
     rules watch unchanged: then no rule's verdict, no alert and no rule's memory can differ from the last
-    full evaluation, except the equity high (the monitor keeps the highest equity it let through) and the
-    latest snapshot itself, both folded in before the next one.
+    full evaluation, except the day's low and the equity high (the monitor keeps the extremes of the equities
+    it let through) and the latest snapshot itself, all folded in before the next one.
     ``since`` moves to each snapshot let through (one older than that is late: a full evaluation).
     """
 
     low: Decimal  # the rules' band, open
     high: Decimal
-    day_low: Decimal  # the day's lowest equity: a new low is evaluated in full (the daily summary's worst point)
+    day_low: Decimal  # a new low for the day is evaluated in full when this is the day's low (else -Infinity)
     since: datetime
     until: datetime
     balance: Decimal
@@ -224,12 +224,19 @@ class Gate:
 
 
 def gate(
-    rules: Sequence[Rule], snap: AccountSnapshot, state: AccountState, calendar: TradingCalendar, until: datetime
+    rules: Sequence[Rule],
+    snap: AccountSnapshot,
+    state: AccountState,
+    calendar: TradingCalendar,
+    until: datetime,
+    day_lows: bool = True,
 ) -> Gate | None:
     """The gate after a full evaluation of ``snap`` (the newest) into ``state``, or None when the next snapshot
     must be evaluated in full whatever it is (a rule watching the clock that cannot say until when its verdict
     holds, or an empty band). ``until`` bounds how long the gate stands (the monitor's refresh, so the table
-    and metrics see fresh figures that often, and its clock's tolerance for stamps from the future)."""
+    and metrics see fresh figures that often, and its clock's tolerance for stamps from the future). ``day_lows``:
+    each new low of the day's equity is evaluated in full (the daily summary reports the closest approach to a
+    floor); without it the monitor folds the lowest equity it let through into the state."""
     until = min(calendar.next_reset(snap.ts), until)
     for rule in rules:
         if Watch.TIME in rule.watches:
@@ -245,7 +252,7 @@ def gate(
     return Gate(
         low=band.low,
         high=band.high,
-        day_low=state.day_low_equity,
+        day_low=state.day_low_equity if day_lows else -INFINITY,
         since=snap.ts,
         until=until,
         balance=snap.balance,

@@ -123,10 +123,12 @@ class AccountMonitor:
         future_tolerance: timedelta = FUTURE_TOLERANCE,
         loading_after: timedelta | None = None,
         refresh: timedelta | None = None,
+        day_lows: bool = True,
     ) -> None:
         """``refresh`` turns the fast path on (``REFRESH`` in the service and replay): a snapshot that cannot
         change any verdict (see ``engine.Gate``) is only counted, and the full engine runs at least that often
-        (snapshot time). None evaluates every snapshot in full."""
+        (snapshot time). None evaluates every snapshot in full. ``day_lows`` evaluates each new low of the day's
+        equity in full, for observers that report it (the daily summary's closest approach to a floor)."""
         self.profile = profile
         self.store = store
         self.observers = list(observers)
@@ -144,9 +146,10 @@ class AccountMonitor:
         self._refusing: set[str] = set()  # reasons already logged since the last accepted snapshot
         self.last: Evaluation | None = None  # the last evaluation of a snapshot
         self.refresh = refresh
+        self.day_lows = day_lows
         self._gate: Gate | None = None  # the fast path's gate, after the last full evaluation
         self._steady: AccountSnapshot | None = None  # the newest snapshot the gate let through, not yet folded
-        self._steady_high = Decimal(0)  # the highest equity it let through since
+        self._steady_low = self._steady_high = Decimal(0)  # the extremes of the equities it let through since
         self.steady = 0  # snapshots the gate let through (no verdict could change)
         self._untold: list[AlertEvent] = []  # raised while being built: told once the service runs
         self.state: AccountState | None = self._load()
@@ -207,8 +210,13 @@ class AccountMonitor:
         except InvalidOperation:  # a NaN equity: the full path refuses it
             admitted = False
         if admitted:
-            if self._steady is None or snap.equity > self._steady_high:
-                self._steady_high = snap.equity
+            equity = snap.equity
+            if self._steady is None:
+                self._steady_low = self._steady_high = equity
+            elif equity > self._steady_high:
+                self._steady_high = equity
+            elif equity < self._steady_low:
+                self._steady_low = equity
             self._steady = snap
             self.steady += 1
             self._fresh(snap)
@@ -239,8 +247,9 @@ class AccountMonitor:
         steady, self._steady = self._steady, None
         if steady is not None:  # the last snapshot let through, folded in as the full engine would have
             problem = snapshot_problem(steady)  # the figures the gate did not compare, before they reach a rule
-            if problem is None:  # the equity high, as the snapshots let through moved it
-                previous = replace(previous, equity_high=max(previous.equity_high, self._steady_high))
+            if problem is None:  # the day's low and the equity high, as the snapshots let through moved them
+                low, high = min(previous.day_low_equity, self._steady_low), max(previous.equity_high, self._steady_high)
+                previous = replace(previous, day_low_equity=low, equity_high=high)
                 previous = advance(previous, steady, self.profile.calendar, rules=self.profile.rules)
             else:
                 self._refuse("invalid", problem)
@@ -271,7 +280,7 @@ class AccountMonitor:
         if self.refresh is None or late or blind or self._unsaved_since is not None:
             return None
         until = min(snap.ts + self.refresh, self.clock.now() + self.future_tolerance)
-        found = gate(self.profile.rules, snap, state, self.profile.calendar, until)
+        found = gate(self.profile.rules, snap, state, self.profile.calendar, until, self.day_lows)
         for annotator in self.annotators:
             if found is None:
                 return None

@@ -37,12 +37,12 @@ class Events:
         self.seen.extend(events)
 
 
-def monitor(name: str, refresh: timedelta | None) -> tuple[AccountMonitor, Events]:
+def monitor(name: str, refresh: timedelta | None, day_lows: bool = True) -> tuple[AccountMonitor, Events]:
     book = dict(BOOKS)[name]
     initial = PRESETS[name].initial_balance or D(100000)
     events = Events()
     profile = AccountProfile("acc-1", book, initial_balance=initial)
-    return AccountMonitor(profile, Store(MEMORY), [events], refresh=refresh), events
+    return AccountMonitor(profile, Store(MEMORY), [events], refresh=refresh, day_lows=day_lows), events
 
 
 def figures(event: AlertEvent) -> tuple[object, ...]:
@@ -63,12 +63,13 @@ STEP = st.tuples(
     which=st.integers(0, len(BOOKS) - 1),
     steps=st.lists(STEP, min_size=1, max_size=80),
     refresh=st.sampled_from([REFRESH, timedelta(minutes=10), timedelta(days=1)]),
+    day_lows=st.booleans(),
 )
 def test_fast_path_gives_the_full_engines_events_on_every_snapshot(
-    which: int, steps: list[tuple[int, int, str]], refresh: timedelta
+    which: int, steps: list[tuple[int, int, str]], refresh: timedelta, day_lows: bool
 ) -> None:
     name = BOOKS[which][0]
-    fast, fast_events = monitor(name, refresh)
+    fast, fast_events = monitor(name, refresh, day_lows)
     full, full_events = monitor(name, None)
     initial = PRESETS[name].initial_balance or D(100000)
     at, balance, floating, margin = START, initial, Decimal(0), Decimal(2000)
