@@ -6,7 +6,7 @@
 riskmon's side is what ``riskmon run`` builds for cTrader accounts, in this process: one
 ``CTraderSession`` (one WebSocket) and ``CTraderFeed`` for every account, an ``AccountMonitor`` per
 account (ftmo-2step, state in a real SQLite file), and the service's dispatch loop (process each
-snapshot, yield to the event loop). The fake server (``benchmarks.fake_ctrader_process``) runs in its
+snapshot, yield to the event loop). The fake server (``tests.fakes.ctrader_process``) runs in its
 own process so it does not share riskmon's core; times on both sides are ``time.monotonic()``.
 
 Tick latency: every account gets one SpotEvent a second (evenly spread), each a new lower bid (a
@@ -29,7 +29,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from array import array
@@ -37,17 +36,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 
-from benchmarks.fake_ctrader_process import FIRST_CTID
 from riskmon.enforce import Enforcer, Mode, Policy
 from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Observer
 from riskmon.platforms.ctrader import CTraderFeed, CTraderSession, CTraderTrader, Timings, Tokens
 from riskmon.rules.presets import PRESETS
 from riskmon.service import DISPATCH_BUDGET
 from riskmon.store import Store
+from tests.fakes.ctrader_process import FIRST_CTID, ServerProcess
 
 OPEN_POINTS = 110_000  # 1.10000: the position's open price, in 10^-5
 CROSSING_POINTS = 105_400  # loss 4,600 on 1 lot: 92 % of the 5,000 allowance
@@ -68,43 +66,6 @@ def rss_bytes() -> int:
     with open("/proc/self/status", encoding="ascii") as status:
         line = next(line for line in status if line.startswith("VmRSS:"))
     return int(line.split()[1]) * 1024
-
-
-class ServerProcess:
-    """The fake server's process, spoken to with JSON lines."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, hello: dict[str, str]) -> None:
-        self.proc, self.hello = proc, hello  # its URL and credentials
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def start(cls, accounts: int) -> AsyncIterator[ServerProcess]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "benchmarks.fake_ctrader_process",
-            f"--accounts={accounts}",
-            f"--balance={INITIAL}",
-            f"--open-price={Decimal(OPEN_POINTS) / 100_000}",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=2**26,
-        )
-        try:
-            assert proc.stdout is not None
-            server = cls(proc, json.loads(await proc.stdout.readline()))
-            yield server
-            await server.call({"cmd": "quit"}, answer=False)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
-
-    async def call(self, command: dict[str, Any], answer: bool = True) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.proc.stdin.drain()
-        return json.loads(await self.proc.stdout.readline()) if answer else {}
 
 
 @dataclass
@@ -220,7 +181,7 @@ def tick_latencies(
 
 async def ticking(accounts: int, seconds: float, full: bool = False) -> Ticking:
     """Every account one tick a second for ``seconds``; latencies tick written → snapshot evaluated."""
-    async with ServerProcess.start(accounts) as server:
+    async with ServerProcess.start(accounts, INITIAL, Decimal(OPEN_POINTS) / 100_000) as server:
         with tempfile.TemporaryDirectory() as tmp:
             before = rss_bytes()
             async with Riskmon.start(server, accounts, Path(tmp) / "riskmon.db", full=full) as riskmon:
@@ -238,7 +199,7 @@ async def ticking(accounts: int, seconds: float, full: bool = False) -> Ticking:
 
 async def enforcer_latencies(accounts: int, rate: float) -> list[float]:
     """Each account's crossing tick (``rate`` a second, in account order) → its close request at the server."""
-    async with ServerProcess.start(accounts) as server:
+    async with ServerProcess.start(accounts, INITIAL, Decimal(OPEN_POINTS) / 100_000) as server:
         with tempfile.TemporaryDirectory() as tmp:
             async with Riskmon.start(server, accounts, Path(tmp) / "riskmon.db", enforce=True):
                 plan = [(FIRST_CTID + i, CROSSING_POINTS) for i in range(accounts)]

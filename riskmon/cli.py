@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict
@@ -31,7 +32,7 @@ from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import audited_accounts, read_entries
 from riskmon.enforce.manual import flatten_once, resume_once
-from riskmon.errors import ConfigError, PlatformUnavailable, ReplayError, RiskmonError, StoreLockedError
+from riskmon.errors import ConfigError, ExitCode, PlatformUnavailable, ReplayError, RiskmonError, StoreLockedError
 from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor, AccountProfile
@@ -348,6 +349,7 @@ def replay(
         except OSError as exc:
             raise ConfigError(str(file), f"cannot read: {exc.strerror}") from None
         bad: list[BadLine] = []
+        evaluated = 0
         with stream:
             for item in read_records(stream):
                 if isinstance(item, BadLine):
@@ -364,12 +366,27 @@ def replay(
                         profile, store, refresh=timedelta(days=1), day_lows=False
                     )
                 evaluation = monitor.process(item)
+                evaluated += evaluation is not None
                 for event in evaluation.events if evaluation else ():
                     typer.echo(json.dumps(event_record(event)) if fmt is ReplayFormat.jsonl else event_line(event))
         if not monitors and bad:
             raise ReplayError(f"{file}: none of its {len(bad)} lines is a valid snapshot{wrapped_json_hint(bad)}")
         if not monitors:
             raise ReplayError(f"{file}: no snapshot to replay (the file is empty)")
+        refused: Counter[str] = Counter()
+        for monitor in monitors.values():
+            refused.update(monitor.refused)
+        typer.echo(f"{file}: {_replay_summary(evaluated, len(bad), refused)}", err=True)
+        if bad or refused:
+            raise typer.Exit(ExitCode.INCOMPLETE)
+
+
+def _replay_summary(evaluated: int, skipped: int, refused: Counter[str]) -> str:
+    """What a replay did with its lines, in one line: a replay that left data out must say so."""
+    why = ", ".join(f"{count} {reason}" for reason, count in sorted(refused.items()))
+    total = sum(refused.values())
+    text = f"{evaluated} snapshot(s) evaluated, {skipped} malformed line(s) skipped, {total} snapshot(s) refused"
+    return text + (f" ({why})" if why else "") + ("" if skipped or total else ": complete")
 
 
 @app.command()

@@ -39,7 +39,7 @@ from riskmon.platforms.registry import PLATFORMS
 from riskmon.rules import daily_loss, leverage, max_loss, position_size
 from riskmon.rules.presets import PRESETS
 from riskmon.store import default_db_path
-from riskmon.units import Percent
+from riskmon.units import Percent, Seconds
 
 DEFAULT_ENV_FILE = Path(".env")
 M = TypeVar("M", bound=BaseModel)
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     telegram_admin_ids: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
 
-    stale_after: Annotated[float, Field(gt=0)] | None = None  # seconds without data before stale_data fires
+    stale_after: Annotated[Seconds, Field(gt=0)] | None = None  # seconds without data before stale_data fires
 
     # --- enforcement ---
     dry_run: bool = False  # true: enforcement only logs and alerts what it would do, whatever an account's mode
@@ -109,12 +109,12 @@ class Settings(BaseSettings):
     target_leverage: Annotated[Decimal, Field(gt=0)] = Decimal("1.4")
 
     # --- telegram ---
-    telegram_cooldown_s: Annotated[float, Field(ge=0)] = 120.0  # a recovery is announced once it held this long
+    telegram_cooldown_s: Annotated[Seconds, Field(ge=0)] = 120.0  # a recovery is announced once it held this long
     telegram_quiet_hours: str | None = None  # e.g. "22:00-07:00": non-critical messages wait until the end
     telegram_quiet_tz: str = "UTC"  # zone of TELEGRAM_QUIET_HOURS
     telegram_daily_summary: bool = True  # a summary at each account's trading-day end
     telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
-    telegram_timeout: Annotated[float, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
+    telegram_timeout: Annotated[Seconds, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
     # --- metrics ---
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port

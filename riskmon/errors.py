@@ -12,7 +12,9 @@ RiskmonError                   exit 1
 │   └── ProtocolError          a message that does not fit the protocol
 └── ReplayError                exit 1: a replay file cannot be read at all
 
-Usage errors (an unknown option, a missing argument) exit 2, as every click/typer program does.
+Usage errors (an unknown option, a missing argument) exit 2, as every click/typer program does. A replay
+that ran to the end but skipped lines or had snapshots refused exits 5 (``ExitCode.INCOMPLETE``): data
+left out must never look like a clean run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # the command line itself (click's own code)
     CONFIG = 3  # configuration: a setting, a file, credentials
     UNREACHABLE = 4  # a platform cannot be reached
+    INCOMPLETE = 5  # `replay` ran to the end but left data out: malformed lines skipped, snapshots refused
 
 
 class RiskmonError(Exception):

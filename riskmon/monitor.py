@@ -304,6 +304,22 @@ class AccountMonitor:
             self._refusing.add(reason)
             log.warning("%s: snapshot refused, not evaluated nor saved: %s", self.profile.name, problem)
 
+    def room_left(self) -> Decimal | None:
+        """The share of the nearest loss allowance still left at the last known figures (1 untouched, 0 at
+        the floor, below 0 beyond it): after the last snapshot, or before any, at the lowest equity of the
+        day the saved state remembers. None when nothing is known. What a platform loads first."""
+        results = self.last.results if self.last is not None else self._saved_results
+        return min((1 - r.used for r in results if r.floor is not None and r.used is not None), default=None)
+
+    @cached_property
+    def _saved_results(self) -> tuple[RuleResult, ...]:
+        state = self.state
+        if state is None or state.last_balance is None or state.last_ts is None:
+            return ()
+        equity = state.day_low_equity if state.day_low_equity > 0 else state.last_balance
+        snap = AccountSnapshot(self.profile.account, state.last_balance, equity, state.last_ts, self.profile.platform)
+        return evaluate(self.profile.rules, snap, state)
+
     @property
     def unsaved(self) -> bool:
         """The state cannot be saved (read-only or full disk, deleted file, or a lock held for long): the
@@ -320,12 +336,13 @@ class AccountMonitor:
         """Seconds since fresh data last arrived (monotonic: a clock change cannot hide or fake silence)."""
         return self.clock.monotonic() - self.last_data
 
-    def check_staleness(self, publish: bool = True) -> tuple[AlertEvent, ...]:
+    def check_staleness(self, publish: bool = True, cause: str = "") -> tuple[AlertEvent, ...]:
         """Fire ``stale_data`` once when no fresh data has come for longer than ``stale_after``, or
         ``loading`` when none has come since watching began for longer than ``loading_after``.
 
         Either resolves with the next fresh snapshot. ``publish`` False leaves the events to the caller
-        (the service's watchdog sends one batch for every account it checked).
+        (the service's watchdog sends one batch for every account it checked). ``cause``, when the caller
+        knows it (a feed failing, a connection down), completes the message.
         """
         self.tell_untold()
         alerts = self.state.alerts if self.state else self._open_alerts
@@ -333,6 +350,8 @@ class AccountMonitor:
             return ()
         now = self.clock.now()
         result = self._freshness(LOADING if self.loading else STALE_DATA, Severity.CRITICAL)
+        if cause:
+            result = result._replace(describe=f"{result.message}: {cause}")
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
         self._gate = None  # the next fresh snapshot resolves the alarm: a full evaluation
         if self.state is not None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Protocol
 
 from riskmon.backoff import Backoff
@@ -23,7 +24,7 @@ from riskmon.clock import Clock, SystemClock
 from riskmon.config import AppConfig
 from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import REFRESH, AccountMonitor, Annotator, Observer
-from riskmon.platforms.base import STREAM_SILENCE, Platform, Trader
+from riskmon.platforms.base import STREAM_SILENCE, Platform, Prioritised, Trader
 from riskmon.platforms.registry import PLATFORMS
 from riskmon.store import Store
 
@@ -88,6 +89,14 @@ class Service:
             )
             for p in self.config.profiles
         }
+        for platform in self.platforms:
+            if isinstance(platform.feed, Prioritised):
+                platform.feed.prioritise(self.room_left)
+
+    def room_left(self, account: str) -> Decimal | None:
+        """The account's share of its nearest loss allowance left, as far as riskmon knows (None: nothing)."""
+        monitor = self.monitors.get(account)
+        return None if monitor is None else monitor.room_left()
 
     def publish(self, event: AlertEvent) -> None:
         """An alert raised outside the engine (the enforcer's) goes to the same observers as any other."""
@@ -130,7 +139,12 @@ class Service:
         stale" once (Telegram does) rather than a thousand times."""
         while True:
             await asyncio.sleep(self.watch_interval)
-            events = [e for monitor in self.monitors.values() for e in monitor.check_staleness(publish=False)]
+            causes = {account: cause for p in self.platforms if (cause := _blind_cause(p)) for account in p.accounts}
+            events = [
+                event
+                for account, monitor in self.monitors.items()
+                for event in monitor.check_staleness(publish=False, cause=causes.get(account, ""))
+            ]
             if events:
                 for observer in self.observers:
                     try:
@@ -170,6 +184,15 @@ class Service:
             monitor.process(snap)
         except Exception:
             log.exception("%s: snapshot could not be processed", monitor.profile.name)
+
+
+def _blind_cause(platform: Platform) -> str:
+    """Why a platform's accounts may have gone blind, as far as the service knows: what the alarm names."""
+    if platform.failures:
+        return f"the {platform.name} feed failed ({platform.last_error}); retrying with back-off"
+    if not platform.feed.connected:
+        return f"the {platform.name} feed is not connected; reconnecting"
+    return ""
 
 
 SignalHandler = Callable[[int], None]

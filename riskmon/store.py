@@ -50,7 +50,8 @@ STARTUP_WAIT_S = 5.0
 # A lock held by another process (a backup, the sqlite3 shell) is waited out quietly this long; any other
 # write failure (read-only or full disk, a deleted file) is a fault at once.
 TRANSIENT_GRACE_S = 30.0
-_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+_BUSY_CODES = frozenset({5, 6})
+ELSEWHERE = " (set RISKMON_DB to a file in a folder you can write)"  # SQLITE_BUSY, SQLITE_LOCKED
 
 
 def is_transient(exc: sqlite3.Error) -> bool:
@@ -179,6 +180,18 @@ def file_problem(path: Path, identity: FileIdentity) -> str | None:
     return None
 
 
+def _unwritable(lock_path: Path) -> str | None:
+    """Why a file cannot be created beside the database (a lock not taken because it cannot exist), if so."""
+    if lock_path.exists():
+        return None
+    try:
+        os.close(os.open(lock_path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.unlink(lock_path)
+    return None
+
+
 def _refuse_empty(db_path: Path) -> None:
     """A database of 0 bytes is a truncated one (SQLite never leaves its file empty): starting fresh on it
     would silently forget the day anchors and high-water marks."""
@@ -209,6 +222,9 @@ def _acquire_lock(db_path: Path) -> FileLock:
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        problem = _unwritable(lock_path)
+        if problem is not None:
+            raise StoreError(f"cannot create {lock_path} beside the state database: {problem}{ELSEWHERE}") from None
         try:
             holder = pid_file.read_text(encoding="ascii").strip() or "unknown"
         except OSError:
@@ -218,7 +234,7 @@ def _acquire_lock(db_path: Path) -> FileLock:
             holder,
         ) from None
     except OSError as exc:
-        raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}") from None
+        raise StoreError(f"cannot lock the state database {db_path}: {exc.strerror or exc}{ELSEWHERE}") from None
     try:
         _private(pid_file)
         pid_file.write_text(str(os.getpid()), encoding="ascii")

@@ -1,5 +1,7 @@
-"""The two ways riskmon's settings state a fraction, each validated the same way everywhere.
+"""The units riskmon's settings are stated in, each validated the same way everywhere.
 
+* ``Seconds``: a duration (``STALE_AFTER``, ``SIM_INTERVAL``): a finite number of seconds, at most a year.
+  ``inf`` or ``nan`` would pass a bare ``> 0`` check and then break the service (or silently never fire).
 * ``Share``: 0–1 of an allowance (``warn_at = 0.8``, ``at_used = 0.9``).
 * ``Percent``: 0–100 (``MAX_DAILY_LOSS_PERCENT=5``, a percent-based ``size``).
 
@@ -12,7 +14,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
+
+# Longer than any sensible interval, yet far inside what a timedelta (and a multiple of it) can hold.
+MAX_SECONDS = 366 * 24 * 3600
 
 
 def _text(value: Decimal) -> str:
@@ -34,3 +39,4 @@ def check_percent(value: Decimal) -> Decimal:
 
 Share = Annotated[Decimal, AfterValidator(check_share)]
 Percent = Annotated[Decimal, AfterValidator(check_percent)]
+Seconds = Annotated[float, Field(allow_inf_nan=False, le=MAX_SECONDS)]

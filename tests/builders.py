@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from riskmon.models import AccountSnapshot, Position, Side
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor, AccountProfile, Observer
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
 
@@ -63,9 +64,16 @@ def position(
 
 
 def preset_monitor(
-    preset: str, initial: str | None = None, store: Store | None = None, account: str = "acc-1", **overrides: Any
+    preset: str,
+    initial: str | None = None,
+    store: Store | None = None,
+    account: str = "acc-1",
+    *,
+    label: str = "",
+    observers: Sequence[Observer] = (),
+    **overrides: Any,
 ) -> AccountMonitor:
     book = PRESETS[preset].rulebook(overrides)
     initial_balance = D(initial) if initial is not None else PRESETS[preset].initial_balance
-    profile = AccountProfile(account, book, initial_balance=initial_balance)
-    return AccountMonitor(profile, store or Store(MEMORY))
+    profile = AccountProfile(account, book, label=label, initial_balance=initial_balance)
+    return AccountMonitor(profile, store or Store(MEMORY), observers)

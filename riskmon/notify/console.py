@@ -84,8 +84,8 @@ def _table(columns: Sequence[str], rows: Sequence[dict[str, str | Text]]) -> Tab
             table.add_column(column, overflow="ellipsis", no_wrap=True, min_width=min(len(column), 8))
         else:
             table.add_column(column, justify="right", no_wrap=True, min_width=max(len(column), 1))
-    for row in rows:
-        table.add_row(*(row.get(column, "") for column in columns))
+    for row in rows:  # a str cell would be read as Rich markup: a label "[phase 1]" vanishes, "[/bold]" crashes
+        table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in (row.get(c, "") for c in columns)))
     return table
 
 

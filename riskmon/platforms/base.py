@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -27,6 +27,19 @@ class Feed(Protocol):
 
     async def aclose(self) -> None:
         """Release the connection (and whatever the feed's trader shares with it). Safe to call twice."""
+
+
+# An account's share of its nearest loss allowance still left at the last known figures (1 untouched, 0 at
+# the floor, below 0 beyond it), or None when riskmon knows nothing of it yet.
+RoomLeft = Callable[[str], Decimal | None]
+
+
+@runtime_checkable
+class Prioritised(Protocol):
+    """A feed whose loads wait for a rate limit (cTrader: 5 history requests a second per connection) loads
+    the accounts that matter first: unknown ones, then the closest to a floor. The service tells it how."""
+
+    def prioritise(self, room_left: RoomLeft) -> None: ...
 
 
 class Outcome(StrEnum):

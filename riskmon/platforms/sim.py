@@ -22,6 +22,7 @@ from riskmon.models import ZERO, AccountSnapshot, Position, Side
 from riskmon.platforms.base import ActionResult, Outcome
 from riskmon.platforms.base import Platform as PlatformConnection
 from riskmon.platforms.plugin import NoOptions, PlatformPlugin
+from riskmon.units import Seconds
 
 if TYPE_CHECKING:
     from riskmon.config import AccountConfig, AppConfig
@@ -215,7 +216,7 @@ class SimSettings(BaseModel):
     """SIM_* in .env: the demo's pace and its random walk."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    interval: Annotated[float, Field(gt=0)] = 1.0
+    interval: Annotated[Seconds, Field(gt=0)] = 1.0
     seed: int = 7
 
 

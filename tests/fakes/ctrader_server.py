@@ -40,7 +40,8 @@ retry_after, after=n)``, ``send_raw(text)`` (not checked: malformed on purpose),
 ``holidays`` (sets of symbol names), ``response_delay`` (seconds), ``response_delays`` (seconds per request
 payload type, overriding ``response_delay``).
 Records: ``close_requests`` / ``cancel_requests`` (``Received`` with a monotonic receive time),
-``requests`` (payload types, in order), ``await received(payload_type)``, ``await arrived(payload_type)``
+``requests`` (payload types, in order), ``account_requests`` ((payload type, ctid or 0), in order),
+``await received(payload_type)``, ``await arrived(payload_type)``
 (on the wire, before ``response_delay``), ``connections_opened``, ``open_connections``,
 ``account_auths``, ``heartbeats_received``.
 
@@ -196,6 +197,7 @@ class FakeCTraderServer:
         self.close_requests: list[Received] = []
         self.cancel_requests: list[Received] = []
         self.requests: list[int] = []
+        self.account_requests: list[tuple[int, int]] = []
         self._seen: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._arrived: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self.check_frames = check_frames  # off only in benchmarks, where the check's time would count
@@ -548,6 +550,7 @@ class FakeCTraderServer:
 
     async def _answer(self, conn: _Conn, pt: int, p: dict[str, Any], mid: str | None) -> None:
         self.requests.append(pt)
+        self.account_requests.append((pt, int(p.get("ctidTraderAccountId", 0))))
         self._seen[pt].set()
         if pt == 2111:  # every close and cancel that arrived, refused or not
             self.close_requests.append(self._received(p, "positionId", p.get("volume"), mid))

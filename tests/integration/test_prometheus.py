@@ -174,6 +174,10 @@ def test_every_dashboard_query_and_alert_rule_returns_data(stack: tuple[httpx.Cl
     assert set(shipped) == {
         "RiskmonDown",
         "RiskmonAccountDataStale",
+        "RiskmonAccountLoading",
+        "RiskmonStateUnsaved",
+        "RiskmonSnapshotsRefused",
+        "RiskmonClockSkew",
         "RiskmonDailyLossRoomLow",
         "RiskmonCriticalBreach",
     }

@@ -309,3 +309,24 @@ def test_a_restart_before_quotes_arrive_resolves_nothing(tmp_path: Path) -> None
     fresh = AccountMonitor(AccountProfile("acc-2", book, initial_balance=D(100000)), store, clock=clock)
     unknown = fresh.process(snap("2026-03-02 10:00:05", "100000", account="acc-2", positions=loading.positions))
     assert unknown is not None and unknown.events == ()  # and no false alarm either
+
+
+def test_room_left_is_known_from_the_last_snapshot_or_the_saved_state(tmp_path: Path) -> None:
+    """What a platform loads first after a (re)connect: the least room left before a floor, from the last
+    evaluation, or at start-up from the saved state (the day's lowest equity); nothing known: None."""
+    store = Store(tmp_path / "riskmon.db")
+    profile = AccountProfile("acc-1", BOOK, initial_balance=D(100000))
+    monitor = AccountMonitor(profile, store, clock=ManualClock(NOW))
+    assert monitor.room_left() is None
+    monitor.process(snap("2026-03-02 09:00", "100000", "100000"))
+    assert monitor.room_left() == 1
+    monitor.process(snap("2026-03-02 09:30", "100000", "96000"))  # 4,000 of the 5,000 daily allowance lost
+    assert monitor.room_left() == D("0.2")
+    monitor.process(snap("2026-03-02 09:59", "100000", "99000"))
+    assert monitor.room_left() == D("0.8")
+    store.close()
+    reopened = Store(tmp_path / "riskmon.db")
+    restarted = AccountMonitor(profile, reopened, clock=ManualClock(NOW))
+    assert restarted.room_left() == D("0.2")  # the day's worst, as saved: no snapshot yet since the restart
+    assert AccountMonitor(AccountProfile("acc-2", BOOK), reopened, clock=ManualClock(NOW)).room_left() is None
+    reopened.close()

@@ -8,19 +8,23 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import get_args
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.config import SETTING_NAMES, load_config
+from riskmon.config import SETTING_NAMES, Settings, load_config
 from riskmon.config_rules import Source
 from riskmon.errors import ConfigError, ExitCode
 from riskmon.platforms.ctrader.plugin import token_path
 from riskmon.platforms.ctrader.tokens import Tokens, TokenStore
 from riskmon.platforms.mt5.plugin import MT5, mt5_password
+from riskmon.platforms.registry import PLATFORMS
 from riskmon.rules.presets import PRESETS
+from riskmon.service import build_platforms
+from riskmon.units import MAX_SECONDS
 
 REFERENCE_ENV = """\
 PLATFORM=ctrader
@@ -762,3 +766,43 @@ def test_a_platform_table_belongs_to_its_platform_and_reads_its_own_secret_varia
         ConfigError, match=r"accounts\[0\]\.projectx: is for projectx accounts; this account's platform is mt5"
     ):
         load_config(env, wrong)
+
+
+def float_fields(model: type[BaseModel]) -> list[str]:
+    return [
+        name
+        for name, field in model.model_fields.items()
+        if float in (field.annotation, *get_args(field.annotation))
+        or any(float in get_args(arg) for arg in get_args(field.annotation))
+    ]
+
+
+FLOAT_SETTINGS = sorted(
+    [name.upper() for name in float_fields(Settings)]
+    + [plugin.env_name(name) for plugin in PLATFORMS.values() for name in float_fields(plugin.settings)]
+)
+
+
+def test_every_float_setting_is_found() -> None:
+    assert {"STALE_AFTER", "SIM_INTERVAL", "TELEGRAM_COOLDOWN_S", "CTRADER_POLL_INTERVAL"} <= set(FLOAT_SETTINGS)
+
+
+@pytest.mark.parametrize("setting", FLOAT_SETTINGS)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity", "1e300"])
+def test_a_float_setting_that_is_not_a_finite_sensible_number_is_one_line(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    """inf passed a bare "> 0" and then crashed the service building its timers (finding 12)."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, ".env", f"{setting}={value}\n"))
+    assert caught.value.setting == setting
+    assert repr(value) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["0.001", str(MAX_SECONDS)])
+def test_the_longest_duration_is_accepted_and_builds_the_service(tmp_path: Path, value: str) -> None:
+    config = load_config(write(tmp_path, ".env", f"STALE_AFTER={value}\nSIM_INTERVAL={value}\n"))
+    platforms = build_platforms(config)
+    assert all(p.stale_after.total_seconds() == float(value) for p in platforms)
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, ".env", f"STALE_AFTER={MAX_SECONDS + 1}\n"))

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from riskmon import logs
 from riskmon.cli import app
 from riskmon.monitor import AccountMonitor
-from riskmon.notify.console import account_table
+from riskmon.notify.console import ConsoleAlerts, account_table
 from tests.builders import preset_monitor, snap
 
 runner = CliRunner()
+STYLES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07(?:[^\x1b]*\x1b\]8;;\x07)?")
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +79,35 @@ def test_log_lines_print_above_the_live_table_not_through_it(capsys: pytest.Capt
         live.refresh()
     assert "feed failed (connection refused)" in out.getvalue()  # went through the table's console
     assert "feed failed" not in capsys.readouterr().err  # and not straight to the terminal under it
+
+
+HOSTILE_LABELS = ("Prop [/bold] account", "[phase 1]", "[red]x[/red] [link=http://x]y[/link]", "a\\[b]")
+
+
+def test_labels_reach_the_terminal_as_written_never_as_markup() -> None:
+    """A label is the user's text: "[phase 1]" used to vanish from the table and "Prop [/bold] account"
+    crashed `run` in a terminal. Rendered by a real colour console: the table, alert lines and log lines."""
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=True, color_system="truecolor")
+    logs.configure("plain", "INFO")
+    watched = []
+    for index, label in enumerate(HOSTILE_LABELS):
+        monitor = preset_monitor("basic", account=f"acc-{index}", label=label, observers=[ConsoleAlerts(console)])
+        monitor.process(snap("2026-03-02 10:00", "100000", "100000", account=f"acc-{index}"))
+        monitor.process(snap("2026-03-02 10:01", "100000", "94000", account=f"acc-{index}"))  # a breach: a line
+        watched.append(monitor)
+    watched.append(preset_monitor("basic", account="waiting", label="[phase 2]"))  # no data yet
+    with Live(account_table(watched, 200), console=console, auto_refresh=False, redirect_stderr=True) as live:
+        for label in HOSTILE_LABELS:
+            logging.getLogger("riskmon.test").warning("limits %s", label)
+        live.refresh()
+    text = STYLES.sub("", out.getvalue())
+    for label in (*HOSTILE_LABELS, "[phase 2]"):
+        table_rows = [line for line in text.splitlines() if line.startswith("│") and label in line]
+        alert_lines = [line for line in text.splitlines() if "CRITICAL" in line and label in line]
+        log_lines = [line for line in text.splitlines() if f"limits {label}" in line]
+        assert table_rows, (label, text)
+        assert (log_lines and alert_lines) or label == "[phase 2]", (label, text)
 
 
 def test_log_timestamps_are_utc_with_a_zone(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from riskmon.metrics import GAUGES, Metrics
-from riskmon.monitor import AccountProfile
+from riskmon.metrics import GAUGES, Metrics, StateCollector
+from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.store import MEMORY, Store
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "riskmon.json").read_text())
@@ -20,6 +21,8 @@ def exported_names() -> set[str]:
     registry = CollectorRegistry()
     Metrics([AccountProfile("acc-1")], registry, channels=["telegram"])
     samples = {s.name for family in registry.collect() for s in family.samples}
+    state = StateCollector([AccountMonitor(AccountProfile("acc-1"), Store(MEMORY))], [])
+    samples |= {s.name for family in state.collect() for s in family.samples}  # e.g. the refused counter
     return samples | {name for name, _, _ in GAUGES}
 
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from riskmon.cli import app
-from riskmon.errors import ConfigError
+from riskmon.errors import ConfigError, ExitCode
 from riskmon.platforms.replay import Recorder, parse_line
 from tests.builders import snap
 
@@ -71,9 +71,40 @@ def test_one_valid_line_is_enough_and_bad_ones_are_skipped(tmp_path: Path) -> No
     path = tmp_path / "day.jsonl"
     path.write_text(line() + "\nnot json\n" + line(ts="2026-03-02T09:31:00+00:00", equity="94000") + "\n")
     code, out, err = replay(path, "--initial-balance", "100000")
-    assert code == 0, err
+    assert code == ExitCode.INCOMPLETE, err  # it ran to the end, but a line was left out: not a clean run
     assert "line 2: not valid JSON" in err
+    assert f"{path}: 2 snapshot(s) evaluated, 1 malformed line(s) skipped, 0 snapshot(s) refused" in err
     assert [json.loads(x)["rule"] for x in out.splitlines()] == ["daily_loss"]
+
+
+def test_a_clean_replay_exits_0_and_says_it_was_complete(tmp_path: Path) -> None:
+    path = tmp_path / "day.jsonl"
+    path.write_text(line() + "\n" + line(ts="2026-03-02T09:31:00+00:00", equity="94000") + "\n")
+    code, out, err = replay(path, "--initial-balance", "100000")
+    assert code == 0, err
+    assert err.strip().splitlines()[-1] == (
+        f"{path}: 2 snapshot(s) evaluated, 0 malformed line(s) skipped, 0 snapshot(s) refused: complete"
+    )
+    assert len(out.splitlines()) == 1
+
+
+def test_snapshots_the_monitor_refuses_make_the_replay_incomplete(tmp_path: Path) -> None:
+    """Out of order by more than the late window, ten years ahead, at year 9999: refused by the monitor (never
+    evaluated); the breach after them still fires, and the exit code and the summary say data was left out."""
+    path = tmp_path / "day.jsonl"
+    lines = [
+        line(ts="2026-03-02T10:00:00+00:00"),
+        line(ts="2026-03-02T09:00:00+00:00", equity="90000"),  # an hour older than the newest: history
+        line(ts="2036-03-02T10:00:00+00:00"),  # ten years ahead
+        line(ts="9999-12-31T23:59:59+00:00"),
+        line(ts="2026-03-02T10:01:00+00:00", equity="94000"),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    code, out, err = replay(path, "--initial-balance", "100000")
+    assert code == ExitCode.INCOMPLETE, err
+    counts = "2 snapshot(s) evaluated, 0 malformed line(s) skipped, 3 snapshot(s) refused (1 future, 1 invalid, 1 old)"
+    assert f"{path}: {counts}" in err
+    assert [json.loads(x)["ts"] for x in out.splitlines()] == ["2026-03-02T10:01:00+00:00"]
 
 
 def test_observed_is_rounded_to_its_unit(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def breach_day(path: Path) -> Path:
 
 def test_replay_cli_prints_the_event_contract(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["replay", str(breach_day(tmp_path / "day.jsonl"))])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.INCOMPLETE, result.output  # the broken line was left out
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(e["status"], e["severity"], e["ts"][11:16]) for e in events] == [
         ("firing", "warning", "10:02"),  # 4,100 of 5,000 lost (10:01 was 3,900: 78 %, quiet)
@@ -112,7 +112,7 @@ def test_replay_cli_prints_the_event_contract(tmp_path: Path) -> None:
 def test_replay_with_preset_and_initial_balance(tmp_path: Path) -> None:
     day = breach_day(tmp_path / "day.jsonl")
     result = CliRunner().invoke(app, ["replay", str(day), "--preset", "ftmo-1step", "--initial-balance", "100000"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.INCOMPLETE, result.output  # the day's broken line
     events = [json.loads(line) for line in result.stdout.splitlines()]
     # 3 % of initial: 3,900 lost at 10:01 is already beyond 3,000.
     first = events[0]

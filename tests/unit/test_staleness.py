@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 
+from riskmon.backoff import Backoff
 from riskmon.clock import ManualClock
-from riskmon.models import AlertStatus, Severity
-from riskmon.monitor import LOADING, STALE_DATA, AccountMonitor, AccountProfile
+from riskmon.config import load_config
+from riskmon.errors import AuthenticationError
+from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, Severity
+from riskmon.monitor import LOADING, STALE_DATA, AccountMonitor, AccountProfile, Evaluation
+from riskmon.platforms.sim import SimMarket, SimTrader
+from riskmon.service import Platform, Service
 from riskmon.store import MEMORY, Store
 from tests.builders import snap, ts
+from tests.faults.harness import eventually
 
 
 def monitor(clock: ManualClock, store: Store | None = None) -> AccountMonitor:
@@ -62,3 +71,51 @@ def test_open_stale_alert_survives_a_restart(tmp_path: object) -> None:
     restarted = monitor(clock, Store(db))
     resumed = restarted.process(snap("2026-03-02 10:00:50", "100000"))
     assert resumed is not None and [(e.rule, e.status) for e in resumed.events] == [(STALE_DATA, AlertStatus.RESOLVED)]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[AlertEvent] = []
+
+    def observe(self, evaluation: Evaluation) -> None:
+        self.events += evaluation.events
+
+    def notify(self, events: Sequence[AlertEvent]) -> None:
+        self.events += events
+
+
+class RefusedFeed:
+    """A platform whose credentials are refused at every start (cTrader's CH_CLIENT_AUTH_FAILURE)."""
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    @property
+    def connected(self) -> bool:
+        return False
+
+    async def snapshots(self) -> AsyncIterator[AccountSnapshot]:
+        self.starts += 1
+        raise AuthenticationError("cTrader refused the application credentials: CH_CLIENT_AUTH_FAILURE")
+        yield  # an async generator that never yields
+
+
+async def test_a_feed_refused_at_every_start_is_retried_and_the_alarm_names_why(tmp_path: Path) -> None:
+    """Issue 15: auth refusals back off and retry with an alert. The blind-spot alarm says what the service
+    knows: the feed failed and why, not only "no data"."""
+    config = load_config(None, environ={"PLATFORM": "sim", "ACCOUNT_ID": "acc-1", "RISKMON_DB": str(tmp_path / "x")})
+    feed, seen = RefusedFeed(), Recorder()
+    platform = Platform("ctrader", feed, SimTrader(SimMarket(("acc-1",))), ("acc-1",), timedelta(seconds=0.05))
+    service = Service(
+        config, Store(MEMORY), [platform], [seen], backoff=Backoff(0.01, 0.02, jitter=0), watch_interval=0.02
+    )
+    task = asyncio.create_task(service.run())
+    try:
+        await eventually(lambda: any(e.rule == LOADING for e in seen.events), within=10, what="the loading alarm")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    (alarm,) = [e for e in seen.events if e.rule == LOADING]
+    assert alarm.severity is Severity.CRITICAL and alarm.status is AlertStatus.FIRING
+    assert "the ctrader feed failed (AuthenticationError: cTrader refused the application credentials" in alarm.message
+    assert "retrying with back-off" in alarm.message and feed.starts >= 2  # retried, never given up

@@ -52,6 +52,18 @@ def test_a_database_truncated_to_zero_bytes_is_refused_in_one_line(tmp_path: Pat
     Store(db).close()  # told otherwise (the file removed): a fresh start
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="a /proc file system")
+@pytest.mark.parametrize("db", ["/proc/riskmon.db", "/proc/riskmon-test-missing/riskmon.db"])
+def test_a_database_where_no_file_can_be_created_is_one_line_not_a_lock_held(db: str) -> None:
+    """/proc takes no new files: neither the database's folder nor its lock can be made. That is not
+    "in use by another riskmon"."""
+    with pytest.raises(StoreError) as refused:
+        Store(db)
+    text = str(refused.value)
+    assert "cannot create" in text and "\n" not in text
+    assert not isinstance(refused.value, StoreLockedError) and "in use" not in text
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_state_files_and_the_lock_are_the_owners_alone(tmp_path: Path) -> None:
     db = tmp_path / "riskmon.db"

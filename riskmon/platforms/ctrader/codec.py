@@ -155,6 +155,14 @@ def req_int(payload: Payload, key: str) -> int:
     return as_int(payload.get(key), key)
 
 
+def req_volume(payload: Payload, key: str = "volume") -> int:
+    """A volume (cents of a unit): never below 0 in the definitions; a negative one is a malformed message."""
+    volume = req_int(payload, key)
+    if volume < 0:
+        raise ProtocolError(f"{key}: a volume cannot be negative, got {volume}")
+    return volume
+
+
 def opt_int(payload: Payload, key: str) -> int | None:
     value = payload.get(key)
     return None if value is None else as_int(value, key)

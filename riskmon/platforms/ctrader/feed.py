@@ -7,21 +7,37 @@ stream (default): after a reconcile, prices arrive as SpotEvents; each tick reva
 poll: every ``poll_interval`` the server's figures (2121 + 2124 + 2187 + 2133) make the snapshot.
 
 Snapshots are built when the consumer takes them: a consumer slower than the ticks gets each account's
-latest state rather than a backlog.
+latest state rather than a backlog, but never at the cost of a fall: a state with less equity than any
+the consumer has been given since is kept when the next event changes the book, and handed over before
+the latest (a dip and its recovery between two takes would otherwise never be evaluated). States in the
+middle of a trade (between its execution events) are never kept: they are no state the account was in.
+
+Loads after a (re)connect wait for the server's rate limits (50 requests a second, 5 for history), so a
+few workers take them, a few accounts at a time, in order of need (``prioritise``): accounts riskmon
+knows nothing of, then the closest to a floor; the session serves requests at the limits in the same
+order. Books thaw steadily, the most urgent first, instead of all together at the end. A book already
+loaded on an earlier connection is reloaded without its deal history first (trader, positions, P&L: the
+figures the rules read) and its realised P&L is refreshed from the history afterwards, when the more
+urgent loads are done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Mapping
+from decimal import Decimal
+from enum import IntEnum
 from typing import Literal
 
 from riskmon.clock import Clock, SystemClock, TradingCalendar
 from riskmon.errors import PlatformUnavailable, ProtocolError
 from riskmon.models import AccountSnapshot
+from riskmon.platforms.base import RoomLeft
 
 from . import api
 from .book import AccountBook
@@ -34,6 +50,16 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["stream", "poll"]
 LOAD_ATTEMPTS = 3
+LOAD_WORKERS = 4  # loads in flight at once: enough to keep the rate limits busy, few enough to keep the order
+
+
+class Load(IntEnum):
+    """What a queued load fetches, in order of precedence."""
+
+    BOOK = 0  # the account's figures: its first load, or a reload after a reconnect
+    HISTORY = 1  # today's deals again (realised P&L), for a book reloaded without them
+
+
 RECOVERABLE = (PlatformUnavailable, CTraderApiError, TimeoutError, ProtocolError)
 
 
@@ -66,8 +92,16 @@ class CTraderFeed:
         self._dirty: asyncio.Queue[str | Exception] = asyncio.Queue()
         self._queued: set[str] = set()
         self._fresh: set[str] = set()  # accounts with news since their last snapshot
+        self._given: dict[str, Decimal] = {}  # equity of the last snapshot handed over, per account
+        self._lows: dict[str, AccountSnapshot] = {}  # a fall the consumer has not taken yet, kept by the next event
+        self._traded: set[str] = set()  # accounts with an execution since their last snapshot (a state in between)
         self._synced: set[str] = set()  # accounts whose book was loaded on the current connection
         self._executions: defaultdict[str, int] = defaultdict(int)  # per account, to detect racing loads
+        self._room_left: RoomLeft = lambda account: None
+        self._loads: list[tuple[Load, float, int, str]] = []  # heap: what, how urgent, arrival order, account
+        self._load_wanted: dict[str, Load] = {}  # the load each queued account is waiting for
+        self._load_ready = asyncio.Semaphore(0)  # one release per queued load
+        self._arrivals = itertools.count()
         self._tasks = BackgroundTasks("feed task")
         session.add_listener(self._on_message)
         session.add_ready_hook(self._on_ready)
@@ -85,7 +119,19 @@ class CTraderFeed:
         calendars = self._calendars
         return calendars if isinstance(calendars, TradingCalendar) else calendars[account]
 
+    def prioritise(self, room_left: RoomLeft) -> None:
+        """Authorise and load first the accounts with the least room left (``base.Prioritised``)."""
+        self._room_left = room_left
+        self._session.rank_by(self._need)
+
+    def _need(self, account: str) -> float:
+        """Lower first: nothing known, then the least room left before a floor."""
+        room = self._room_left(account)
+        return float("-inf") if room is None else float(room)
+
     async def snapshots(self) -> AsyncGenerator[AccountSnapshot, None]:
+        for _ in range(LOAD_WORKERS):  # before the session starts: accounts are ready one by one as authorised
+            self._tasks.spawn(self._load_worker())
         await self._session.start()
         self._tasks.spawn(self._refresh_loop())
         if self._stream:
@@ -98,7 +144,13 @@ class CTraderFeed:
                 self._queued.discard(item)
                 keepalive = item not in self._fresh
                 self._fresh.discard(item)
-                yield self.books[item].snapshot(self._clock.now(), keepalive=keepalive)
+                snapshot = self.books[item].snapshot(self._clock.now(), keepalive=keepalive)
+                low = self._lows.pop(item, None)
+                self._traded.discard(item)
+                if low is not None and low.equity < snapshot.equity:
+                    yield low
+                self._given[item] = snapshot.equity
+                yield snapshot
         finally:
             await self._tasks.cancel()
 
@@ -106,7 +158,33 @@ class CTraderFeed:
     async def _on_ready(self, account: str) -> None:
         self._subscribed[account].clear()  # a new account session starts with no subscriptions
         self._synced.discard(account)  # frozen until reloaded: what it missed while away is unknown
-        await self._refresh(account, with_deals=True)
+        self._want(account, Load.BOOK)
+
+    def _want(self, account: str, load: Load) -> None:
+        """Queue a load of ``account``, ranked by need: unknown accounts first, then the least room left."""
+        queued = self._load_wanted.get(account)
+        if queued is not None and queued <= load:
+            return  # already waiting for this load or a fuller one
+        self._load_wanted[account] = load
+        heapq.heappush(self._loads, (load, self._need(account), next(self._arrivals), account))
+        self._load_ready.release()
+
+    async def _load_worker(self) -> None:
+        while True:
+            await self._load_ready.acquire()
+            load, _, _, account = heapq.heappop(self._loads)
+            if self._load_wanted.get(account) is not load:
+                continue  # superseded by a fuller load of the same account
+            del self._load_wanted[account]
+            if not self._session.connected:
+                continue  # the reconnect queues every account again
+            try:
+                deals = await self._refresh(account, with_deals=load is Load.HISTORY)
+            except RECOVERABLE as exc:
+                log.warning("cTrader load of %s failed (%s); the next reconcile retries it", account, exc)
+                continue
+            if not deals:
+                self._want(account, Load.HISTORY)
 
     async def _keepalive_loop(self) -> None:
         """A quiet market sends no events: re-emit every book now and then, for the time-driven rules.
@@ -129,12 +207,15 @@ class CTraderFeed:
             for account in self._session.accounts:  # also those whose first load failed
                 if not self._session.connected:
                     break
+                if self._load_wanted.get(account) is Load.BOOK:
+                    continue  # still queued for its load, by need: the workers will get to it
                 try:
                     await self._refresh(account, with_deals=not self._stream)
                 except RECOVERABLE as exc:
                     log.warning("cTrader refresh of %s failed: %s", account, exc)
 
-    async def _refresh(self, account: str, *, with_deals: bool) -> None:
+    async def _refresh(self, account: str, *, with_deals: bool) -> bool:
+        """Load the account's book from the server; True when today's deals were read for it too."""
         session = self._session
         async with self._locks[account]:
             ctid = session.ctid(account)
@@ -146,7 +227,8 @@ class CTraderFeed:
                 positions, orders = await api.fetch_open(session, ctid, info.money_digits)
                 pnl = await api.fetch_unrealized(session, ctid)
                 book = self.books.get(account)
-                if book is not None and not with_deals and book.day == day:
+                deals = book is None or with_deals or book.day != day
+                if book is not None and not deals:
                     realized = book.realized_today
                 else:
                     since = self._calendar(account).start_of(day)
@@ -169,6 +251,7 @@ class CTraderFeed:
                 account, before, book.equity, book.equity - before, book.currency,
             )  # fmt: skip
         self._mark(account)
+        return deals
 
     async def _complete(self, account: str, book: AccountBook, ctid: int) -> None:
         """Learn the specs and conversion chains of symbols the book lacks; subscribe to their prices."""
@@ -200,9 +283,12 @@ class CTraderFeed:
         if account is None:
             return
         pt = msg.payload_type
+        book = self.books.get(account)
+        if account in self._queued and book is not None and account not in self._traded:
+            self._keep_low(account, book)
         if pt == PT.EXECUTION_EVENT:
             self._executions[account] += 1
-        book = self.books.get(account)
+            self._traded.add(account)
         if book is None:
             return
         if pt == PT.SPOT_EVENT:
@@ -229,6 +315,17 @@ class CTraderFeed:
             return
         if self._stream:
             self._mark(account)
+
+    def _keep_low(self, account: str, book: AccountBook) -> None:
+        """Before an event changes a book whose snapshot is still waiting for the consumer: keep the state
+        as it is if its equity is below all the consumer was given or kept since, so a recovery cannot hide it.
+        Not once a trade has begun to change the book: a close comes as several events, and the state between
+        them (the position gone, the balance not yet credited) is no state the account was ever in."""
+        low = self._lows.get(account)
+        given = self._given.get(account)
+        equity = book.equity
+        if (low is None or equity < low.equity) and (given is None or equity < given):
+            self._lows[account] = book.snapshot(self._clock.now())
 
     def _mark(self, account: str, fresh: bool = True) -> None:
         if fresh:

@@ -27,6 +27,7 @@ from .codec import (
     opt_str,
     req_enum,
     req_int,
+    req_volume,
     sub,
 )
 
@@ -235,7 +236,7 @@ def ctrader_position(payload: Payload, account_digits: int) -> PositionState:
         id=req_int(payload, "positionId"),
         symbol_id=req_int(trade, "symbolId"),
         side=ctrader_side(trade),
-        volume=req_int(trade, "volume"),
+        volume=req_volume(trade),
         entry_price=ctrader_price(opt_float(payload, "price")),
         swap=ctrader_money(int_or(payload, "swap", 0), digits),
         commission=ctrader_money(int_or(payload, "commission", 0), digits),
@@ -257,7 +258,7 @@ def ctrader_order(payload: Payload) -> OrderState:
         id=req_int(payload, "orderId"),
         symbol_id=req_int(trade, "symbolId"),
         side=ctrader_side(trade),
-        volume=req_int(trade, "volume"),
+        volume=req_volume(trade),
         kind=ORDER_KINDS.get(kind, "other"),
         price=ctrader_price(price),
         is_pending=status == PENDING_STATUS and kind not in (1, 4, 5) and not payload.get("closingOrder"),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from riskmon.errors import ConfigError
 from riskmon.platforms.base import STREAM_SILENCE, Platform
 from riskmon.platforms.plugin import NoOptions, PlatformPlugin
+from riskmon.units import Seconds
 
 if TYPE_CHECKING:
     from riskmon.config import AccountConfig, AppConfig, Settings
@@ -30,9 +31,9 @@ class CTraderSettings(BaseModel):
     port: Annotated[int, Field(gt=0, lt=65536)] = 5036
     tls: bool = True
     mode: Literal["poll", "stream"] = "stream"
-    poll_interval: Annotated[float, Field(gt=0)] = 5.0
+    poll_interval: Annotated[Seconds, Field(gt=0)] = 5.0
     token_file: Path | None = None  # refreshed tokens (default: beside the state database)
-    silence_timeout: Annotated[float, Field(gt=0)] = 45.0  # nothing received this long: reconnect
+    silence_timeout: Annotated[Seconds, Field(gt=0)] = 45.0  # nothing received this long: reconnect
 
 
 def token_path(settings: Settings) -> Path:

@@ -2,8 +2,9 @@
 
 Lifecycle of a connection::
 
-    connect → ApplicationAuth (2100) → GetAccountListByAccessToken (2149) → AccountAuth (2102) × N
-            → ready hooks per account (the feed reconciles and subscribes) → read until the link dies
+    connect → ApplicationAuth (2100) → GetAccountListByAccessToken (2149) → AccountAuth (2102) × N, in
+            ``rank_by`` order → each account's ready hooks as soon as it is authorised (the feed reconciles
+            and subscribes) → read until the link dies
             → backoff with jitter → connect again …
 
 Responses are matched to requests by ``clientMsgId``; events (spots, executions, trader/margin updates)
@@ -23,13 +24,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
 from riskmon.backoff import Backoff
 from riskmon.errors import AuthenticationError, PlatformError, PlatformUnavailable, ProtocolError
 
 from .codec import ERROR_TYPES, HISTORY_TYPES, PT, Message, Payload, as_int, decode, encode
+from .limits import NeedLimiter
 from .parsing import AccountRef, ctrader_account_list, ctrader_error
 from .tasks import BackgroundTasks
 from .tokens import Tokens, TokenStore
@@ -54,6 +55,9 @@ EVENT_TYPES = frozenset(
     }
 )
 
+# Orders, closes and cancels are never held behind loads: the enforcer acts now, whoever the account is.
+TRADING_TYPES = frozenset({PT.NEW_ORDER_REQ, PT.CLOSE_POSITION_REQ, PT.CANCEL_ORDER_REQ})
+
 Listener = Callable[[Message], None]
 ReadyHook = Callable[[str], Coroutine[Any, Any, None]]
 
@@ -72,6 +76,9 @@ class CTraderApiError(PlatformError):
 RECONNECT_BACKOFF = Backoff(1.0, 60.0, jitter=0.2)
 # The longest slice of a burst of buffered frames the reader handles before it lets other tasks run (seconds).
 DRAIN_BUDGET = 0.005
+# Account authorisations waiting at the rate limit at once: a thousand queued together would crowd it (each
+# woken at every turn) for the 20 s they take at 50 requests a second, while loads of urgent accounts wait.
+AUTHORISING = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +135,8 @@ class CTraderSession:
         self._url = url
         self._connect = connect
         self.timings = timings or Timings()
-        self._limiter = AsyncLimiter(rate_limit, 1)
-        self._history_limiter = AsyncLimiter(history_rate_limit, 1)
+        self._limiter = NeedLimiter(rate_limit)
+        self._history_limiter = NeedLimiter(history_rate_limit)
         self._rng = rng or random.Random()
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
@@ -153,6 +160,7 @@ class CTraderSession:
         self.account_refs: list[AccountRef] = []
         self.malformed_frames = 0
         self.reconnects = 0
+        self._rank: Callable[[str], float] = lambda account: 0.0
 
     # ---- public surface -------------------------------------------------------------------------
     @property
@@ -247,10 +255,7 @@ class CTraderSession:
         try:
             await self._authenticate()
             self._attempt = 0
-            self._connected = True
             self._ready.set()
-            for account in self.accounts:
-                self._account_ready(account)
             await reader
         finally:
             self._connected = False
@@ -363,9 +368,10 @@ class CTraderSession:
         related: Callable[[Message], bool] | None = None,
         within: float | None = None,
     ) -> Message:
+        need = self._need(payload_type, payload)
         if payload_type in HISTORY_TYPES:
-            await self._history_limiter.acquire()
-        await self._limiter.acquire()
+            await self._history_limiter.acquire(need)
+        await self._limiter.acquire(need)
         conn = self._conn
         if conn is None:
             raise PlatformUnavailable("not connected to cTrader")
@@ -379,6 +385,13 @@ class CTraderSession:
         finally:
             del self._pending[msg_id]
 
+    def _need(self, payload_type: int, payload: Payload) -> float:
+        """A request's place at the rate limits: trading and the connection's own requests first, then by
+        the need of the account it concerns (``rank_by``)."""
+        ctid = payload.get("ctidTraderAccountId")
+        account = self._account_of.get(ctid) if isinstance(ctid, int) and payload_type not in TRADING_TYPES else None
+        return float("-inf") if account is None else self._rank(account)
+
     # ---- authorisation --------------------------------------------------------------------------
     async def _authenticate(self) -> None:
         secret = self._client_secret.get_secret_value()
@@ -391,7 +404,20 @@ class CTraderSession:
         res = await self._with_token(lambda token: self._request(PT.GET_ACCOUNT_LIST_REQ, {"accessToken": token}))
         self.account_refs = ctrader_account_list(res.payload)
         self._resolve_accounts()
-        await asyncio.gather(*(self._authorise(self._ctid[a]) for a in self.accounts))
+        self._connected = True  # requests may flow: each account is ready as soon as it is authorised
+        gate = asyncio.Semaphore(AUTHORISING)  # taken first come, first served: in rank order
+        ranked = sorted(self.accounts, key=self._rank)
+        await asyncio.gather(*(self._authorise_account(account, gate) for account in ranked))
+
+    def rank_by(self, key: Callable[[str], float]) -> None:
+        """Authorise accounts, and serve their requests at the rate limits, in ascending ``key`` order
+        (configuration order, first come first served, by default)."""
+        self._rank = key
+
+    async def _authorise_account(self, account: str, gate: asyncio.Semaphore) -> None:
+        async with gate:
+            await self._authorise(self._ctid[account])
+        self._account_ready(account)
 
     def _resolve_accounts(self) -> None:
         by_ctid = {ref.ctid: ref for ref in self.account_refs}

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from riskmon.errors import ConfigError
 from riskmon.platforms.base import Platform
 from riskmon.platforms.plugin import PlatformPlugin
+from riskmon.units import Seconds
 
 if TYPE_CHECKING:
     from riskmon.config import AccountConfig, AppConfig, Settings
@@ -25,8 +26,8 @@ class MT5Settings(BaseModel):
     path: str | None = None
     bridge_host: str | None = None
     bridge_port: Annotated[int, Field(gt=0, lt=65536)] = 18812
-    server_utc_offset: Annotated[float, Field(ge=-14, le=14)] | None = None
-    poll_interval: Annotated[float, Field(gt=0)] = 1.0
+    server_utc_offset: Annotated[float, Field(ge=-14, le=14, allow_inf_nan=False)] | None = None
+    poll_interval: Annotated[Seconds, Field(gt=0)] = 1.0
     timeout: Annotated[int, Field(gt=0)] = 60000
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from riskmon.errors import ConfigError
 from riskmon.platforms.base import STREAM_SILENCE, Platform
 from riskmon.platforms.plugin import PlatformPlugin
+from riskmon.units import Seconds
 
 if TYPE_CHECKING:
     from riskmon.config import AccountConfig, AppConfig, Settings
@@ -32,8 +33,8 @@ class ProjectXSettings(BaseModel):
     user_hub_url: str = TOPSTEPX_USER_HUB
     market_hub_url: str = TOPSTEPX_MARKET_HUB
     mode: Literal["stream", "poll"] = "stream"
-    poll_interval: Annotated[float, Field(ge=2)] = 5.0  # REST reads per poll stay under 200 a minute
-    silence_timeout: Annotated[float, Field(gt=0)] = 30.0  # nothing from a hub this long: reconnect
+    poll_interval: Annotated[Seconds, Field(ge=2)] = 5.0  # REST reads per poll stay under 200 a minute
+    silence_timeout: Annotated[Seconds, Field(gt=0)] = 30.0  # nothing from a hub this long: reconnect
 
 
 class ProjectXAccountOptions(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from riskmon.errors import ConfigError
 from riskmon.platforms.base import Platform
 from riskmon.platforms.plugin import PlatformPlugin
+from riskmon.units import Seconds
 
 from .api import LIVE_URL
 
@@ -27,7 +28,7 @@ class TradeLockerSettings(BaseModel):
     password: SecretStr | None = None
     server: str | None = None  # the server name shown on TradeLocker's login screen
     base_url: str = LIVE_URL  # demo accounts: https://demo.tradelocker.com/backend-api
-    poll_interval: Annotated[float, Field(gt=0)] = 2.0
+    poll_interval: Annotated[Seconds, Field(gt=0)] = 2.0
 
 
 class TradeLockerAccountOptions(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from riskmon.platforms.ctrader.codec import PT
 from tests.fakes.ctrader_server import FakeCTraderServer
+from tests.faults.harness import eventually
 
 from .conftest import CALENDAR, CTID, Running, make_session, next_snapshot
 
@@ -46,3 +48,32 @@ async def test_a_silent_server_makes_keepalives_not_fresh() -> None:
             assert (await next_snapshot(run.snaps, lambda s: s.keepalive)).account == str(CTID)
         finally:
             await run.aclose()
+
+
+async def test_a_dip_and_its_recovery_between_two_takes_are_both_handed_over(
+    server: FakeCTraderServer, running: Callable[..., Running]
+) -> None:
+    """A consumer slower than the ticks gets the latest state, but never loses a fall: the dip (a loss
+    crossing a floor for a moment) comes first, then the recovery (issue 15: 17 of 50 crossings were lost
+    to coalescing while the event loop was held)."""
+    await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.10000")
+    run = running(keepalive_interval=3600, reconcile_interval=3600)
+    loaded = await next_snapshot(run.snaps)
+    book = run.feed.books[str(CTID)]
+
+    async def applied(equity: Callable[[Decimal], bool]) -> None:
+        await eventually(lambda: equity(book.equity), within=3, what="the tick applied to the book")
+
+    await server.set_price("EURUSD", bid="1.09000", ask="1.09010")  # -1,000 on the lot, nobody takes it yet
+    await applied(lambda e: e < loaded.equity)
+    dip = book.equity
+    await server.set_price("EURUSD", bid="1.09500", ask="1.09510")  # -500: a partial recovery
+    await applied(lambda e: e > dip)
+    await server.set_price("EURUSD", bid="1.08800", ask="1.08810")  # a deeper dip ...
+    await applied(lambda e: e < dip)
+    deeper = book.equity
+    await server.set_price("EURUSD", bid="1.10500", ask="1.10510")  # ... and a full recovery
+    await applied(lambda e: e > loaded.equity)
+    handed = [await next_snapshot(run.snaps), await next_snapshot(run.snaps)]
+    assert [s.equity for s in handed] == [deeper, book.equity]  # the lowest, then the latest
+    assert not any(s.keepalive for s in handed) and handed[0].ts <= handed[1].ts

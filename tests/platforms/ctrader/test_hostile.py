@@ -48,6 +48,29 @@ async def test_an_auth_refusal_on_reconnect_is_retried_by_a_new_session_run(
     assert snap.balance == Decimal("10000.00") and run.session.connected
 
 
+@pytest.mark.parametrize("where", ["position", "order"])
+async def test_a_negative_volume_is_a_malformed_frame_not_a_closed_position(
+    server: FakeCTraderServer, running: Callable[..., Running], where: str
+) -> None:
+    """Finding 14: an ExecutionEvent whose position had a negative volume removed it until the next reconcile
+    (the loss it carried vanished with it). A volume is never below 0 (ProtoOATradeData): the frame is refused."""
+    pid = await server.open_position(CTID, "EURUSD", "BUY", lots="1", price="1.12000")  # 2,000 lost
+    run = running(reconcile_interval=3600)
+    loaded = await next_snapshot(run.snaps, lambda s: len(s.positions) == 1)
+    position = server._position(server.positions[pid])
+    position["tradeData"] = {**position["tradeData"], "volume": -1}
+    payload: dict[str, object] = {"ctidTraderAccountId": CTID, "executionType": "ORDER_FILLED", "position": position}
+    if where == "order":
+        payload = {"ctidTraderAccountId": CTID, "executionType": "ORDER_ACCEPTED", "order": {
+            "orderId": 1, "tradeData": position["tradeData"], "orderType": "LIMIT", "limitPrice": 1.0,
+        }}  # fmt: skip
+    await server.send_raw(json.dumps({"payloadType": PT.EXECUTION_EVENT, "payload": payload}))
+    await server.set_price("EURUSD", bid="1.09990", ask="1.10000")
+    after = await next_snapshot(run.snaps, lambda s: s.equity != loaded.equity)
+    assert len(after.positions) == 1 and after.equity == server.equity(CTID) and not after.orders
+    assert run.session.malformed_frames == 1
+
+
 # ---- fuzzing the frame parser: any text is a message or a ProtocolError ------------------------------------
 
 json_values = st.recursive(
