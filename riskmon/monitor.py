@@ -251,7 +251,8 @@ class AccountMonitor:
                 low, high = min(previous.day_low_equity, self._steady_low), max(previous.equity_high, self._steady_high)
                 previous = replace(previous, day_low_equity=low, equity_high=high)
                 previous = advance(previous, steady, self.profile.calendar, rules=self.profile.rules)
-            else:
+            else:  # refused after all: counted as refused, not as let through
+                self.steady -= 1
                 self._refuse("invalid", problem)
         state = advance(previous, snap, self.profile.calendar, rules=self.profile.rules)
         results = evaluate(self.profile.rules, snap, state)
