@@ -255,7 +255,7 @@ def whole_process(guardian: Guardian, count: int, accounts: int, rounds: int, wo
         pair = []
         for cmd, extra in ((ours_cmd, None), (theirs_cmd, env)):
             started = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=extra, cwd=workdir)
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=extra, cwd=workdir)
             pair.append(time.perf_counter() - started)
         times.append((pair[0], pair[1]))
     ours = statistics.median(t[0] for t in times)
