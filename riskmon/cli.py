@@ -6,7 +6,6 @@ import asyncio
 import getpass
 import json
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -193,14 +192,14 @@ def run(
             _announce(app_config)  # once the files it needs are open: a refusal stays one line
             app_ = build_app(app_config, store, console, tap=recorder.write if recorder else None)
             hook = SIGNAL_HOOKS.get(signals) or default_signals()
-            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            with asyncio.Runner(loop_factory=event_loop_factory(settings.riskmon_uvloop)) as runner:
                 runner.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal, hook))
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when the ``fast`` extra installed it (and RISKMON_UVLOOP is not 0); else asyncio's own.
+def event_loop_factory(wanted: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when the ``fast`` extra installed it (and RISKMON_UVLOOP is not false); else asyncio's own.
     Behaviour is the same with either: uvloop only spends less CPU on scheduling and sockets."""
-    if os.environ.get("RISKMON_UVLOOP", "1") == "0":
+    if not wanted or sys.platform == "win32":
         return None
     try:
         import uvloop  # type: ignore[import-not-found,unused-ignore]

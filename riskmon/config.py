@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     # --- shards (riskmon run --shard) ---
     riskmon_shard: str | None = None  # I/N, or auto: the StatefulSet pod ordinal of RISKMON_SHARDS
     riskmon_shards: Annotated[int, Field(gt=0)] | None = None  # the shard count, for auto
+    riskmon_uvloop: bool = True  # uvloop's event loop when the fast extra installed it
 
     _named_secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)  # riskmon.toml's password_env values
     _venues: dict[str, BaseModel] = PrivateAttr(default_factory=dict)  # each platform's settings, by its name

@@ -9,12 +9,10 @@ import pytest
 from riskmon.cli import event_loop_factory
 
 
-def test_uvloop_is_used_when_installed_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uvloop_is_used_when_installed_and_can_be_turned_off() -> None:
     uvloop = pytest.importorskip("uvloop")
-    monkeypatch.delenv("RISKMON_UVLOOP", raising=False)
     factory = event_loop_factory()
     assert factory is uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         assert runner.run(asyncio.sleep(0, "ran")) == "ran"
-    monkeypatch.setenv("RISKMON_UVLOOP", "0")
-    assert event_loop_factory() is None
+    assert event_loop_factory(wanted=False) is None
