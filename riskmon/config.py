@@ -38,6 +38,7 @@ from riskmon.platforms.plugin import PlatformPlugin
 from riskmon.platforms.registry import PLATFORMS
 from riskmon.rules import daily_loss, leverage, max_loss, position_size
 from riskmon.rules.presets import PRESETS
+from riskmon.rules.registry import describe_rules
 from riskmon.store import default_db_path
 from riskmon.units import Percent, Seconds
 
@@ -312,9 +313,12 @@ class AppConfig:
             overall = f"overall loss {ml.mode.value} {ml.size_text()}{trail} [{src[f'{max_loss.MAX_LOSS}.size']}]"
         initial = "" if profile.initial_balance is None else f" {profile.initial_balance}"
         preset = next(a.preset for a in self.accounts if a.id == account)
+        floors = (daily_loss.DAILY_LOSS, max_loss.MAX_LOSS)
+        others = [name.replace("_", " ") for name, _ in describe_rules(book) if name not in floors]
+        also = f"; also checked: {', '.join(others)} (riskmon config says each)" if others else ""
         return (
             f"{profile.name} [{profile.platform}, preset {preset}]: {daily}; {overall}; "
-            f"initial balance{initial} [{src['initial_balance']}]"
+            f"initial balance{initial} [{src['initial_balance']}]{also}"
         )
 
 

@@ -17,13 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 
 if TYPE_CHECKING:
     from riskmon.config import AccountConfig, AppConfig, Settings
     from riskmon.platforms.base import Platform
+
+
+def _web_address(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an address starting with https:// (or http://), e.g. https://host/path")
+    return value
+
+
+WebAddress = Annotated[str, AfterValidator(_web_address)]
+"""A venue's REST or hub address: checked at start-up, so a typo is one line naming the setting."""
 
 
 class NoOptions(BaseModel):

@@ -107,8 +107,10 @@ def _firm(rules: dict[str, Any]) -> dict[str, Any]:
     return deep_merge(_FIRM_DEFAULTS, rules)
 
 
-FTMO_DAILY = Cite("https://academy.ftmo.com (maximum daily loss)", "2026")
-FTMO_OBJECTIVES = Cite("https://ftmo.com (trading objectives)", "2026")
+FTMO_DAILY = Cite("https://academy.ftmo.com/lesson/maximum-daily-loss")
+FTMO_MAX_LOSS = Cite("https://academy.ftmo.com/?p=47 (Maximum Loss: equity must not drop below 90 % of initial)")
+FTMO_OBJECTIVES = Cite("https://ftmo.com/en/trading-objectives")
+FTMO_1STEP_OBJECTIVES = Cite("https://promo.ftmo.oanda.com/new-1-step-challenge (trading objectives)")
 
 BASIC = Preset(
     name="basic",
@@ -146,7 +148,7 @@ FTMO_2STEP = Preset(
     cites={
         CALENDAR: FTMO_DAILY,
         DAILY_LOSS: FTMO_DAILY,
-        MAX_LOSS: FTMO_OBJECTIVES,
+        MAX_LOSS: FTMO_MAX_LOSS,
         PROFIT_TARGET: FTMO_OBJECTIVES,
         MIN_TRADING_DAYS: FTMO_OBJECTIVES,
     },
@@ -207,12 +209,15 @@ FTMO_1STEP = Preset(
     ),
     notes="Max loss trails the highest end-of-day balance by 10 % of initial; intraday equity does not move it. "
     "Best Day Rule 50 %: a larger best day does not fail the evaluation, more profitable days meet it.",
-    unconfirmed=("lock at breakeven",),
+    unconfirmed=(
+        "whether the floor stops rising at the initial balance: a secondary source says so, FTMO's page says only "
+        "that it never falls (no lock assumed)",
+    ),
     cites={
         CALENDAR: FTMO_DAILY,
-        DAILY_LOSS: Cite("https://promo.ftmo.oanda.com/new-1-step-challenge (trading objectives: 3 %)"),
-        MAX_LOSS: Cite("https://promo.ftmo.oanda.com/new-1-step-challenge (trading objectives: 10 %)"),
-        PROFIT_TARGET: Cite("https://promo.ftmo.oanda.com/new-1-step-challenge (trading objectives: 10 %)"),
+        DAILY_LOSS: FTMO_1STEP_OBJECTIVES,
+        MAX_LOSS: Cite("https://ftmo.com/au/?p=1671 (1-Step Maximum Loss Limit, end-of-day trailing)"),
+        PROFIT_TARGET: FTMO_1STEP_OBJECTIVES,
         CONSISTENCY: Cite(
             "https://ftmo.com/au/faq/what-happens-if-the-best-day-rule-is-not-met-in-ftmo-challenge-1-step"
         ),
@@ -253,6 +258,12 @@ THE5ERS = Preset(
     cites={CALENDAR: THE5ERS_LIMITS, DAILY_LOSS: THE5ERS_LIMITS, MAX_LOSS: THE5ERS_LIMITS},
 )
 
+FUNDEDNEXT_LIMITS = Cite(
+    "https://help.fundednext.com/en/articles/9941519-daily-drawdown-limit-vs-overall-drawdown-limit"
+)
+FUNDEDNEXT_RULES = Cite(
+    "https://help.fundednext.com/en/articles/12673362-what-rules-do-i-need-to-follow-in-the-stellar-2-step-challenge"
+)
 FUNDEDNEXT = Preset(
     name="fundednext-stellar-2step",
     firm="FundedNext",
@@ -265,6 +276,8 @@ FUNDEDNEXT = Preset(
             "day_reset": "17:00",
             "daily_loss": {"anchor": "balance", "size_basis": "initial_pct", "size": "5"},
             "max_loss": {"enabled": True, "mode": "static", "size_basis": "initial_pct", "size": "10"},
+            "profit_target": {"enabled": True, "size_basis": "initial_pct", "size": "8"},
+            "min_trading_days": 5,
         }
     ),
     notes="Daily loss 5 % of initial below the day's starting balance; floating P&L counts; reset 00:00 server "
@@ -274,9 +287,18 @@ FUNDEDNEXT = Preset(
     unconfirmed=(
         "which balance anchors the next day (balance at the reset assumed)",
         "equal-is-not-a-breach rests on the word 'exceeding'; no worked example at exactly the limit",
+        "the phase 1 target (8 %) is a secondary source's figure; phase 2 is 5 %",
     ),
+    cites={
+        CALENDAR: FUNDEDNEXT_LIMITS,
+        DAILY_LOSS: FUNDEDNEXT_LIMITS,
+        MAX_LOSS: FUNDEDNEXT_LIMITS,
+        PROFIT_TARGET: Cite("https://fundedtradingaccount.com/forex/funded-next/stellar-2-step (secondary)"),
+        MIN_TRADING_DAYS: FUNDEDNEXT_RULES,
+    },
 )
 
+E8_DAILY = Cite("https://fundedwiki.com/e8-markets/daily-drawdown (secondary: 3 % of the day's starting balance)")
 E8_ONE = Preset(
     name="e8-one",
     firm="E8 Markets",
@@ -302,8 +324,19 @@ E8_ONE = Preset(
     notes="Floor trails the closed-balance high by 6 % of initial at once and locks at the initial balance "
     "(100k → 94k; 101k → 95k; from 106k on the floor stays 100k). Best day at most 40 % of the total profit "
     "for a payout.",
-    unconfirmed=("whether equity exactly on a floor is a breach (not a breach assumed)",),
-    cites={CONSISTENCY: Cite("https://intercom.help/e8/en/articles/10450125-40-best-day-rule")},
+    unconfirmed=(
+        "whether equity exactly on a floor is a breach (not a breach assumed)",
+        "the daily drawdown (3 % of the day's starting balance, reset 00:00 server time) from a secondary source; "
+        "E8 One lets the trader customise it: set daily_loss per account to match",
+    ),
+    cites={
+        CALENDAR: E8_DAILY,
+        DAILY_LOSS: E8_DAILY,
+        MAX_LOSS: Cite(
+            "https://help.e8markets.com/en/articles/9122280-trailing-drawdown-calculation-and-explanation-for-e8-one-account"
+        ),
+        CONSISTENCY: Cite("https://intercom.help/e8/en/articles/10450125-40-best-day-rule"),
+    },
 )
 
 TOPSTEP_DLL = Cite("https://help.futures.topstep.com/hc/en-us/articles/8808125387923-Prohibited-Conduct")
@@ -348,18 +381,17 @@ TOPSTEP = Preset(
     "fails the account. Daily Loss Limit $1,000: a net P&L that hits or exceeds it is a soft breach (flattened, "
     "blocked until 5 PM Chicago). Positions flat by 3:10 PM Chicago. Micro contracts count as full lots.",
     unconfirmed=(
-        "consistency: an older help article (Step 2, Pro Account) says the best day must be below 40 %; "
-        "50 % is the 2026 figure",
+        "consistency 50 % is a secondary source's 2026 figure; Topstep's own article "
+        "(help.futures.topstep.com/hc/en-us/articles/4405772379155) says below 40 % (Step 2, Pro Account), "
+        "equal to 40 % not enough",
         "5 contracts at most on the 50K Combine comes from secondary sources",
     ),
     cites={
         CALENDAR: TOPSTEP_DLL,
         DAILY_LOSS: TOPSTEP_DLL,
-        MAX_LOSS: Cite("https://help.topstep.com (What is the Maximum Loss Limit?)", "2024"),
+        MAX_LOSS: Cite("https://help.topstep.com/en/articles/8284204-what-is-the-maximum-loss-limit"),
         FLAT_BY: TOPSTEP_DLL,
-        CONSISTENCY: Cite(
-            "https://help.futures.topstep.com/hc/en-us/articles/4405772379155-What-is-the-Consistency-Target-"
-        ),
+        CONSISTENCY: Cite("https://www.proptradingvibes.com/blog/topstep-best-strategies (secondary: 50 %)"),
         SIZE_LIMITS: Cite("https://tradingfunder.com/topstep-trading-combine-accounts-unique-rules/ (secondary)"),
     },
 )
@@ -382,21 +414,21 @@ TOPSTEP_EXPRESS = TOPSTEP.variant(
         "size_limits": {
             "scaling": [
                 {"profit": "0", "lots": "2"},
-                {"profit": "1500", "lots": "3"},
-                {"profit": "2000", "lots": "5"},
+                {"profit": "1500.01", "lots": "3"},  # "above $1,500"
+                {"profit": "2000.01", "lots": "5"},  # "past $2,000"
             ]
         },
     },
     notes="Scaling plan: the lots allowed in total rise with the profit at the end of the previous day (not "
-    "during the day): 2 contracts, 3 from $1,500, 5 from $2,000. Otherwise as topstep-50k.",
+    "during the day): 2 contracts, 3 above $1,500, 5 above $2,000. Otherwise as topstep-50k.",
     unconfirmed=(
         "scaling steps from a secondary source (the help article shows them as a graph)",
-        "from $1,500 or above $1,500: the step is taken at exactly the figure",
+        "the secondary source says above $1,500 and past $2,000: exactly $1,500 is taken to allow 2 lots, not 3",
     ),
     cites={
         SIZE_LIMITS: Cite(
             "https://help.futures.topstep.com/hc/en-us/articles/360000140787-What-is-the-scaling-plan- ; "
-            "https://h2tfunding.com/topstep-scaling-plan (secondary: 2 / 3 from $1,500 / 5 from $2,000)"
+            "https://h2tfunding.com/topstep-scaling-plan (secondary: 2, 3 above $1,500, 5 past $2,000)"
         )
     },
 )

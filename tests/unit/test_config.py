@@ -255,7 +255,8 @@ def test_a_variable_overriding_a_preset_is_announced_with_its_source(tmp_path: P
         "a [sim, preset ftmo-1step]: "
         f"daily loss 2.5 % of the initial balance [MAX_DAILY_LOSS_PERCENT in {with_override}]; "
         "overall loss trailing 10 % of the initial balance below the highest end-of-day balance [preset ftmo-1step]; "
-        f"initial balance 100000 [INITIAL_BALANCE in {with_override}]"
+        f"initial balance 100000 [INITIAL_BALANCE in {with_override}]; "
+        "also checked: margin level, profit target, consistency (riskmon config says each)"
     )
 
 
@@ -806,3 +807,45 @@ def test_the_longest_duration_is_accepted_and_builds_the_service(tmp_path: Path,
     assert all(p.stale_after.total_seconds() == float(value) for p in platforms)
     with pytest.raises(ConfigError):
         load_config(write(tmp_path, ".env", f"STALE_AFTER={MAX_SECONDS + 1}\n"))
+
+
+@pytest.mark.parametrize(
+    ("platform", "setting", "value"),
+    [
+        ("projectx", "PROJECTX_API_URL", "api.topstepx.com"),
+        ("projectx", "PROJECTX_USER_HUB_URL", "rtc.topstepx.com/hubs/user"),
+        ("projectx", "PROJECTX_MARKET_HUB_URL", "wss//rtc.topstepx.com/hubs/market"),
+        ("tradelocker", "TRADELOCKER_BASE_URL", "demo.tradelocker.com/backend-api"),
+    ],
+)
+def test_a_platform_address_that_is_not_a_web_address_is_refused_at_once(
+    tmp_path: Path, platform: str, setting: str, value: str
+) -> None:
+    """Not one line later and 20 s on ("no answer ... UnsupportedProtocol"): the setting is named at start-up."""
+    logins = {
+        "projectx": {"PROJECTX_USERNAME": "alice", "PROJECTX_API_KEY": "k" * 12},
+        "tradelocker": {"TRADELOCKER_EMAIL": "a@b.c", "TRADELOCKER_PASSWORD": "pw123456", "TRADELOCKER_SERVER": "S"},
+    }[platform]
+    env = from_example(tmp_path, PLATFORM=platform, ACCOUNT_ID="4101", **logins, **{setting: value})
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    assert caught.value.setting == setting
+    assert "http" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("preset", "others"),
+    [
+        ("topstep-50k", "consistency, size limits, flat by"),
+        ("topstep-50k-topstepx", "consistency, size limits, flat by"),
+        ("ftmo-2step-funded", "weekend"),
+    ],
+)
+def test_the_start_up_line_names_every_other_rule_that_can_fail_the_day(
+    tmp_path: Path, preset: str, others: str
+) -> None:
+    """Not only the two floors: being in a position at 15:10 Chicago or holding 6 lots fails a Topstep account
+    as surely, so the line a trader reads at start-up names those rules too."""
+    env = write(tmp_path, ".env", f"PLATFORM=sim\nACCOUNT_ID=a\nPRESET={preset}\nINITIAL_BALANCE=50000\n")
+    line = load_config(env).limits("a")
+    assert others in line.split("; also checked: ")[1], line

@@ -298,8 +298,9 @@ class TestSizeLimits:
         order = Order("7", "EURUSD", Side.BUY, D("2.5"))
         assert severity(feed(m, "2026-03-02 09:02", "100000", orders=(order,)), SIZE_LIMITS) is CRIT
 
-    @pytest.mark.parametrize(("eod_profit", "allowed"), [("1499.99", 2), ("1500", 3), ("1999.99", 3), ("2000", 5)])
+    @pytest.mark.parametrize(("eod_profit", "allowed"), [("1500", 2), ("1500.01", 3), ("2000", 3), ("2000.01", 5)])
     def test_topstep_express_scaling_by_the_profit_at_the_days_start(self, eod_profit: str, allowed: int) -> None:
+        """The source says 3 lots "above $1,500" and 5 "past $2,000": exactly $1,500 still allows 2."""
         m = preset_monitor("topstep-50k-express")
         balance = str(D(50000) + D(eod_profit))
         feed(m, "2026-03-02 22:59:59", balance)

@@ -3,8 +3,10 @@ snapshot at which each limit warns and breaches, floors hit exactly and missed b
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,7 +14,8 @@ from riskmon.models import Severity
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.rules import daily_loss, max_loss
 from riskmon.rules.base import Plugin
-from riskmon.rules.presets import PRESETS
+from riskmon.rules.presets import BASIC, CALENDAR, PRESETS, RISKMON_OWN
+from riskmon.rules.registry import describe_rules
 from tests.builders import D, preset_monitor, snap
 
 OK, WARN, CRIT = Severity.OK, Severity.WARNING, Severity.CRITICAL
@@ -167,3 +170,19 @@ def test_presets_say_when_the_floor_is_breached_as_the_engine_checks_it(plugin: 
             continue
         said = "reaching it" if spec.equal_breaches else "going below it"
         assert "touching" not in text and said in text, (preset.name, text)
+
+
+def test_every_firm_rule_cites_a_page_and_the_day_it_was_read() -> None:
+    """A trader must be able to open the page a number comes from: a full https address with its path (not a
+    site name) and the day it was read (not a year)."""
+    for preset in PRESETS.values():
+        if preset.firm == BASIC.firm:
+            continue
+        for rule in [CALENDAR, *(name for name, _ in describe_rules(preset.rulebook()))]:
+            cite = preset.cite(rule)
+            if cite is RISKMON_OWN:
+                continue
+            url = urlsplit(cite.url.split()[0])
+            where = f"{preset.name} {rule}: {cite}"
+            assert url.scheme == "https" and url.netloc and (url.path.strip("/") or url.query), where
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", cite.read), where

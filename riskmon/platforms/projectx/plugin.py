@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from riskmon.errors import ConfigError
 from riskmon.platforms.base import STREAM_SILENCE, Platform
-from riskmon.platforms.plugin import PlatformPlugin
+from riskmon.platforms.plugin import PlatformPlugin, WebAddress
 from riskmon.units import Seconds
 
 if TYPE_CHECKING:
@@ -29,9 +29,9 @@ class ProjectXSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     username: str | None = None
     api_key: SecretStr | None = None
-    api_url: str = TOPSTEPX_API
-    user_hub_url: str = TOPSTEPX_USER_HUB
-    market_hub_url: str = TOPSTEPX_MARKET_HUB
+    api_url: WebAddress = TOPSTEPX_API
+    user_hub_url: WebAddress = TOPSTEPX_USER_HUB
+    market_hub_url: WebAddress = TOPSTEPX_MARKET_HUB
     mode: Literal["stream", "poll"] = "stream"
     poll_interval: Annotated[Seconds, Field(ge=2)] = 5.0  # REST reads per poll stay under 200 a minute
     silence_timeout: Annotated[Seconds, Field(gt=0)] = 30.0  # nothing from a hub this long: reconnect
@@ -43,9 +43,9 @@ class ProjectXAccountOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     username: str | None = None
     api_key_env: str = "PROJECTX_API_KEY"  # the variable (environment or .env) holding this account's API key
-    api_url: str | None = None
-    user_hub_url: str | None = None
-    market_hub_url: str | None = None
+    api_url: WebAddress | None = None
+    user_hub_url: WebAddress | None = None
+    market_hub_url: WebAddress | None = None
 
 
 def _login(settings: Settings, account: AccountConfig) -> tuple[str, SecretStr, str, str, str]:

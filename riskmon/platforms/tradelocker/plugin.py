@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from riskmon.errors import ConfigError
 from riskmon.platforms.base import Platform
-from riskmon.platforms.plugin import PlatformPlugin
+from riskmon.platforms.plugin import PlatformPlugin, WebAddress
 from riskmon.units import Seconds
 
 from .api import LIVE_URL
@@ -27,7 +27,7 @@ class TradeLockerSettings(BaseModel):
     email: str | None = None
     password: SecretStr | None = None
     server: str | None = None  # the server name shown on TradeLocker's login screen
-    base_url: str = LIVE_URL  # demo accounts: https://demo.tradelocker.com/backend-api
+    base_url: WebAddress = LIVE_URL  # demo accounts: https://demo.tradelocker.com/backend-api
     poll_interval: Annotated[Seconds, Field(gt=0)] = 2.0
 
 
@@ -38,7 +38,7 @@ class TradeLockerAccountOptions(BaseModel):
     email: str | None = None
     password_env: str = "TRADELOCKER_PASSWORD"  # the variable (environment or .env) holding its password
     server: str | None = None
-    base_url: str | None = None
+    base_url: WebAddress | None = None
 
 
 def _login(settings: Settings, account: AccountConfig) -> tuple[str, SecretStr, str, str]:
