@@ -22,9 +22,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from riskmon.enforce import Enforcer, Mode, Policy
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
 from riskmon.platforms.base import ActionResult, Trader
 from riskmon.platforms.sim import SimMarket, SimTrader
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import Store
 

@@ -29,7 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from riskmon.models import AccountSnapshot, Position, Side
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
 

@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from riskmon.models import AccountSnapshot, Position, Side
-from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile
+from riskmon.monitor import REFRESH, AccountMonitor
 from riskmon.platforms.replay import parse_line, snapshot_to_line
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from benchmarks import ctrader_tick_latency, engine, metrics_scrape, platform_tick_latency, streaming
 from riskmon.models import AccountSnapshot
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import Store
 

@@ -40,8 +40,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from riskmon.enforce import Enforcer, Mode, Policy
-from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Observer
+from riskmon.monitor import REFRESH, AccountMonitor, Observer
 from riskmon.platforms.ctrader import CTraderFeed, CTraderSession, CTraderTrader, Timings, Tokens
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.service import DISPATCH_BUDGET
 from riskmon.store import Store

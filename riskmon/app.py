@@ -9,20 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
+from riskmon.clock import SystemClock
 from riskmon.config import AppConfig
 from riskmon.enforce import Enforcer
 from riskmon.exporter import Exporter, build_exporter
+from riskmon.history import EquityHistory
 from riskmon.metrics import Metrics
-from riskmon.models import AccountSnapshot
+from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import Observer
 from riskmon.notify.console import ConsoleAlerts
+from riskmon.notify.webhook import build_webhooks
 from riskmon.service import Component, Service, build_platforms
 from riskmon.store import Store
+from riskmon.view import ReadModel
 
 
 @dataclass
@@ -30,6 +35,7 @@ class App:
     service: Service
     exporter: Exporter | None
     enforcer: Enforcer
+    model: ReadModel  # what the exporter, the console table and Telegram read
 
 
 def build_app(
@@ -46,9 +52,16 @@ def build_app(
     platforms = build_platforms(config)
     traders = {account: p.trader for p in platforms for account in p.accounts}
     service: Service  # alerts raised outside the engine (enforcement) go to the same observers
-    metrics = Metrics(
-        config.profiles, CollectorRegistry(), channels=["telegram"] if settings.telegram_bot_token else []
-    )
+    channels = [
+        name
+        for name, setting in (
+            ("telegram", settings.telegram_bot_token),
+            ("discord", settings.discord_webhook_url),
+            ("webhook", settings.webhook_url),
+        )
+        if setting is not None
+    ]
+    metrics = Metrics(config.profiles, CollectorRegistry(), channels=channels)
     enforcer = Enforcer(
         store,
         config.enforcement(),
@@ -56,20 +69,37 @@ def build_app(
         on_event=lambda event: service.publish(event),
         on_outcome=metrics.record_enforcement,
     )
+    history = EquityHistory(store, [p.account for p in config.profiles])
     observers: list[Any] = [first] if first is not None else []
-    observers += [ConsoleAlerts(console), metrics, enforcer]
-    components: list[Component] = [enforcer]
+    observers += [ConsoleAlerts(console), metrics, history, enforcer]
+    components: list[Component] = [enforcer, history]
+    model: ReadModel  # built with the service; read only once it runs
     from riskmon.notify.telegram import build_telegram  # python-telegram-bot only when it is used
 
     telegram = build_telegram(
         settings,
         store,
         lambda: service.monitors,
+        views=lambda: model.capture(),
+        history=history,
         flattener=enforcer,
         on_failure=lambda: metrics.record_notification_failure("telegram"),
     )
     if telegram is not None:
         observers.append(telegram)
         components.append(telegram)
+    clock = SystemClock()
+    calendars = {p.account: p.calendar for p in config.profiles}
+
+    def day_of(event: AlertEvent) -> date | None:
+        calendar = calendars.get(event.account)
+        return None if calendar is None else calendar.day_of(event.ts)
+
+    webhooks = build_webhooks(
+        settings, store, clock, settings.alert_policy(), day_of, metrics.record_notification_failure
+    )
+    observers += webhooks
+    components += webhooks
     service = Service(config, store, platforms, observers, components=components, annotators=[enforcer], tap=tap)
-    return App(service, build_exporter(service, metrics, settings, enforcer.trading_state), enforcer)
+    model = ReadModel(service.monitors.values(), service.platforms, enforcer.trading_state, history, service.clock)
+    return App(service, build_exporter(model, metrics, settings), enforcer, model)

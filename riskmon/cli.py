@@ -26,25 +26,25 @@ from rich.table import Table
 from rich.text import Text
 
 from riskmon import logs
-from riskmon.app import build_app
+from riskmon.app import App, build_app
 from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import audited_accounts, read_entries
 from riskmon.enforce.manual import flatten_once, resume_once
 from riskmon.errors import ConfigError, ExitCode, PlatformUnavailable, ReplayError, RiskmonError, StoreLockedError
-from riskmon.exporter import Exporter
 from riskmon.models import AccountSnapshot
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
 from riskmon.notify.console import account_table
 from riskmon.notify.format import event_line, event_record
+from riskmon.offloop import render_off_loop
 from riskmon.platforms.ctrader.plugin import CTRADER, token_path, token_store
 from riskmon.platforms.registry import PLATFORMS
 from riskmon.platforms.replay import BadLine, Recorder, read_records, snapshot_to_record, wrapped_json_hint
+from riskmon.profile import AccountProfile
 from riskmon.rules import describe_rules
 from riskmon.rules.presets import PRESETS
 from riskmon.service import (
     Platform,
-    Service,
     SignalHook,
     build_platforms,
     default_signals,
@@ -193,7 +193,7 @@ def run(
             app_ = build_app(app_config, store, console, tap=recorder.write if recorder else None)
             hook = SIGNAL_HOOKS.get(signals) or default_signals()
             with asyncio.Runner(loop_factory=event_loop_factory(settings.riskmon_uvloop)) as runner:
-                runner.run(_serve(app_.service, app_.exporter, console, table and console.is_terminal, hook))
+                runner.run(_serve(app_, console, table and console.is_terminal, hook))
 
 
 def event_loop_factory(wanted: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -209,29 +209,29 @@ def event_loop_factory(wanted: bool = True) -> Callable[[], asyncio.AbstractEven
     return factory
 
 
-async def _serve(
-    service: Service, exporter: Exporter | None, console: Console, show_table: bool, signals: SignalHook
-) -> None:
-    if exporter is None:
-        await _run_service(service, console, show_table, signals)
+async def _serve(app_: App, console: Console, show_table: bool, signals: SignalHook) -> None:
+    if app_.exporter is None:
+        await _run_service(app_, console, show_table, signals)
         return
-    async with exporter:
-        await _run_service(service, console, show_table, signals)
+    async with app_.exporter:
+        await _run_service(app_, console, show_table, signals)
 
 
-async def _run_service(service: Service, console: Console, show_table: bool, signals: SignalHook) -> None:
+async def _run_service(app_: App, console: Console, show_table: bool, signals: SignalHook) -> None:
     if not show_table:
-        await serve(service, signals=signals)
+        await serve(app_.service, signals=signals)
         return
 
-    def table() -> Table:
-        return account_table(service.monitors.values(), console.width)
+    async def table() -> Table:
+        """Captured on the loop (cheap), laid out in a worker thread (10,000 rows never hold the loop)."""
+        view = app_.model.capture()
+        return await render_off_loop(account_table, view.accounts, console.width, console.height)
 
     # Log lines on the same terminal go through the table's console, above it; a log file stays a log file.
-    with Live(table(), console=console, refresh_per_second=4, redirect_stderr=sys.stderr.isatty()) as live:
-        task = asyncio.create_task(serve(service, signals=signals))
+    with Live(await table(), console=console, refresh_per_second=4, redirect_stderr=sys.stderr.isatty()) as live:
+        task = asyncio.create_task(serve(app_.service, signals=signals))
         while not task.done():
-            live.update(table())
+            live.update(await table())
             await asyncio.wait({task}, timeout=0.25)
         await task
 

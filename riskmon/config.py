@@ -8,9 +8,11 @@ its ``Source`` (preset, variable, riskmon.toml key or default), computed here on
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -33,10 +35,10 @@ from riskmon.config_rules import Sources, account_profile
 from riskmon.config_sources import EnvSource, did_you_mean, docker_keeps, plain, read_toml, toml_error
 from riskmon.enforce.spec import EnforceSpec, Mode, Policy
 from riskmon.errors import ConfigError, file_in_the_way
-from riskmon.monitor import AccountProfile
-from riskmon.notify.telegram_policy import QuietHours
+from riskmon.notify.policy import AlertPolicy, QuietHours
 from riskmon.platforms.plugin import PlatformPlugin
 from riskmon.platforms.registry import PLATFORMS
+from riskmon.profile import AccountProfile
 from riskmon.rules import daily_loss, leverage, max_loss, position_size
 from riskmon.rules.presets import PRESETS
 from riskmon.rules.registry import describe_rules
@@ -63,6 +65,24 @@ def _platform_name(value: Any) -> Any:
 
 AccountId = Annotated[str, BeforeValidator(_str_id), Field(min_length=1)]
 PlatformName = Annotated[str, BeforeValidator(_platform_name)]  # the registry's names
+
+
+# The HTTP listener's default port: outside 9100-9999, the exporters' range of Prometheus' default port
+# allocations (every port of it allocated), and outside 9090-9093 (Prometheus, Pushgateway, Alertmanager).
+DEFAULT_PORT = 8465
+# Names in the environment that are riskmon's but no setting: never "unknown setting ... did you mean".
+NOT_SETTINGS = frozenset({"RISKMON_CI"})  # the test suite's CI switch (.ci/run sets it)
+MIN_TOKEN_CHARS = 16
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` names this machine only: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
 
 
 class Settings(BaseSettings):
@@ -118,9 +138,15 @@ class Settings(BaseSettings):
     telegram_flatten_confirm_s: Annotated[int, Field(gt=0, le=600)] = 60  # /flatten confirmation window
     telegram_timeout: Annotated[Seconds, Field(gt=0)] = 15.0  # seconds per Bot API request before it is retried
 
+    # --- Discord and JSON webhooks (same outbox, retries, quiet hours and cooldown as Telegram) ---
+    discord_webhook_url: SecretStr | None = None  # https://discord.com/api/webhooks/<id>/<token>
+    webhook_url: SecretStr | None = None  # a JSON POST per alert, signed with WEBHOOK_SECRET
+    webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-Riskmon-Signature (at least 16 characters)
+
     # --- metrics ---
-    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only where a firewall or container network guards the port
-    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9465  # 0: no /metrics or /healthz listener
+    metrics_host: str = "127.0.0.1"  # beyond loopback (0.0.0.0, an address, a name) only with METRICS_TOKEN
+    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = DEFAULT_PORT  # 0: no listener (page, API, metrics)
+    metrics_token: SecretStr | None = None  # asked of every request but /healthz; required beyond loopback
 
     # --- shards (riskmon run --shard) ---
     riskmon_shard: str | None = None  # I/N, or auto: the StatefulSet pod ordinal of RISKMON_SHARDS
@@ -171,9 +197,14 @@ class Settings(BaseSettings):
         """The quiet hours, with Telegram's settings checked as `run` needs them (a ConfigError if not)."""
         if self.telegram_enabled and not self.telegram_chat_ids:
             raise ConfigError("TELEGRAM_CHAT_ID", "required when TELEGRAM_BOT_TOKEN is set")
-        if not self.telegram_enabled or not self.telegram_quiet_hours:
-            return None
-        return QuietHours.parse(self.telegram_quiet_hours, self.telegram_quiet_tz)
+        return self.alert_policy().quiet if self.telegram_enabled else None
+
+    def alert_policy(self) -> AlertPolicy:
+        """When alerts may go out, on every channel (Telegram, Discord, webhooks): the recovery cooldown and
+        the quiet hours (a ConfigError for quiet hours that cannot be read)."""
+        window = self.telegram_quiet_hours
+        quiet = QuietHours.parse(window, self.telegram_quiet_tz) if window else None
+        return AlertPolicy(timedelta(seconds=self.telegram_cooldown_s), quiet)
 
     def named_secret(self, name: str) -> SecretStr | None:
         """A secret riskmon.toml names (``password_env``), read with the settings."""
@@ -360,7 +391,7 @@ def load_config(
     else:
         accounts = _accounts_from_env(settings, env)
     settings._named_secrets = _named_secrets(env, accounts)
-    warnings = env.unknown(SETTING_NAMES | _secret_variables(accounts))
+    warnings = env.unknown(SETTING_NAMES | _secret_variables(accounts) | NOT_SETTINGS)
     warnings += [
         f"{v.name} (in {v.where}) {kept}, unless that is part of the secret"
         for name in SECRET_SETTINGS | set(settings._named_secrets)
@@ -370,6 +401,7 @@ def load_config(
         raise ConfigError("--strict", "; ".join(warnings))
     _check_names(accounts)
     settings.telegram_quiet()
+    settings.alert_policy()  # quiet hours for the webhooks too
     for index, account in enumerate(accounts):
         _check_credentials(settings, account, f"accounts[{index}]" if toml else None)
     built = [account_profile(a, i, settings, env, toml) for i, a in enumerate(accounts)]
@@ -409,6 +441,8 @@ def _settings(env: EnvSource) -> Settings:
     for name, values in groups.items():
         plugin = PLATFORMS[name]
         settings._venues[name] = _validated(plugin.settings, values, plugin.env_prefix, given)
+    _check_listener(settings, env)
+    _check_webhooks(settings, env)
     return settings
 
 
@@ -422,6 +456,45 @@ def _validated(model: type[M], values: dict[str, str], prefix: str, given: Mappi
         raise ConfigError(
             value.name, plain(error["msg"]), value=value.text, where=value.where, secret=variable in SECRET_SETTINGS
         ) from None
+
+
+def _check_webhooks(settings: Settings, env: EnvSource) -> None:
+    """A webhook URL that cannot work, or a JSON webhook without its signing key: one line, at start-up."""
+    for name in ("discord_webhook_url", "webhook_url"):
+        url: SecretStr | None = getattr(settings, name)
+        if url is not None and not url.get_secret_value().startswith(("https://", "http://")):
+            given = env.get(name.upper())
+            raise ConfigError(name.upper(), "must be an http(s):// address", where=given.where if given else "")
+    secret = settings.webhook_secret
+    if settings.webhook_url is not None and (secret is None or len(secret.get_secret_value()) < MIN_TOKEN_CHARS):
+        given = env.get("WEBHOOK_SECRET")
+        raise ConfigError(
+            "WEBHOOK_SECRET",
+            f"required with WEBHOOK_URL, at least {MIN_TOKEN_CHARS} random characters: every request is signed with it",
+            where=given.where if given else "",
+        )
+
+
+def _check_listener(settings: Settings, env: EnvSource) -> None:
+    """A listener beyond loopback shows every account to whoever reaches it: only with a token."""
+    token = settings.metrics_token
+    if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+        where = env.get("METRICS_TOKEN")
+        raise ConfigError(
+            "METRICS_TOKEN",
+            f"is too short: use at least {MIN_TOKEN_CHARS} random characters (e.g. `openssl rand -hex 24`)",
+            where=where.where if where else "",
+        )
+    if settings.metrics_port == 0 or is_loopback(settings.metrics_host) or token is not None:
+        return
+    host = env.get("METRICS_HOST")
+    raise ConfigError(
+        "METRICS_HOST",
+        "is beyond loopback, so the status page, API and metrics would be open to the network: set METRICS_TOKEN "
+        "(at least 16 random characters) or bind 127.0.0.1",
+        value=settings.metrics_host,
+        where=host.where if host else "",
+    )
 
 
 def _toml_path(settings: Settings, env: EnvSource, flag: Path | None) -> tuple[Path, str] | None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from riskmon.config_sources import EnvSource, plain, toml_error
 from riskmon.errors import ConfigError
-from riskmon.monitor import AccountProfile
+from riskmon.profile import AccountProfile
 from riskmon.rules import daily_loss
 from riskmon.rules.daily_loss import DailySize
 from riskmon.rules.position_size import POSITION_SIZE

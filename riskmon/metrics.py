@@ -1,13 +1,13 @@
 """Prometheus metrics: what every account looks like now, and counts of what happened to it.
 
-``StateCollector`` reads each monitor's latest ``Evaluation`` at scrape time, so a scrape always shows
-the engine's own figures (``RuleResult``s, the snapshot, the account state) and nothing here computes a
-limit. A scrape is split in two: ``capture`` takes an immutable ``StateView`` of every account on the
-event loop (references to frozen evaluations and a few scalars: cheap), and ``render`` turns it into
-metric families anywhere (the exporter does it in a worker thread), so rendering 10,000 accounts never
-holds up the snapshots of the loop. ``Metrics`` holds the counters: it observes evaluations (alerts
-fired, evaluation latency) and offers ``record_enforcement`` / ``record_notification_failure`` to the
-components that own those events. Both live on an explicit ``CollectorRegistry``: riskmon never touches the global one.
+A scrape reads the read model (``riskmon.view``), like the console, Telegram and the status page, so it always
+shows the engine's own figures and nothing here computes a limit. A scrape is split in two: the read model's
+``capture`` takes an immutable ``View`` of every account on the event loop (references to frozen evaluations
+and a few scalars: cheap), and ``render`` turns it into metric families anywhere (the exporter does it in a
+worker thread), so rendering 10,000 accounts never holds up the snapshots of the loop. ``Metrics`` holds the
+counters: it observes evaluations (alerts fired, evaluation latency) and offers ``record_enforcement`` /
+``record_notification_failure`` to the components that own those events. Both live on an explicit
+``CollectorRegistry``: riskmon never touches the global one.
 
 Rule state is 0 for ok, 1 for warning and 2 for critical. ``info`` (an objective reached, such as the
 profit target) is not trouble and reads 0; the alerts counter still counts it with ``severity="info"``.
@@ -15,20 +15,34 @@ profit target) is not trouble and reads 0; the alerts counter still counts it wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+import platform
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import NamedTuple, Protocol
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
-from riskmon.platforms.base import Feed, Outcome
+from riskmon.monitor import Evaluation
+from riskmon.platforms.base import Outcome
+from riskmon.profile import AccountProfile
 from riskmon.rules.leverage import effective_leverage
 from riskmon.rules.position_size import POSITION_SIZE
+from riskmon.view import AccountView, ReadModel, View
+
+# No ``*_created`` series: one more series per counter label set (300,000 at 10,000 accounts) that no
+# dashboard or alert reads. prometheus_client keeps this switch process-wide; riskmon's registry is its only user.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 RULE_STATE = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
@@ -36,17 +50,19 @@ ALERT_SEVERITIES = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 ACCOUNT = ("account", "platform")
+MONEY = (*ACCOUNT, "currency")  # money gauges say their currency (riskmon never converts)
 TRADING_STATE = {TradingState.ACTIVE: 0.0, TradingState.REDUCING: 1.0, TradingState.HALTED: 2.0}
 RULE = (*ACCOUNT, "rule")
+MONEY_RULE = (*RULE, "currency")
 
 # name, help, labels. Money is in the account currency; shares are ratios (1 = 100 %).
 GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_account_info", "Configured account (always 1), with its label.", (*ACCOUNT, "label")),
-    ("riskmon_balance", "Closed balance, in the account currency.", ACCOUNT),
-    ("riskmon_equity", "Equity (balance plus floating P&L), in the account currency.", ACCOUNT),
-    ("riskmon_day_start_balance", "Balance anchored at the start of the trading day.", ACCOUNT),
-    ("riskmon_day_start_equity", "Equity anchored at the start of the trading day.", ACCOUNT),
-    ("riskmon_daily_pnl", "Equity minus the day-start balance: the day's closed and floating P&L.", ACCOUNT),
+    ("riskmon_balance", "Closed balance, in the account currency.", MONEY),
+    ("riskmon_equity", "Equity (balance plus floating P&L), in the account currency.", MONEY),
+    ("riskmon_day_start_balance", "Balance anchored at the start of the trading day.", MONEY),
+    ("riskmon_day_start_equity", "Equity anchored at the start of the trading day.", MONEY),
+    ("riskmon_daily_pnl", "Equity minus the day-start balance: the day's closed and floating P&L.", MONEY),
     ("riskmon_margin_level_ratio", "Equity / used margin (1.5 = 150 %); absent while no margin is used.", ACCOUNT),
     ("riskmon_leverage_ratio", "Effective leverage: total open notional / equity.", ACCOUNT),
     ("riskmon_open_positions", "Open positions.", ACCOUNT),
@@ -72,29 +88,16 @@ GAUGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("riskmon_state_unsaved", "1 while the account's state cannot be saved (the same check as /healthz).", ACCOUNT),
     ("riskmon_rule_state", "Rule verdict on the latest snapshot: 0 ok (or info), 1 warning, 2 critical.", RULE),
     ("riskmon_rule_used_ratio", "Share of the rule's limit used (1 = at the limit; negative in profit).", RULE),
-    ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", RULE),
+    ("riskmon_rule_room_left", "Money that can still be lost before the rule's equity floor.", MONEY_RULE),
     (
         "riskmon_rule_floor",
         "Equity floor of a money-floor rule (daily_loss, max_loss, …), in the account currency.",
-        RULE,
+        MONEY_RULE,
     ),
     ("riskmon_trading_state", "Enforcement state: 0 active, 1 reducing, 2 halted.", ACCOUNT),
     ("riskmon_platform_up", "1 while the platform's feed is connected.", ("platform",)),
     ("riskmon_platform_consecutive_failures", "Feed failures since the last good snapshot.", ("platform",)),
 )
-
-
-class PlatformStatus(Protocol):
-    """What the collector reads from a running platform (``riskmon.service.Platform``)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def feed(self) -> Feed: ...
-
-    @property
-    def failures(self) -> int: ...
 
 
 REFUSED = "riskmon_snapshots_refused"
@@ -113,67 +116,24 @@ def _refused_family() -> CounterMetricFamily:
     return CounterMetricFamily(REFUSED, doc, labels=(*ACCOUNT, "reason"))
 
 
-class AccountView(NamedTuple):
-    """One account as a scrape shows it, captured on the event loop. Every field is immutable (a
-    NamedTuple: a capture builds 10,000 of them on the loop, in a third of a frozen dataclass's time)."""
-
-    profile: AccountProfile
-    last: Evaluation | None
-    stale: bool
-    loading: bool
-    unsaved: bool
-    skew: timedelta | None
-    refused: Mapping[str, int]  # the monitor replaces this mapping, never edits it
-    trading: TradingState | None
-
-
-@dataclass(frozen=True, slots=True)
-class StateView:
-    accounts: tuple[AccountView, ...]
-    platforms: tuple[tuple[str, bool, int], ...]  # name, connected, consecutive failures
-
-
 def _ratio(percent: Decimal | None) -> float | None:
     return None if percent is None else float(percent / 100)
 
 
-class StateCollector:
-    """Reads the current state of every account and platform at scrape time."""
+IN_CURRENCY = frozenset(name for name, _, labels in GAUGES if "currency" in labels)
 
-    def __init__(
-        self,
-        monitors: Collection[AccountMonitor],
-        platforms: Collection[PlatformStatus],
-        trading_state: Callable[[str], TradingState] | None = None,
-    ) -> None:
-        self.monitors = monitors
-        self.platforms = platforms
-        self.trading_state = trading_state  # the enforcer's view, when there is one
+
+class StateCollector:
+    """Registers the read model's accounts and platforms on a registry: read at scrape time."""
+
+    def __init__(self, model: ReadModel) -> None:
+        self.model = model
 
     def describe(self) -> Iterable[Metric]:
         return [*_families().values(), _refused_family()]
 
     def collect(self) -> Iterable[Metric]:
-        return render(self.capture())
-
-    def capture(self) -> StateView:
-        """Every account and platform as it is now: call on the event loop that updates the monitors."""
-        trading = self.trading_state
-        accounts = tuple(
-            AccountView(
-                m.profile,
-                m.last,
-                m.is_stale(),
-                m.loading,
-                m.unsaved,
-                m.skew,
-                m.refused,
-                None if trading is None else trading(m.profile.account),
-            )
-            for m in self.monitors
-        )
-        platforms = tuple((p.name, p.feed.connected, p.failures) for p in self.platforms)
-        return StateView(accounts, platforms)
+        return render(self.model.capture())
 
 
 def _latest(figure: Callable[[Evaluation], float | None]) -> Callable[[AccountView], float | None]:
@@ -196,7 +156,7 @@ ACCOUNT_FIGURES: dict[str, Callable[[AccountView], float | None]] = {
     "riskmon_equity": _latest(lambda ev: float(ev.snapshot.equity)),
     "riskmon_day_start_balance": _latest(lambda ev: float(ev.state.day_start_balance)),
     "riskmon_day_start_equity": _latest(lambda ev: float(ev.state.day_start_equity)),
-    "riskmon_daily_pnl": _latest(lambda ev: float(ev.snapshot.equity - ev.state.day_start_balance)),
+    "riskmon_daily_pnl": lambda a: None if a.daily_pnl is None else float(a.daily_pnl),
     "riskmon_margin_level_ratio": _latest(lambda ev: _ratio(ev.snapshot.margin_level)),
     "riskmon_leverage_ratio": _latest(lambda ev: float(effective_leverage(ev.snapshot))),
     "riskmon_open_positions": _latest(lambda ev: len(ev.snapshot.positions)),
@@ -213,7 +173,7 @@ RULE_FIGURES: dict[str, Callable[[RuleResult], float | None]] = {
 }
 
 
-def render(view: StateView) -> Iterator[Metric]:
+def render(view: View) -> Iterator[Metric]:
     """The metric families of a captured view: pure, safe in any thread.
 
     One family at a time, each from a pass over the accounts: a family is encoded and dropped before the
@@ -226,19 +186,22 @@ def render(view: StateView) -> Iterator[Metric]:
         info.add_metric([a.profile.account, a.profile.platform, a.profile.label], 1)
     yield info
     for name, figure in ACCOUNT_FIGURES.items():
-        family = g[name]
+        family, money = g[name], name in IN_CURRENCY
         for a in view.accounts:
             value = figure(a)
             if value is not None:
-                family.add_metric([a.profile.account, a.profile.platform], value)
+                family.add_metric(
+                    [a.profile.account, a.profile.platform, *((a.currency or "",) if money else ())], value
+                )
         yield family
     for name, rule_figure in RULE_FIGURES.items():
-        family = g[name]
+        family, money = g[name], name in IN_CURRENCY
         for a in view.accounts:
-            for result in () if a.last is None else a.last.results:
+            for result in a.rules:
                 value = rule_figure(result)
                 if value is not None:
-                    family.add_metric([a.profile.account, a.profile.platform, result.rule], value)
+                    extra = (a.currency or "",) if money else ()
+                    family.add_metric([a.profile.account, a.profile.platform, result.rule, *extra], value)
         yield family
     refused = _refused_family()
     for a in view.accounts:
@@ -250,6 +213,13 @@ def render(view: StateView) -> Iterator[Metric]:
         g["riskmon_platform_consecutive_failures"].add_metric([name], failures)
     yield g["riskmon_platform_up"]
     yield g["riskmon_platform_consecutive_failures"]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("riskmon")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 class Metrics:
@@ -266,6 +236,14 @@ class Metrics:
         channels: Iterable[str] = (),
     ) -> None:
         self.registry = registry
+        # The process (CPU, memory, open files; Linux only), the interpreter and its garbage collector, on
+        # riskmon's own registry (never the global one), and the build, to tell versions apart in Grafana.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        Info("riskmon_build", "riskmon's version and the Python running it.", registry=registry).info(
+            {"version": _version(), "python": platform.python_version()}
+        )
         self.alerts = Counter(
             "riskmon_alerts_fired",
             "Alerts raised: a rule starting to fail or changing severity (recoveries are not counted).",

@@ -11,45 +11,22 @@ import logging
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Protocol
 
-from riskmon.clock import Clock, SystemClock, TradingCalendar
+from riskmon.clock import Clock, SystemClock
 from riskmon.engine import Gate, advance, evaluate, gate, track
 from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
-from riskmon.rules import Rule, Rulebook, build_rules
+from riskmon.profile import AccountProfile
 from riskmon.rules.base import Band
 from riskmon.rules.stale_data import LOADING, STALE_DATA, STATE_UNREADABLE, STATE_UNSAVED
 from riskmon.state import AccountState
 from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AccountProfile:
-    """What the engine needs to know about one account: who it is and which rulebook applies."""
-
-    account: str
-    rulebook: Rulebook = field(default_factory=Rulebook)
-    label: str = ""
-    platform: str = "replay"
-    initial_balance: Decimal | None = None  # None: taken from the first snapshot
-
-    @property
-    def name(self) -> str:
-        return self.label or self.account
-
-    @cached_property
-    def rules(self) -> tuple[Rule, ...]:
-        return build_rules(self.rulebook)
-
-    @cached_property
-    def calendar(self) -> TradingCalendar:
-        return self.rulebook.calendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +81,11 @@ LATE_WINDOW = timedelta(minutes=5)
 REFRESH = timedelta(seconds=10)
 
 
+def too_silent(silence_s: float, allowance: timedelta | None) -> bool:
+    """The one staleness test: silent (seconds since fresh data) for longer than the allowance."""
+    return allowance is not None and silence_s > allowance.total_seconds()
+
+
 def _no_relief(result: RuleResult, open_alerts: dict[str, Severity]) -> RuleResult:
     """A late snapshot's verdict, never milder than the open alert a newer snapshot raised."""
     before = open_alerts.get(result.rule)
@@ -156,7 +138,9 @@ class AccountMonitor:
         self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
         self._persisted: AccountState | None = self.state
         self._unsaved_since: float | None = None  # monotonic time saving began to fail
-        self._unsaved_alarm = False  # state_unsaved raised for the current outage
+        # The state cannot be saved (read-only or full disk, deleted file, or a lock held for long): the
+        # ``state_unsaved`` alarm is up for the current outage. The one test for the alarm, /healthz and the metric.
+        self.unsaved = False
         if self.state is not None:
             log.info(
                 "%s: resumed state for trading day %s (anchor %s, %d open alerts)",
@@ -322,16 +306,14 @@ class AccountMonitor:
         return evaluate(self.profile.rules, snap, state)
 
     @property
-    def unsaved(self) -> bool:
-        """The state cannot be saved (read-only or full disk, deleted file, or a lock held for long): the
-        ``state_unsaved`` alarm is up. The one test for the alarm, /healthz and the metric."""
-        return self._unsaved_alarm
+    def allowance(self) -> timedelta | None:
+        """The silence allowed now: ``loading_after`` while the account has had no fresh data since watching
+        began, ``stale_after`` once it has."""
+        return self.loading_after if self.loading else self.stale_after
 
     def is_stale(self) -> bool:
-        """No fresh data for longer than the allowance (the one staleness test: alarm, /healthz, metrics):
-        ``stale_after``, or ``loading_after`` while the account has had no fresh data since watching began."""
-        limit = self.loading_after if self.loading else self.stale_after
-        return limit is not None and self.silence() > limit.total_seconds()
+        """No fresh data for longer than the allowance (alarm, /healthz, metrics, the read model)."""
+        return too_silent(self.silence(), self.allowance)
 
     def silence(self) -> float:
         """Seconds since fresh data last arrived (monotonic: a clock change cannot hide or fake silence)."""
@@ -417,8 +399,8 @@ class AccountMonitor:
                     self.profile.name,
                     exc,
                 )
-            if not self._unsaved_alarm and (not is_transient(exc) or now - self._unsaved_since >= TRANSIENT_GRACE_S):
-                self._unsaved_alarm = True
+            if not self.unsaved and (not is_transient(exc) or now - self._unsaved_since >= TRANSIENT_GRACE_S):
+                self.unsaved = True
                 message = (
                     f"riskmon cannot save this account's state ({exc}): day anchors and open alerts would be "
                     "lost on a restart, and the enforcer cannot record; fix the disk or the database file"
@@ -430,6 +412,6 @@ class AccountMonitor:
             outage = self.clock.monotonic() - self._unsaved_since
             log.warning("%s: state saved again after %.1f s", self.profile.name, outage)
             self._unsaved_since = None
-            if self._unsaved_alarm:
-                self._unsaved_alarm = False
+            if self.unsaved:
+                self.unsaved = False
                 self._announce(STATE_UNSAVED, AlertStatus.RESOLVED, f"state saved again after {outage:.0f} s")

@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from riskmon.models import AccountSnapshot, Position, Side
-from riskmon.monitor import AccountMonitor, AccountProfile, Observer
+from riskmon.monitor import AccountMonitor, Observer
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
 

@@ -15,8 +15,9 @@ from riskmon.enforce.enforcer import Enforcer, EventSink
 from riskmon.enforce.records import Status
 from riskmon.enforce.spec import Policy
 from riskmon.models import AccountSnapshot, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
 from riskmon.platforms.base import Feed, Trader
+from riskmon.profile import AccountProfile
 from riskmon.store import Store
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from riskmon.models import AlertEvent, Severity
-from riskmon.monitor import AccountMonitor, Evaluation
+from riskmon.monitor import Evaluation
 from riskmon.notify.format import event_line
-from riskmon.rules.base import label, money, pct, tightest
+from riskmon.rules.base import label, money, pct
+from riskmon.view import AccountView
 
 _STYLE = {Severity.OK: "green", Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
@@ -32,14 +33,6 @@ class ConsoleAlerts:
             )
 
 
-def worst(evaluation: Evaluation) -> tuple[Severity, str]:
-    failing = [r for r in evaluation.results if r.failing]
-    if not failing:
-        return Severity.OK, "ok"
-    top = max(failing, key=lambda r: r.severity.rank)
-    return top.severity, top.rule
-
-
 # Column sets from the fullest to the narrowest: the first that fits the terminal is shown. Numbers are
 # never wrapped or cut; columns are dropped (or shortened) instead, and only names may be abbreviated.
 _LAYOUTS: tuple[tuple[str, ...], ...] = (
@@ -50,19 +43,23 @@ _LAYOUTS: tuple[tuple[str, ...], ...] = (
     ("Account", "Room left", "Status"),
 )
 _TEXT_COLUMNS = ("Account", "Platform", "Status")
+TABLE_LINES = 6  # the title, the header and the borders: lines of a table that are not accounts
 
 
-def _cells(monitor: AccountMonitor) -> dict[str, str | Text]:
-    ev = monitor.last
+def _cells(a: AccountView) -> dict[str, str | Text]:
+    ev = a.last
     if ev is None:
-        return {"Account": monitor.profile.name, "Platform": monitor.profile.platform, "Status": "waiting for data"}
-    snap, floor = ev.snapshot, tightest(ev.results)  # the money floor with the least room left
+        status = "loading" if a.loading and a.stale else "waiting for data"
+        return {"Account": a.name, "Platform": a.platform, "Status": status}
+    snap, floor = ev.snapshot, a.nearest  # the money floor with the least room left
     share = f"{pct(floor.used)}" if floor and floor.used is not None else "-"
     level = snap.margin_level
-    severity, rule = worst(ev)
-    status = f"{severity.value.upper()} {rule}" if severity is not Severity.OK else "OK"
+    worst = a.worst
+    status = f"{worst.severity.value.upper()} {worst.rule}" if worst is not None else "OK"
+    if a.stale:
+        status = f"STALE · {status}"
     return {
-        "Account": monitor.profile.name,
+        "Account": a.name,
         "Platform": snap.platform,
         "Balance": money(snap.balance),
         "Equity": money(snap.equity),
@@ -73,7 +70,7 @@ def _cells(monitor: AccountMonitor) -> dict[str, str | Text]:
         "Room left": money(floor.room_left) if floor and floor.room_left is not None else "-",
         "Margin lvl": f"{level:.0f}%" if level is not None else "-",
         "Margin": f"{level:.0f}%" if level is not None else "-",
-        "Status": Text(status, style=_STYLE[severity]),
+        "Status": Text(status, style=_STYLE[Severity.CRITICAL if a.stale else a.severity]),
     }
 
 
@@ -89,9 +86,16 @@ def _table(columns: Sequence[str], rows: Sequence[dict[str, str | Text]]) -> Tab
     return table
 
 
-def account_table(monitors: Iterable[AccountMonitor], width: int | None = None) -> Table:
-    """Every account in one table that fits ``width`` columns (the terminal's) without cutting a number."""
-    rows = [_cells(m) for m in monitors]
+def account_table(accounts: Sequence[AccountView], width: int | None = None, height: int | None = None) -> Table:
+    """Every account in one table that fits ``width`` columns (the terminal's) without cutting a number. When
+    they are more than ``height`` lines can show, the most urgent ones, and a last line counting the rest."""
+    room = None if height is None else max(height - TABLE_LINES, 1)
+    if room is not None and len(accounts) > room:
+        shown = sorted(accounts, key=lambda a: a.urgency)[: room - 1]
+        rows = [_cells(a) for a in shown]
+        rows.append({"Account": f"… {len(accounts) - len(shown):,} more", "Status": "less urgent"})
+    else:
+        rows = [_cells(a) for a in accounts]
     if width is None:
         return _table(_LAYOUTS[0], rows)
     for columns in _LAYOUTS:

@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from riskmon.models import AlertEvent, AlertStatus
+from riskmon.rules.base import label
 
 CENT = Decimal("0.01")
 # Units shown to two decimals (money, percent, leverage; and figures raised without a unit). Lots, days and
@@ -44,3 +45,21 @@ def event_line(event: AlertEvent) -> str:
     head = f"{event.ts:%Y-%m-%d %H:%M:%S}Z {event.severity.value.upper():8} {event.status.value:12} {who} {event.rule}"
     tail = f" | action: {event.action}" if event.action else ""
     return f"{head}: {event.message}{tail}"
+
+
+def num(value: Decimal) -> str:
+    """A figure with thousands separators and two decimals; a true minus sign for negatives."""
+    if not value.is_finite():
+        return "∞" if value > 0 else "−∞"
+    text = f"{value:,.2f}"
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def share(value: Decimal) -> str:
+    """A share of a limit (0.8) as a percentage ("80.0%")."""
+    if not value.is_finite():
+        return "over the limit (no allowance)"
+    return f"{value * 100:.1f}%"
+
+
+rule_name = label  # a rule name as words: underscores become spaces

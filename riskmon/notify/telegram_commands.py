@@ -19,10 +19,13 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.constants import ParseMode
 from telegram.ext import ExtBot
 
+from riskmon.chart import chart_title, day_chart, png
 from riskmon.clock import Clock
 from riskmon.monitor import AccountMonitor
 from riskmon.notify import telegram_format as fmt
 from riskmon.notify.telegram_store import Journal
+from riskmon.offloop import render_off_loop
+from riskmon.view import ReadModel, View
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +71,12 @@ class Commands:
         clock: Clock,
         flattener: FlattenHandler | None = None,
         confirm_s: int = 60,
+        views: Callable[[], View] | None = None,
     ) -> None:
         self.bot = bot
         self.monitors = monitors
+        # The read model (``/status``): captured on the loop, rendered in a worker thread.
+        self.views = views or (lambda: ReadModel(self.monitors().values(), clock=clock).capture())
         self.journal = journal
         self.access = access
         self.clock = clock
@@ -100,13 +106,19 @@ class Commands:
         if name in ADMIN_ACTIONS:
             await self._ask(name, chat_id, user_id, args)
             return
+        if name == "status":
+            view = self.views()
+            # Rendered and cut to Telegram's limit off the loop: 10,000 accounts make a megabyte of lines.
+            await self._reply(chat_id, await render_off_loop(lambda: fmt.fit(fmt.status_html(view.accounts))))
+            return
+        if name == "chart":
+            await self._chart(chat_id, args)
+            return
         await self._reply(chat_id, self._answer(name, args))
 
     def _answer(self, name: str, args: list[str]) -> str:
         monitors = self.monitors()
         match name:
-            case "status":
-                return fmt.status_html(monitors.values())
             case "accounts":
                 return fmt.accounts_html(monitors.values())
             case "positions" | "limits":
@@ -221,6 +233,22 @@ class Commands:
         await self.bot.edit_message_text(
             f"{title} {escape(pending.account)}: {escape(outcome)}", chat_id, message_id, parse_mode=ParseMode.HTML
         )
+
+    async def _chart(self, chat_id: str, args: list[str]) -> None:
+        """Today's equity against the floors, from the read model, drawn in a worker thread."""
+        monitor = self._account(args)
+        if monitor is None:
+            await self._reply(chat_id, f"Usage: /chart &lt;account&gt; (one of: {self._names()})")
+            return
+        account = self.views().find(monitor.profile.account)
+        start = None if account is None else account.day_start
+        chart = None if account is None or start is None else day_chart(account.equity_today, start)
+        if account is None or chart is None or account.trading_day is None:
+            await self._reply(chat_id, f"{escape(monitor.profile.name)}: no equity recorded today yet")
+            return
+        title = chart_title(account.name, account.trading_day)
+        image = await render_off_loop(png, chart, fmt.clip(title, 80))
+        await self.bot.send_photo(chat_id, image, caption=escape(fmt.clip(title)), parse_mode=ParseMode.HTML)
 
     async def _reply(self, chat_id: str, html: str) -> None:
         await self.bot.send_message(chat_id, fmt.fit(html), parse_mode=ParseMode.HTML)

@@ -13,31 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from html import escape
 
-from riskmon.models import AlertEvent, AlertStatus, RuleResult, Severity
+from riskmon.models import AlertEvent, AlertStatus, Severity
 from riskmon.monitor import AccountMonitor, Evaluation
-from riskmon.rules.base import tightest
+from riskmon.notify.format import num, rule_name, share
+from riskmon.view import AccountView
 
 _ICON = {Severity.OK: "🟢", Severity.INFO: "🔵", Severity.WARNING: "🟠", Severity.CRITICAL: "🔴"}
 RESOLVED_ICON = "✅"
-
-
-def num(value: Decimal) -> str:
-    """A figure with thousands separators and two decimals; a true minus sign for negatives."""
-    if not value.is_finite():
-        return "∞" if value > 0 else "−∞"
-    text = f"{value:,.2f}"
-    return "−" + text[1:] if text.startswith("-") else text
-
-
-def share(value: Decimal) -> str:
-    """A share of a limit (0.8) as a percentage ("80.0%")."""
-    if not value.is_finite():
-        return "over the limit (no allowance)"
-    return f"{value * 100:.1f}%"
-
-
-def rule_name(rule: str) -> str:
-    return rule.replace("_", " ")
 
 
 def _when(ts: datetime) -> str:
@@ -207,6 +189,7 @@ HELP_HTML = "\n".join(
         "/accounts — configured accounts",
         "/positions &lt;account&gt; — open positions",
         "/limits &lt;account&gt; — every rule with its figures",
+        "/chart &lt;account&gt; — today's equity against the floors (a picture)",
         "/mute &lt;account&gt; &lt;minutes&gt; — hold back warnings (admins; critical alerts still come)",
         "/unmute [account] — end mutes",
         "/flatten &lt;account&gt; — close everything (admins; asks to confirm)",
@@ -216,24 +199,22 @@ HELP_HTML = "\n".join(
 )
 
 
-def _worst(results: Iterable[RuleResult]) -> RuleResult | None:
-    failing = [r for r in results if r.failing]
-    return max(failing, key=lambda r: r.severity.rank) if failing else None
-
-
-def status_html(monitors: Iterable[AccountMonitor]) -> str:
+def status_html(accounts: Iterable[AccountView]) -> str:
+    """Every account in one line each: state, equity, the nearest money floor's share used and room left."""
     lines = ["<b>Status</b>"]
-    for monitor in monitors:
-        name = escape(clip(monitor.profile.name))
-        ev = monitor.last
+    for a in accounts:
+        name = escape(clip(a.name))
+        ev = a.last
         if ev is None:
-            lines.append(f"⏳ {name}: waiting for data")
+            lines.append(f"⏳ {name}: {'loading (no data yet)' if a.loading and a.stale else 'waiting for data'}")
             continue
-        worst = _worst(ev.results)
-        icon = _ICON[worst.severity] if worst else _ICON[Severity.OK]
+        worst = a.worst
+        icon = _ICON[a.severity]
         state = f"{escape(worst.severity.value.upper())} {escape(rule_name(worst.rule))}" if worst else "OK"
+        if a.stale:
+            state = f"STALE (no fresh data) · {state}"
         line = f"{icon} <b>{name}</b>: {state} · equity {num(ev.snapshot.equity)}"
-        floor = tightest(ev.results)
+        floor = a.nearest
         if floor is not None and floor.used is not None:
             line += f" · {escape(rule_name(floor.rule))} used {share(floor.used)}"
         if floor is not None and floor.room_left is not None:

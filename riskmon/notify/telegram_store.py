@@ -1,21 +1,19 @@
-"""Telegram's tables in the SQLite store: the outbox (what must be delivered) and the journal
-(alerts of the day, mutes) that the daily summary and /mute read.
-
-The outbox holds one row per chat per message: ``pending`` → ``sent`` (or ``failed`` on a permanent
-refusal, ``merged`` when a held recovery was cancelled by a repeat of the same alert). A row is
-delivered once ``release_at`` (quiet hours, cooldown) and ``next_attempt_at`` (retry backoff) have
-passed; within a chat rows go out in insertion order. Times are Unix seconds (REAL).
+"""Telegram's own tables in the SQLite store: the journal (alerts of the day, mutes) that the daily summary
+and /mute read. Its messages wait in the outbox every channel shares (``riskmon.notify.outbox``), which
+took over Telegram's first outbox table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from riskmon.models import AlertEvent, AlertStatus, Severity
+from riskmon.notify.outbox import Outbox, OutboxRow, epoch, instant, migrate_outbox
 from riskmon.notify.telegram_format import DayAlert
 from riskmon.store import Store
+
+__all__ = ["Journal", "Outbox", "OutboxRow", "epoch", "instant"]
 
 COMPONENT = "telegram"
 
@@ -55,147 +53,18 @@ TELEGRAM_MIGRATIONS: tuple[str, ...] = (
         until REAL NOT NULL
     );
     """,
+    # The outbox moved to the shared ``outbox`` table (its migration runs first, see ``migrate``): on a new
+    # database the first entry above created an empty telegram_outbox again, which goes.
+    """
+    DROP TABLE IF EXISTS telegram_outbox;
+    """,
 )
 
 
-def epoch(ts: datetime) -> float:
-    return ts.timestamp()
-
-
-def instant(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    chat_id: str
-    kind: str
-    text: str
-    attempts: int
-    next_attempt_at: float
-    severity: str = ""  # the alert's, for alerts
-
-
-class Outbox:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        store.migrate(COMPONENT, TELEGRAM_MIGRATIONS)
-
-    def enqueue(
-        self,
-        chat_ids: Sequence[str],
-        text: str,
-        now: datetime,
-        kind: str,
-        release_at: datetime | None = None,
-        event: AlertEvent | None = None,
-    ) -> None:
-        """Queue ``text`` for every chat (call inside ``store.transaction()`` to group with other writes)."""
-        released = epoch(release_at or now)
-        self.store.db.executemany(
-            "INSERT INTO telegram_outbox (chat_id, kind, account, rule, severity, text, created_at, release_at, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    chat,
-                    kind,
-                    event.account if event else "",
-                    event.rule if event else "",
-                    event.severity.value if event else "",
-                    text,
-                    epoch(now),
-                    released,
-                    released,
-                )
-                for chat in chat_ids
-            ],
-        )
-
-    def cancel_held_recovery(self, account: str, rule: str, now: datetime) -> Severity | None:
-        """Withdraw a recovery of ``account``/``rule`` still held back; return the severity it closed."""
-        rows = self.store.db.execute(
-            "SELECT DISTINCT severity FROM telegram_outbox WHERE state = 'pending' AND kind = ? AND account = ? "
-            "AND rule = ? AND release_at > ?",
-            (AlertStatus.RESOLVED.value, account, rule, epoch(now)),
-        ).fetchall()
-        if not rows:
-            return None
-        self.store.db.execute(
-            "UPDATE telegram_outbox SET state = 'merged' WHERE state = 'pending' AND kind = ? AND account = ? "
-            "AND rule = ? AND release_at > ?",
-            (AlertStatus.RESOLVED.value, account, rule, epoch(now)),
-        )
-        return max((Severity(r[0]) for r in rows), key=lambda s: s.rank)
-
-    def heads(self, now: datetime) -> list[OutboxRow]:
-        """The oldest released pending row of each chat (delivery order within a chat is insertion order),
-        except that a chat whose head is a non-critical row waiting for its retry sends its oldest critical
-        row meanwhile: a critical alert never waits behind a warning Telegram throttles."""
-        rows = self._heads("release_at <= ?", (epoch(now),))
-        waiting = [r.chat_id for r in rows if r.next_attempt_at > epoch(now) and r.severity != Severity.CRITICAL.value]
-        if not waiting:
-            return rows
-        marks = ", ".join("?" for _ in waiting)
-        urgent = self._heads(
-            f"release_at <= ? AND next_attempt_at <= ? AND severity = ? AND kind != ? AND chat_id IN ({marks})",
-            (epoch(now), epoch(now), Severity.CRITICAL.value, AlertStatus.RESOLVED.value, *waiting),
-        )
-        jumped = {r.chat_id: r for r in urgent}
-        return sorted((jumped.get(r.chat_id, r) for r in rows), key=lambda r: r.id)
-
-    def _heads(self, where: str, args: tuple[object, ...]) -> list[OutboxRow]:
-        rows = self.store.db.execute(
-            "SELECT o.id, o.chat_id, o.kind, o.text, o.attempts, o.next_attempt_at, o.severity FROM telegram_outbox o "
-            f"JOIN (SELECT MIN(id) AS id FROM telegram_outbox WHERE state = 'pending' AND {where} "
-            "GROUP BY chat_id) h ON o.id = h.id ORDER BY o.id",
-            args,
-        ).fetchall()
-        return [OutboxRow(*row) for row in rows]
-
-    def next_release(self, now: datetime) -> datetime | None:
-        row = self.store.db.execute(
-            "SELECT MIN(release_at) FROM telegram_outbox WHERE state = 'pending' AND release_at > ?", (epoch(now),)
-        ).fetchone()
-        return instant(row[0]) if row and row[0] is not None else None
-
-    def mark_sent(self, row_id: int, now: datetime, message_id: int) -> None:
-        self.store.db.execute(
-            "UPDATE telegram_outbox SET state = 'sent', sent_at = ?, message_id = ?, attempts = attempts + 1 "
-            "WHERE id = ?",
-            (epoch(now), message_id, row_id),
-        )
-
-    def mark_failed(self, row_id: int, error: str) -> None:
-        self.store.db.execute(
-            "UPDATE telegram_outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
-            (error, row_id),
-        )
-
-    def retry_at(self, row_id: int, when: datetime, error: str) -> None:
-        self.store.db.execute(
-            "UPDATE telegram_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-            (epoch(when), error, row_id),
-        )
-
-    def refuse_other_chats(self, chat_ids: Sequence[str]) -> int:
-        """Pending rows for chats no longer configured are not sent (the chat was removed on purpose)."""
-        marks = ", ".join("?" for _ in chat_ids)
-        return self.store.db.execute(
-            f"UPDATE telegram_outbox SET state = 'failed', last_error = 'chat no longer in TELEGRAM_CHAT_ID' "
-            f"WHERE state = 'pending' AND chat_id NOT IN ({marks})",
-            tuple(chat_ids),
-        ).rowcount
-
-    def prune(self, before: datetime) -> int:
-        """Forget delivered, refused and merged rows created before ``before``; pending rows always stay."""
-        return self.store.db.execute(
-            "DELETE FROM telegram_outbox WHERE state != 'pending' AND created_at < ?", (epoch(before),)
-        ).rowcount
-
-    def counts(self) -> dict[str, int]:
-        rows = self.store.db.execute("SELECT state, COUNT(*) FROM telegram_outbox GROUP BY state").fetchall()
-        return {state: count for state, count in rows}
+def migrate(store: Store) -> None:
+    """The shared outbox first (it takes Telegram's old outbox over, rows and all), then Telegram's tables."""
+    migrate_outbox(store)
+    store.migrate(COMPONENT, TELEGRAM_MIGRATIONS)
 
 
 class Journal:
@@ -203,7 +72,7 @@ class Journal:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.migrate(COMPONENT, TELEGRAM_MIGRATIONS)
+        migrate(store)
 
     def record(self, events: Iterable[AlertEvent], day: date) -> None:
         self.store.db.executemany(

@@ -13,8 +13,9 @@ from typing import Any
 from riskmon.clock import ManualClock
 from riskmon.enforce import Enforcer, Policy
 from riskmon.models import AlertEvent
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.platforms.sim import SimMarket
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import Store
 from tests.fakes.trader import RecordingTrader

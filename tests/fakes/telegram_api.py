@@ -14,9 +14,12 @@ import html
 import itertools
 import json
 import re
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -203,6 +206,11 @@ class FakeTelegram:
         if method in ("sendMessage", "editMessageText") and _visible_length(params) > MAX_TEXT:
             call.status = 400
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
+        if method == "sendPhoto":
+            problem = _photo_problem(params)
+            if problem:
+                call.status = 400
+                return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {problem}"}
         return 200, {"ok": True, "result": await self._result(method, params)}
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
@@ -217,6 +225,16 @@ class FakeTelegram:
                     "chat": {"id": int(params["chat_id"]), "type": "private"},
                     "from": {"id": BOT_ID, "is_bot": True, "first_name": "riskmon"},
                     "text": params.get("text", ""),
+                }
+            case "sendPhoto":
+                width, height = _png_size(params["photo"])
+                return {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "chat": {"id": int(params["chat_id"]), "type": "private"},
+                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "riskmon"},
+                    "photo": [{"file_id": "p1", "file_unique_id": "u1", "width": width, "height": height}],
+                    "caption": params.get("caption", ""),
                 }
             case "getUpdates":
                 return await self._get_updates(params)
@@ -235,11 +253,52 @@ class FakeTelegram:
         return list(self._updates)
 
 
+MAX_CAPTION = 1024  # the Bot API's limit on a photo's caption, after entity parsing
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # sendPhoto: at most 10 MB, width + height at most 10,000, ratio at most 20
+
+
+def _png_size(data: Any) -> tuple[int, int]:
+    if not isinstance(data, bytes) or data[:8] != b"\x89PNG\r\n\x1a\n":
+        return 0, 0
+    return struct.unpack(">II", data[16:24])
+
+
+def _photo_problem(params: dict[str, Any]) -> str:
+    """Why the Bot API would refuse this sendPhoto (an uploaded file, as riskmon sends it), or ""."""
+    photo = params.get("photo")
+    if not isinstance(photo, bytes):
+        return "there is no photo in the request"
+    width, height = _png_size(photo)
+    if not width or not height:
+        return "IMAGE_PROCESS_FAILED"
+    if len(photo) > MAX_PHOTO_BYTES or width + height > 10_000 or max(width, height) / min(width, height) > 20:
+        return "PHOTO_INVALID_DIMENSIONS"
+    caption = {"text": params.get("caption", ""), "parse_mode": params.get("parse_mode")}
+    if _visible_length(caption) > MAX_CAPTION:
+        return "message caption is too long"
+    return ""
+
+
 def _params(content_type: str, body: bytes) -> dict[str, Any]:
     if not body:
         return {}
     if content_type.startswith("application/json"):
         return dict(json.loads(body))
+    if content_type.startswith("multipart/form-data"):  # a file upload: files as bytes, fields as values
+        message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+        fields: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if part.get_filename() is not None:
+                fields[str(name)] = payload
+            else:
+                text = payload.decode() if isinstance(payload, bytes) else str(payload)
+                try:
+                    fields[str(name)] = json.loads(text)
+                except ValueError:
+                    fields[str(name)] = text
+        return fields
     params: dict[str, Any] = {}
     for key, value in parse_qsl(body.decode()):
         try:

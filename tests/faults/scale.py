@@ -42,13 +42,14 @@ from pydantic import SecretStr
 
 from riskmon.config import AppConfig, load_config
 from riskmon.exporter import Exporter
-from riskmon.metrics import Metrics, StateCollector
+from riskmon.metrics import Metrics
 from riskmon.models import AlertEvent, AlertStatus, Severity
 from riskmon.monitor import BLINDNESS, Evaluation
 from riskmon.platforms.ctrader import CTraderFeed, CTraderSession, Timings, Tokens
 from riskmon.platforms.ctrader.trader import CTraderTrader
 from riskmon.service import STREAM_SILENCE, Platform, Service
 from riskmon.store import Store
+from riskmon.view import ReadModel
 from tests.fakes.ctrader_process import FIRST_CTID, ServerProcess
 
 INVARIANT_S = 2.0  # the bound: alerted, or already blind-alarmed, within 2 s of the crossing
@@ -191,9 +192,7 @@ async def riskmon(
     platform = Platform("ctrader", feed, CTraderTrader(session), tuple(accounts), STREAM_SILENCE)
     metrics = Metrics(config.profiles, CollectorRegistry())
     service = Service(config, store, [platform], [watch, metrics])
-    exporter = Exporter(metrics.registry, service.monitors.values(), port=0, state=StateCollector(
-        service.monitors.values(), service.platforms
-    ))  # fmt: skip
+    exporter = Exporter(metrics.registry, ReadModel(service.monitors.values(), service.platforms), port=0)
     async with exporter:
         running = asyncio.create_task(service.run())
         try:

@@ -400,7 +400,7 @@ async def api() -> AsyncIterator[FakeTelegram]:
 
 
 def outbox_states(db: Path) -> dict[str, int]:
-    return {state: count for state, count in query(db, "SELECT state, COUNT(*) FROM telegram_outbox GROUP BY state")}
+    return {state: count for state, count in query(db, "SELECT state, COUNT(*) FROM outbox GROUP BY state")}
 
 
 def deliveries(api: FakeTelegram) -> dict[str, int]:
@@ -662,14 +662,14 @@ async def test_sigterm_with_telegram_down(tmp_path: Path, spawn: Spawn, outcome:
     env = telegram_env(tmp_path, api)
     first = spawn(env, feed.config)
     await first.wait(alert_seen(first, "CRITICAL", "escalated", "daily_loss"), what="critical alert")
-    await first.wait(lambda: len(query(db, "SELECT id FROM telegram_outbox WHERE state = 'pending'")) == 2)
+    await first.wait(lambda: len(query(db, "SELECT id FROM outbox WHERE state = 'pending'")) == 2)
 
     stopping = time.monotonic()
     first.signal(signal.SIGTERM)
     assert await first.exit_code(12) == 0
     stop_s = time.monotonic() - stopping
     assert stop_s < 11
-    pending = query(db, "SELECT text FROM telegram_outbox WHERE state = 'pending' ORDER BY id")
+    pending = query(db, "SELECT text FROM outbox WHERE state = 'pending' ORDER BY id")
     assert len(pending) == 2 and not api.sent()
 
     api.heal()

@@ -20,13 +20,14 @@ from riskmon.backoff import Backoff
 from riskmon.clock import Clock, ManualClock, SystemClock
 from riskmon.config import Settings
 from riskmon.models import AlertEvent, AlertStatus, Severity
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
+from riskmon.notify.policy import AlertPolicy, QuietHours
 from riskmon.notify.telegram import TelegramNotifier, build_telegram
 from riskmon.notify.telegram_bot import Scrubber, make_bot
 from riskmon.notify.telegram_commands import Access
 from riskmon.notify.telegram_format import alert_html
-from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
 from riskmon.notify.telegram_summary import job_id
+from riskmon.profile import AccountProfile
 from riskmon.rules import Rulebook
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store

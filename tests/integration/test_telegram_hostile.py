@@ -38,7 +38,7 @@ async def test_a_huge_retry_after_is_capped(api: FakeTelegram) -> None:
         queue(telegram, alert(1))
         await api.wait_for(lambda: len([c for c in api.calls if c.status == 429]) == 2)
         await api.wait_for(lambda: telegram.outbox.counts() == {"pending": 2})
-    waits = [row[0] for row in store.db.execute("SELECT next_attempt_at FROM telegram_outbox").fetchall()]
+    waits = [row[0] for row in store.db.execute("SELECT next_attempt_at FROM outbox").fetchall()]
     assert waits and all(wait <= time.time() + MAX_RETRY_AFTER_S for wait in waits)  # not a year
     assert all(wait > time.time() + MAX_RETRY_AFTER_S - 30 for wait in waits)  # but the cap, not nothing
 
@@ -89,7 +89,8 @@ async def test_many_accounts_going_blind_at_once_make_one_message(api: FakeTeleg
     from datetime import timedelta
 
     from riskmon.clock import ManualClock
-    from riskmon.monitor import STALE_DATA, AccountMonitor, AccountProfile
+    from riskmon.monitor import STALE_DATA, AccountMonitor
+    from riskmon.profile import AccountProfile
     from riskmon.rules.presets import PRESETS
     from tests.builders import D, ts
 

@@ -18,9 +18,11 @@ from riskmon.clock import ManualClock
 from riskmon.exporter import Exporter
 from riskmon.metrics import Metrics, StateCollector
 from riskmon.models import AlertEvent, AlertStatus, Order, Severity, Side
-from riskmon.monitor import STALE_DATA, STATE_UNREADABLE, AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import STALE_DATA, STATE_UNREADABLE, AccountMonitor, Evaluation
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
+from riskmon.view import ReadModel
 from tests.builders import position, snap, ts
 
 D = Decimal
@@ -137,7 +139,7 @@ def test_clock_skew_is_measured_and_exported() -> None:
     clock = ManualClock(NOW)
     registry = CollectorRegistry()
     m = watch(clock)
-    registry.register(StateCollector([m], []))
+    registry.register(StateCollector(ReadModel([m])))
     m.process(snap("2026-03-02 09:59:57", "100000", received_at=NOW))
     labels = {"account": "acc-1", "platform": "replay"}
     assert registry.get_sample_value("riskmon_clock_skew_seconds", labels) == 3.0
@@ -245,19 +247,22 @@ async def test_a_scrape_renders_off_the_loop_from_a_view_captured_on_it() -> Non
     profiles = [AccountProfile(f"acc-{n}", BOOK, initial_balance=D(100000)) for n in range(3)]
     metrics = Metrics(profiles, registry)
     monitors = [AccountMonitor(p, Store(MEMORY), [metrics], clock=clock) for p in profiles]
-    state = StateCollector(monitors, [])
+    state = StateCollector(ReadModel(monitors))
     for m in monitors:
         m.process(snap("2026-03-02 10:00", "100000", account=m.profile.account))
-    view = state.capture()
+    view = state.model.capture()
     monitors[0].process(snap("2026-03-02 10:00:01", "100000", "91000", account="acc-0"))
     assert view.accounts[0].last is not None and view.accounts[0].last.snapshot.equity == D(100000)  # immutable
     with pytest.raises(AttributeError):
         view.accounts[0].stale = True  # type: ignore[misc]
-    async with Exporter(registry, monitors, port=0, state=state) as exporter:
+    async with Exporter(registry, state.model, port=0) as exporter:
         url = f"http://127.0.0.1:{exporter.port}/metrics"
         async with httpx.AsyncClient(trust_env=False) as client:
             response = await client.get(url)
-    assert response.status_code == 200 and 'riskmon_equity{account="acc-0",platform="replay"} 91000.0' in response.text
+    assert (
+        response.status_code == 200
+        and 'riskmon_equity{account="acc-0",currency="USD",platform="replay"} 91000.0' in response.text
+    )
     assert probe.threads and threading.main_thread().ident not in probe.threads  # rendered in a worker thread
     assert asyncio.get_running_loop().is_running()
 
@@ -273,7 +278,7 @@ async def test_a_family_by_family_exposition_is_still_one_valid_document() -> No
     monitors = [AccountMonitor(p, Store(MEMORY), [metrics], clock=clock) for p in profiles]
     for m in monitors:
         m.process(snap("2026-03-02 10:00", "100000", account=m.profile.account))
-    exporter = Exporter(registry, monitors, port=0, state=StateCollector(monitors, []))
+    exporter = Exporter(registry, ReadModel(monitors), port=0)
     async with exporter, httpx.AsyncClient(trust_env=False) as client:
         url = f"http://127.0.0.1:{exporter.port}/metrics"
         accept = {"Accept": "application/openmetrics-text;version=1.0.0", "Accept-Encoding": "gzip"}

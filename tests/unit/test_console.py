@@ -16,6 +16,7 @@ from riskmon import logs
 from riskmon.cli import app
 from riskmon.monitor import AccountMonitor
 from riskmon.notify.console import ConsoleAlerts, account_table
+from riskmon.view import ReadModel
 from tests.builders import preset_monitor, snap
 
 runner = CliRunner()
@@ -42,7 +43,7 @@ def monitors() -> list[AccountMonitor]:
 
 def render(width: int) -> list[str]:
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
-    console.print(account_table(monitors(), width))
+    console.print(account_table(ReadModel(monitors()).capture().accounts, width))
     return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
 
 
@@ -61,7 +62,7 @@ def test_the_table_shows_everything_when_there_is_room() -> None:
     text = "\n".join(render(160))
     for header in ("Platform", "Balance", "Equity", "Nearest floor: used / limit", "Room left", "Margin lvl", "Status"):
         assert header in text
-    assert "100,000.00" in text and "97,512.34" in text and "2,487.66 / 5,000.00 (49.8%)" in text
+    assert "100,000.00" in text and "97,512.34" in text and "daily loss 2,487.66 / 5,000.00 (49.8%)" in text
 
 
 def test_at_80_columns_the_widest_figures_are_dropped_not_cut() -> None:
@@ -74,7 +75,12 @@ def test_log_lines_print_above_the_live_table_not_through_it(capsys: pytest.Capt
     out = io.StringIO()
     console = Console(file=out, width=80, force_terminal=True, color_system=None)
     logs.configure("plain", "INFO")
-    with Live(account_table(monitors(), 80), console=console, auto_refresh=False, redirect_stderr=True) as live:
+    with Live(
+        account_table(ReadModel(monitors()).capture().accounts, 80),
+        console=console,
+        auto_refresh=False,
+        redirect_stderr=True,
+    ) as live:
         logging.getLogger("riskmon.test").warning("feed failed (connection refused)")
         live.refresh()
     assert "feed failed (connection refused)" in out.getvalue()  # went through the table's console
@@ -97,7 +103,8 @@ def test_labels_reach_the_terminal_as_written_never_as_markup() -> None:
         monitor.process(snap("2026-03-02 10:01", "100000", "94000", account=f"acc-{index}"))  # a breach: a line
         watched.append(monitor)
     watched.append(preset_monitor("basic", account="waiting", label="[phase 2]"))  # no data yet
-    with Live(account_table(watched, 200), console=console, auto_refresh=False, redirect_stderr=True) as live:
+    table = account_table(ReadModel(watched).capture().accounts, 200)
+    with Live(table, console=console, auto_refresh=False, redirect_stderr=True) as live:
         for label in HOSTILE_LABELS:
             logging.getLogger("riskmon.test").warning("limits %s", label)
         live.refresh()
@@ -157,3 +164,18 @@ def test_presets_fit_80_columns_in_plain_words() -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and re.fullmatch(r"riskmon \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_more_accounts_than_the_terminal_shows_keep_the_most_urgent_and_count_the_rest() -> None:
+    calm = [preset_monitor("ftmo-2step", "100000", account=f"calm-{n:02}") for n in range(30)]
+    for monitor in calm:
+        monitor.process(snap("2026-03-02 10:00", "100000", "100000", account=monitor.profile.account))
+    urgent = preset_monitor("ftmo-2step", "100000", account="zz-breached")
+    urgent.process(snap("2026-03-02 10:00", "100000", "94000", account="zz-breached"))
+    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
+    console.print(account_table(ReadModel([*calm, urgent]).capture().accounts, 160, height=12))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) <= 12
+    body = [line for line in lines if "│" in line]  # the accounts' rows
+    assert "zz-breached" in body[0] and "CRITICAL" in body[0]  # the breached account first, though last by name
+    assert "… 26 more" in body[-1] and len(body) == 6

@@ -17,9 +17,11 @@ from riskmon.config import AppConfig, Settings, load_config
 from riskmon.errors import ConfigError
 from riskmon.exporter import Exporter, build_exporter
 from riskmon.metrics import Metrics, StateCollector
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
+from riskmon.profile import AccountProfile
 from riskmon.service import Service, build_platforms
 from riskmon.store import MEMORY, Store
+from riskmon.view import ReadModel
 from tests.builders import snap, ts
 
 START = ts("2026-03-02 08:00")
@@ -35,8 +37,8 @@ class Setup:
             AccountMonitor(p, Store(MEMORY), [metrics], clock=self.clock, stale_after=timedelta(seconds=30))
             for p in profiles
         ]
-        self.state = StateCollector(self.monitors, [])
-        self.exporter = Exporter(self.registry, self.monitors, port=0, state=self.state)
+        self.model = ReadModel(self.monitors, clock=self.clock)
+        self.exporter = Exporter(self.registry, self.model, port=0)
 
     def feed(self, account: str) -> None:
         monitor = next(m for m in self.monitors if m.profile.account == account)
@@ -109,7 +111,7 @@ async def test_head_unknown_paths_and_methods(served: tuple[Setup, httpx.AsyncCl
     _, client = served
     head = await client.head("/metrics")
     assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
-    assert (await client.get("/")).status_code == 404
+    assert (await client.get("/nothing-here")).status_code == 404
     post = await client.post("/metrics")
     assert post.status_code == 405 and post.headers["allow"] == "GET, HEAD"
     assert (await client.get("/metrics?name[]=x")).status_code == 200
@@ -165,7 +167,7 @@ def sim_config(tmp_path: Path, **env: str) -> AppConfig:
 def test_settings_default_to_loopback() -> None:
     fields = Settings.model_fields
     assert fields["metrics_host"].default == "127.0.0.1"
-    assert fields["metrics_port"].default == 9465
+    assert fields["metrics_port"].default == 8465 and fields["metrics_token"].default is None
 
 
 def test_build_exporter_for_the_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,15 +176,16 @@ def test_build_exporter_for_the_service(tmp_path: Path, monkeypatch: pytest.Monk
     registry = CollectorRegistry()
     metrics = Metrics(config.profiles, registry)
     service = Service(config, Store(MEMORY), build_platforms(config), [metrics])
-    assert build_exporter(service, metrics, config.settings) is None  # METRICS_PORT=0: no listener
+    model = ReadModel(service.monitors.values(), service.platforms)
+    assert build_exporter(model, metrics, config.settings) is None  # METRICS_PORT=0: no listener
 
-    config = sim_config(tmp_path, PLATFORM="sim", METRICS_HOST="0.0.0.0", METRICS_PORT="9999")
-    exporter = build_exporter(service, metrics, config.settings)
+    token = "0123456789abcdef0123"
+    config = sim_config(tmp_path, PLATFORM="sim", METRICS_HOST="0.0.0.0", METRICS_PORT="9999", METRICS_TOKEN=token)
+    exporter = build_exporter(model, metrics, config.settings)
     assert exporter is not None
     assert (exporter.host, exporter.port) == ("0.0.0.0", 9999)
-    assert exporter.state is not None
     view = CollectorRegistry()
-    view.register(exporter.state)
+    view.register(StateCollector(exporter.model))
     assert view.get_sample_value("riskmon_platform_up", {"platform": "sim"}) == 1
     info = {"account": "sim-ftmo", "platform": "sim", "label": "FTMO 100k (sim)"}
     assert view.get_sample_value("riskmon_account_info", info) == 1

@@ -16,7 +16,8 @@ from riskmon.enforce.plan import flatten_trigger, trigger_band
 from riskmon.enforce.spec import Mode, Policy
 from riskmon.engine import equity_band, evaluate
 from riskmon.models import AccountSnapshot, AlertEvent, Position, Side
-from riskmon.monitor import REFRESH, AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import REFRESH, AccountMonitor, Evaluation
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
 from tests.builders import D, position, snap, ts

@@ -12,15 +12,18 @@ from prometheus_client import CollectorRegistry
 from riskmon.clock import ManualClock
 from riskmon.metrics import Metrics, StateCollector
 from riskmon.models import AccountSnapshot, AlertStatus, Severity, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.platforms.base import Outcome
 from riskmon.platforms.replay import parse_line, snapshot_to_line
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
+from riskmon.view import ReadModel
 from tests.builders import D, position, snap, ts
 
 ACCOUNT = "acc-1"
 IDS = {"account": ACCOUNT, "platform": "mt5"}
+MONEY = {**IDS, "currency": "USD"}  # money gauges say their currency
 
 # A day on an FTMO 2-step 100k account: a losing position walks through warning into a breach,
 # then the next day closes flat above the profit target (info). Leverage and position size are on.
@@ -74,17 +77,17 @@ def setup(clock: ManualClock | None = None) -> tuple[AccountMonitor, Metrics, Sc
     clock = clock or ManualClock(ts("2026-03-02 08:00"))
     monitor = AccountMonitor(profile(), Store(MEMORY), [metrics], clock=clock, stale_after=timedelta(seconds=30))
     platforms = [FakePlatform("mt5", FakeFeed(True)), FakePlatform("ctrader", FakeFeed(False), failures=3)]
-    registry.register(StateCollector([monitor], platforms))
+    registry.register(StateCollector(ReadModel([monitor], platforms)))
     return monitor, metrics, Scrape(registry)
 
 
 def expect_account(scrape: Scrape, ev: Evaluation) -> None:
     s, state = ev.snapshot, ev.state
-    assert scrape("riskmon_balance", **IDS) == float(s.balance)
-    assert scrape("riskmon_equity", **IDS) == float(s.equity)
-    assert scrape("riskmon_day_start_balance", **IDS) == float(state.day_start_balance)
-    assert scrape("riskmon_day_start_equity", **IDS) == float(state.day_start_equity)
-    assert scrape("riskmon_daily_pnl", **IDS) == float(s.equity - state.day_start_balance)
+    assert scrape("riskmon_balance", **MONEY) == float(s.balance)
+    assert scrape("riskmon_equity", **MONEY) == float(s.equity)
+    assert scrape("riskmon_day_start_balance", **MONEY) == float(state.day_start_balance)
+    assert scrape("riskmon_day_start_equity", **MONEY) == float(state.day_start_equity)
+    assert scrape("riskmon_daily_pnl", **MONEY) == float(s.equity - state.day_start_balance)
     level = s.margin_level
     assert scrape("riskmon_margin_level_ratio", **IDS) == (None if level is None else pytest.approx(float(level) / 100))
     leverage = ev.result("leverage")
@@ -100,8 +103,13 @@ def expect_account(scrape: Scrape, ev: Evaluation) -> None:
     for r in ev.results:
         labels = {**IDS, "rule": r.rule}
         assert scrape("riskmon_rule_state", **labels) == state_values[r.severity], r.rule
-        for name, figure in (("used_ratio", r.used), ("room_left", r.room_left), ("floor", r.floor)):
-            assert scrape(f"riskmon_rule_{name}", **labels) == (None if figure is None else float(figure)), name
+        for name, figure, money in (
+            ("used_ratio", r.used, False),
+            ("room_left", r.room_left, True),
+            ("floor", r.floor, True),
+        ):
+            named = {**labels, "currency": s.currency} if money else labels
+            assert scrape(f"riskmon_rule_{name}", **named) == (None if figure is None else float(figure)), name
 
 
 def test_every_gauge_is_the_engines_figure_after_each_replayed_snapshot() -> None:
@@ -121,11 +129,11 @@ def test_money_floors_are_the_rule_results() -> None:
     evaluations = replay(monitor, RECORDING[:4])
     breach = evaluations[-1].result("daily_loss")
     assert breach is not None and breach.severity is Severity.CRITICAL
-    assert scrape("riskmon_rule_floor", **IDS, rule="daily_loss") == 95000.0
-    assert scrape("riskmon_rule_room_left", **IDS, rule="daily_loss") == -100.0
+    assert scrape("riskmon_rule_floor", **MONEY, rule="daily_loss") == 95000.0
+    assert scrape("riskmon_rule_room_left", **MONEY, rule="daily_loss") == -100.0
     assert scrape("riskmon_rule_used_ratio", **IDS, rule="daily_loss") == 1.02
-    assert scrape("riskmon_rule_floor", **IDS, rule="max_loss") == 90000.0
-    assert scrape("riskmon_rule_room_left", **IDS, rule="max_loss") == 4900.0
+    assert scrape("riskmon_rule_floor", **MONEY, rule="max_loss") == 90000.0
+    assert scrape("riskmon_rule_room_left", **MONEY, rule="max_loss") == 4900.0
 
 
 def test_alerts_fired_counts_firing_and_escalation_by_severity() -> None:
@@ -155,7 +163,7 @@ def test_nothing_about_an_account_before_its_first_snapshot_but_its_info() -> No
     _, _, scrape = setup()
     assert scrape("riskmon_account_info", account=ACCOUNT, platform="mt5", label="FTMO") == 1
     assert scrape("riskmon_account_stale", **IDS) == 0
-    assert scrape("riskmon_balance", **IDS) is None
+    assert scrape("riskmon_balance", **MONEY) is None
     assert scrape("riskmon_rule_state", **IDS, rule="daily_loss") is None
     # Counters start at zero so the first increase is visible to increase().
     assert scrape("riskmon_alerts_fired_total", account=ACCOUNT, rule="daily_loss", severity="critical") == 0
@@ -209,7 +217,7 @@ def test_trading_state_is_the_enforcers() -> None:
     registry = CollectorRegistry()
     monitor = AccountMonitor(profile(), Store(MEMORY))
     states = {ACCOUNT: TradingState.ACTIVE}
-    registry.register(StateCollector([monitor], [], states.__getitem__))
+    registry.register(StateCollector(ReadModel([monitor], [], states.__getitem__)))
     scrape = Scrape(registry)
     assert scrape("riskmon_trading_state", **IDS) == 0
     states[ACCOUNT] = TradingState.HALTED

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from riskmon.clock import ManualClock
 from riskmon.models import AccountSnapshot
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
 from riskmon.platforms.replay import BadLine, RecordError, ReplayFeed, parse_line, read_records
+from riskmon.profile import AccountProfile
 from riskmon.rules import Rulebook
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store

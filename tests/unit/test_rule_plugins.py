@@ -3,6 +3,7 @@ restart, equity bands that hold, response levels the enforcer acts on, and the s
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -23,8 +24,9 @@ from riskmon.enforce.spec import Mode, Policy
 from riskmon.engine import equity_band, watched
 from riskmon.metrics import StateCollector
 from riskmon.models import Severity, TradingState
-from riskmon.monitor import AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.notify.telegram_format import limits_html
+from riskmon.profile import AccountProfile
 from riskmon.rules import PLUGINS, Response, Watch, build_rules, describe_rules
 from riskmon.rules.enforcement import ENFORCEMENT
 from riskmon.rules.flat import FLAT_BY
@@ -32,6 +34,8 @@ from riskmon.rules.presets import PRESETS
 from riskmon.rules.stale_data import STALE_DATA
 from riskmon.state import AccountState
 from riskmon.store import MEMORY, Store
+from riskmon.view import ReadModel
+from riskmon.web import accounts_json, page_html
 from tests.builders import D, position, preset_monitor, snap, ts
 
 # Every rule on, at figures a snapshot walk crosses.
@@ -72,7 +76,10 @@ def test_no_rule_name_is_written_out_outside_its_own_module() -> None:
     # The enforcer's journal names its storage component "enforcement": a table, not the rule.
     enforcer = [p for p in root.glob("enforce/*.py") if p.name != "journal.py"]
     consumers = [*root.glob("notify/*.py"), *enforcer, *root.glob("config*.py")]
-    consumers += [root / f"{m}.py" for m in ("metrics", "monitor", "engine", "exporter", "service", "app", "cli")]
+    consumers += [
+        root / f"{m}.py"
+        for m in ("metrics", "monitor", "engine", "exporter", "service", "app", "cli", "view", "web", "history")
+    ]
     found = []
     for path in consumers:
         text = path.read_text(encoding="utf-8")
@@ -215,7 +222,14 @@ def test_limits_and_metrics_list_every_rule_generically() -> None:
     assert "room left" in lines["daily loss"] and "room left" in lines["weekly loss"]
     assert "minutes left" in lines["flat by"]  # a time rule in its own words
     assert "trades today" in lines["trade count"]
-    collector = StateCollector([m], [])
+    model = ReadModel([m])
+    view = model.capture()
+    assert {r.rule for r in view.accounts[0].rules} == EVERY_RULE  # the read model: every rule, generically
+    page = "".join(page_html(view))
+    assert {rule for rule in EVERY_RULE if f'class="rule" data-rule="{rule}"' in page} == EVERY_RULE
+    api = json.loads("".join(accounts_json(view)))
+    assert {r["rule"] for r in api["accounts"][0]["rules"]} == EVERY_RULE
+    collector = StateCollector(model)
     registry = CollectorRegistry()
     registry.register(collector)
     states = {s.labels["rule"] for f in registry.collect() if f.name == "riskmon_rule_state" for s in f.samples}

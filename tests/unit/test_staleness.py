@@ -12,8 +12,9 @@ from riskmon.clock import ManualClock
 from riskmon.config import load_config
 from riskmon.errors import AuthenticationError
 from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, Severity
-from riskmon.monitor import LOADING, STALE_DATA, AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import LOADING, STALE_DATA, AccountMonitor, Evaluation
 from riskmon.platforms.sim import SimMarket, SimTrader
+from riskmon.profile import AccountProfile
 from riskmon.service import Platform, Service
 from riskmon.store import MEMORY, Store
 from tests.builders import snap, ts

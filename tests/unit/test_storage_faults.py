@@ -17,10 +17,12 @@ from riskmon.clock import ManualClock
 from riskmon.errors import StoreError, StoreLockedError
 from riskmon.exporter import Exporter
 from riskmon.models import AlertEvent, AlertStatus, Severity
-from riskmon.monitor import STATE_UNSAVED, AccountMonitor, AccountProfile, Evaluation
+from riskmon.monitor import STATE_UNSAVED, AccountMonitor, Evaluation
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.state import AccountState
 from riskmon.store import TRANSIENT_GRACE_S, Store
+from riskmon.view import ReadModel
 from tests.builders import D, snap, ts
 
 NOW = ts("2026-03-02 10:00")
@@ -127,7 +129,7 @@ async def test_unsaved_state_is_a_503_and_a_critical_alert_once(tmp_path: Path) 
     unsaved = [(e.rule, e.severity, e.status) for e in recorder.events if e.rule == STATE_UNSAVED]
     assert unsaved == [(STATE_UNSAVED, Severity.CRITICAL, AlertStatus.FIRING)]  # once per outage
     assert monitor.unsaved
-    exporter = Exporter(CollectorRegistry(), [monitor], port=0)
+    exporter = Exporter(CollectorRegistry(), ReadModel([monitor]), port=0)
     async with exporter, httpx.AsyncClient(trust_env=False) as client:
         health = await client.get(f"http://127.0.0.1:{exporter.port}/healthz")
     assert health.status_code == 503 and health.text == "state not saved (database unwritable): acc-1\n"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 from riskmon.models import AlertEvent, AlertStatus, Severity
-from riskmon.notify.telegram_store import Journal, Outbox
+from riskmon.notify.telegram_store import TELEGRAM_MIGRATIONS, Journal, Outbox
 from riskmon.store import MEMORY, Store
 from tests.builders import D, ts
 
@@ -76,3 +77,41 @@ def test_alert_log_and_mutes() -> None:
     assert journal.muted_until("acc-1", NOW + timedelta(minutes=30)) is None
     assert journal.unmute() == 1
     assert journal.prune(date(2026, 3, 3)) == 2
+
+
+def test_channels_share_the_outbox_and_never_see_each_others_rows() -> None:
+    store = Store(MEMORY)
+    telegram, discord = Outbox(store, "telegram"), Outbox(store, "discord")
+    telegram.enqueue(["1"], "tg", NOW, "firing")
+    discord.enqueue(["discord"], "dc", NOW, "firing")
+    assert [r.text for r in telegram.heads(NOW)] == ["tg"] and [r.text for r in discord.heads(NOW)] == ["dc"]
+    assert discord.refuse_other_chats(["elsewhere"], "gone") == 1 and telegram.counts() == {"pending": 1}
+    assert (telegram.cancel_held_recovery("acc-1", "daily_loss", NOW), discord.counts()) == (None, {"failed": 1})
+
+
+def test_a_database_with_telegrams_old_outbox_keeps_its_pending_rows(tmp_path: Path) -> None:
+    """A database from before the shared outbox: Telegram's table and rows become the outbox's, channel telegram."""
+    db = tmp_path / "old.db"
+    old = Store(db)
+    old.migrate("telegram", TELEGRAM_MIGRATIONS[:1])  # the schema as the previous riskmon left it
+    old.db.execute(
+        "INSERT INTO telegram_outbox (chat_id, kind, text, created_at, release_at, next_attempt_at) "
+        "VALUES ('42', 'firing', 'still to send', 1.0, 1.0, 1.0)"
+    )
+    old.close()
+    store = Store(db)
+    Journal(store)  # what Telegram's start does: the shared outbox first, then Telegram's own tables
+    assert (store.schema_version("outbox"), store.schema_version("telegram")) == (1, 2)
+    tables = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "telegram_outbox" not in tables and "outbox" in tables
+    (row,) = Outbox(store).heads(NOW)
+    assert (row.chat_id, row.text) == ("42", "still to send")
+    assert Outbox(store, "webhook").heads(NOW) == []
+    store.close()
+
+
+def test_a_new_database_has_one_outbox() -> None:
+    store = Store(MEMORY)
+    Journal(store)
+    tables = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "outbox" in tables and "telegram_outbox" not in tables

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from mt5_support import NOW, load_scenario
 
 from riskmon.clock import ManualClock
-from riskmon.monitor import AccountMonitor, AccountProfile
+from riskmon.monitor import AccountMonitor
 from riskmon.platforms.mt5.feed import TerminalState, build_snapshot
+from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
 from riskmon.store import MEMORY, Store
 

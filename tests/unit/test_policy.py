@@ -10,7 +10,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Ne
 from riskmon.backoff import Backoff
 from riskmon.errors import ConfigError
 from riskmon.models import AlertEvent, AlertStatus, Severity
-from riskmon.notify.telegram_policy import AlertPolicy, QuietHours
+from riskmon.notify.policy import AlertPolicy, QuietHours
 from riskmon.notify.telegram_sender import judge
 from tests.builders import D, ts
 

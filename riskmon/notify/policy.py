@@ -1,4 +1,4 @@
-"""When an alert may go out: quiet hours, mutes and the recovery cooldown. Pure: time comes in.
+"""When an alert may go out, on every channel: quiet hours, mutes and the recovery cooldown. Pure: time comes in.
 
 - Anything critical (a critical alert, or the recovery of one) is never held by quiet hours or mutes.
 - During quiet hours warnings, info and their recoveries are held until the quiet hours end.
