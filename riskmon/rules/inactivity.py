@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Field
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
+from riskmon.rules.base import FOREVER, EquityFree, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.spec import Count, RuleSpec
 from riskmon.state import AccountState
 
@@ -44,6 +44,16 @@ class InactivityRule(SpecRule, EquityFree):
         if snap.positions:
             return LastActive(snap.ts, False)
         return last or LastActive(snap.ts, True)
+
+    def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime:
+        """While a position is open, until it closes; else a second before the warning, then before the deadline
+        (a second's margin for the day count's rounding)."""
+        last: LastActive | None = LastActive.restore(state.slots.get(self.name))
+        if snap.positions or last is None:
+            return FOREVER
+        deadline = last.at + timedelta(days=self.spec.days)
+        edges = (deadline - timedelta(days=self.spec.warn_days), deadline)
+        return min((e - timedelta(seconds=1) for e in edges if e - timedelta(seconds=1) > snap.ts), default=FOREVER)
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         last: LastActive | None = LastActive.restore(state.slots.get(self.name))

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Plugin, SpecRule, Watch, money
+from riskmon.rules.base import HUNDRED, Band, DayBound, Plugin, SpecRule, Watch, money
 from riskmon.rules.floors import Floor, floor_result, number, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
@@ -61,7 +61,7 @@ def trailing_high(source: TrailSource, state: AccountState) -> Decimal:
 
 
 @dataclass(frozen=True)
-class MaxLossRule(SpecRule):
+class MaxLossRule(DayBound, SpecRule):
     spec: MaxLossSpec
     name: str = MAX_LOSS
 
