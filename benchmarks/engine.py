@@ -10,14 +10,19 @@ Prints a markdown table. Everything runs in this one process except start-up, wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
+import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -138,8 +143,30 @@ async def ticking(accounts: int, seconds: float) -> tuple[float, float, float]:
     return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1], cpu
 
 
-def startup_seconds(accounts: int = 1000) -> float:
-    """A real `riskmon run` process with 1,000 simulated accounts: launch → first snapshot of every account."""
+class StartFailed(RuntimeError):
+    """riskmon exited (or never got ready) while a benchmark waited for it: the reason is in its last lines."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def saved_states(db: Path) -> int:
+    """Accounts with a saved state (0 while the database is not there yet); the connection is always closed."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("SELECT count(*) FROM account_state").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def startup_seconds(accounts: int = 1000, timeout: float = 300.0, port: int | None = None) -> float:
+    """A real `riskmon run` process with simulated accounts: launch → first snapshot of every account saved.
+
+    Fails at once with riskmon's own last lines if it exits (a port taken, a bad config), or after ``timeout``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "riskmon.toml"
         config.write_text(
@@ -153,6 +180,7 @@ def startup_seconds(accounts: int = 1000) -> float:
             "PYTHONUNBUFFERED": "1",
             "SIM_INTERVAL": "60",
             "LOG_LEVEL": "DEBUG",
+            "METRICS_PORT": str(port or free_port()),  # never the default: a running riskmon may hold it
         }
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -162,26 +190,29 @@ def startup_seconds(accounts: int = 1000) -> float:
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert proc.stderr is not None
+        tail: deque[str] = deque(maxlen=5)
+        # Read riskmon's log in a thread the whole time: a full pipe would stall it.
+        reader = threading.Thread(target=lambda: tail.extend(proc.stderr or ()), daemon=True)
+        reader.start()
         db = Path(tmp) / "riskmon.db"
         try:
-            for line in proc.stderr:
-                if "watching" in line:
-                    break
-            import sqlite3
-
-            while True:  # every account's first snapshot evaluated and its state saved
-                try:
-                    with sqlite3.connect(db) as conn:
-                        if conn.execute("SELECT count(*) FROM account_state").fetchone()[0] >= accounts:
-                            break
-                except sqlite3.Error:
-                    pass
-                time.sleep(0.01)
+            while saved_states(db) < accounts:  # every account's first snapshot evaluated and its state saved
+                if proc.poll() is not None:
+                    reader.join(5)
+                    last = "".join(tail).strip() or "(nothing on stderr)"
+                    raise StartFailed(f"riskmon exited with code {proc.returncode} before it was ready:\n{last}")
+                if time.perf_counter() - started > timeout:
+                    raise StartFailed(f"riskmon not ready after {timeout:.0f} s:\n{''.join(tail).strip()}")
+                time.sleep(0.05)
             return time.perf_counter() - started
         finally:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            reader.join(5)
 
 
 def main() -> None:

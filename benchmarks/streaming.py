@@ -40,10 +40,11 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from riskmon.enforce import Enforcer, Mode, Policy
-from riskmon.monitor import AccountMonitor, Observer
+from riskmon.monitor import REFRESH, AccountMonitor, Observer
 from riskmon.platforms.ctrader import CTraderFeed, CTraderSession, CTraderTrader, Timings, Tokens
 from riskmon.profile import AccountProfile
 from riskmon.rules.presets import PRESETS
+from riskmon.service import DISPATCH_BUDGET
 from riskmon.store import Store
 from tests.fakes.ctrader_process import FIRST_CTID, ServerProcess
 
@@ -80,7 +81,7 @@ class Riskmon:
     @classmethod
     @contextlib.asynccontextmanager
     async def start(
-        cls, server: ServerProcess, accounts: int, db: Path, enforce: bool = False
+        cls, server: ServerProcess, accounts: int, db: Path, enforce: bool = False, full: bool = False
     ) -> AsyncIterator[Riskmon]:
         names = [str(FIRST_CTID + i) for i in range(accounts)]
         hello = server.hello
@@ -102,7 +103,8 @@ class Riskmon:
             enforcer = Enforcer(store, dict.fromkeys(names, LIVE), lambda _: trader)
             observers.append(enforcer)
         profiles = [AccountProfile(name, BOOK, platform="ctrader", initial_balance=INITIAL) for name in names]
-        monitors = {p.account: AccountMonitor(p, store, observers) for p in profiles}
+        refresh = None if full else REFRESH  # full: every snapshot through the whole engine (no fast path)
+        monitors = {p.account: AccountMonitor(p, store, observers, refresh=refresh) for p in profiles}
         riskmon = cls(session, monitors, {name: (array("q"), array("d")) for name in names}, asyncio.Event())
         feed = CTraderFeed(session, calendar=BOOK.calendar)
         tasks = [asyncio.create_task(riskmon._dispatch(feed))]
@@ -124,6 +126,7 @@ class Riskmon:
 
     async def _dispatch(self, feed: CTraderFeed) -> None:
         waiting = set(self.monitors)
+        turn = time.monotonic()
         async for snap in feed.snapshots():
             self.monitors[snap.account].process(snap)
             if snap.positions:  # the enforcer benchmark closes them
@@ -134,7 +137,9 @@ class Riskmon:
                 waiting.discard(snap.account)
                 if not waiting:
                     self.ready.set()
-            await asyncio.sleep(0)  # as Service._supervise: let other tasks act between snapshots
+            if time.monotonic() - turn > DISPATCH_BUDGET:  # as Service._supervise
+                await asyncio.sleep(0)
+                turn = time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -175,12 +180,12 @@ def tick_latencies(
     return latencies, unseen
 
 
-async def ticking(accounts: int, seconds: float) -> Ticking:
+async def ticking(accounts: int, seconds: float, full: bool = False) -> Ticking:
     """Every account one tick a second for ``seconds``; latencies tick written → snapshot evaluated."""
     async with ServerProcess.start(accounts, INITIAL, Decimal(OPEN_POINTS) / 100_000) as server:
         with tempfile.TemporaryDirectory() as tmp:
             before = rss_bytes()
-            async with Riskmon.start(server, accounts, Path(tmp) / "riskmon.db") as riskmon:
+            async with Riskmon.start(server, accounts, Path(tmp) / "riskmon.db", full=full) as riskmon:
                 plan = [
                     (FIRST_CTID + k % accounts, OPEN_POINTS - 1 - k // accounts) for k in range(int(seconds * accounts))
                 ]
@@ -211,7 +216,7 @@ async def enforcer_latencies(accounts: int, rate: float) -> list[float]:
     return [(first[ctid] - at) * 1000 for (ctid, _), at in zip(plan, sent, strict=True) if ctid in first]
 
 
-async def main(account_counts: list[int], seconds: float, enforcer: bool, as_json: bool) -> None:
+async def main(account_counts: list[int], seconds: float, enforcer: bool, as_json: bool, full: bool = False) -> None:
     if enforcer:
         print("| accounts | crossings | closes seen | p50 ms | p99 ms | max ms |\n|---:|---|---:|---:|---:|---:|")
         for accounts, rate, what in ((20, 10.0, "one at a time, 100 ms apart"), (1000, 1000.0, "1,000 within 1 s")):
@@ -224,7 +229,7 @@ async def main(account_counts: list[int], seconds: float, enforcer: bool, as_jso
     if not as_json:
         print(HEADER)
     for accounts in account_counts:
-        r = await ticking(accounts, seconds)
+        r = await ticking(accounts, seconds, full)
         if as_json:
             print(json.dumps({**asdict(r), "latencies_ms": None, "p50": r.p50, "p99": r.p99}))
             continue
@@ -240,7 +245,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--enforcer", action="store_true", help="enforcer latency instead of tick latency")
     parser.add_argument("--json", action="store_true", help="one JSON line per account count (benchmarks.run)")
+    parser.add_argument("--full", action="store_true", help="no fast path: every snapshot through the whole engine")
     args = parser.parse_args()
     # riskmon logs every enforcement decision as in production, to a sink that costs the formatting only.
     logging.basicConfig(stream=open(os.devnull, "w"), level=logging.INFO)  # noqa: SIM115
-    asyncio.run(main(args.accounts, args.seconds, args.enforcer, args.json))
+    asyncio.run(main(args.accounts, args.seconds, args.enforcer, args.json, args.full))

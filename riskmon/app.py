@@ -7,6 +7,7 @@ poller). The metrics exporter wraps the whole run so a taken port fails start-up
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,7 +21,7 @@ from riskmon.enforce import Enforcer
 from riskmon.exporter import Exporter, build_exporter
 from riskmon.history import EquityHistory
 from riskmon.metrics import Metrics
-from riskmon.models import AlertEvent
+from riskmon.models import AccountSnapshot, AlertEvent
 from riskmon.monitor import Observer
 from riskmon.notify.console import ConsoleAlerts
 from riskmon.notify.webhook import build_webhooks
@@ -37,8 +38,16 @@ class App:
     model: ReadModel  # what the exporter, the console table and Telegram read
 
 
-def build_app(config: AppConfig, store: Store, console: Console, first: Observer | None = None) -> App:
-    """Everything wired; ``first`` (the recorder) sees each evaluation before anyone reports on it."""
+def build_app(
+    config: AppConfig,
+    store: Store,
+    console: Console,
+    first: Observer | None = None,
+    tap: Callable[[AccountSnapshot], None] | None = None,
+) -> App:
+    """Everything wired; ``first`` sees each evaluation before anyone reports on it, and ``tap`` (the recorder)
+    every snapshot of a configured account before it is evaluated (the fast path's too, which no observer
+    sees one by one)."""
     settings = config.settings
     platforms = build_platforms(config)
     traders = {account: p.trader for p in platforms for account in p.accounts}
@@ -91,6 +100,6 @@ def build_app(config: AppConfig, store: Store, console: Console, first: Observer
     )
     observers += webhooks
     components += webhooks
-    service = Service(config, store, platforms, observers, components=components, annotators=[enforcer])
+    service = Service(config, store, platforms, observers, components=components, annotators=[enforcer], tap=tap)
     model = ReadModel(service.monitors.values(), service.platforms, enforcer.trading_state, history, service.clock)
     return App(service, build_exporter(model, metrics, settings), enforcer, model)

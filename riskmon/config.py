@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -146,6 +147,11 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"  # beyond loopback (0.0.0.0, an address, a name) only with METRICS_TOKEN
     metrics_port: Annotated[int, Field(ge=0, lt=65536)] = DEFAULT_PORT  # 0: no listener (page, API, metrics)
     metrics_token: SecretStr | None = None  # asked of every request but /healthz; required beyond loopback
+
+    # --- shards (riskmon run --shard) ---
+    riskmon_shard: str | None = None  # I/N, or auto: the StatefulSet pod ordinal of RISKMON_SHARDS
+    riskmon_shards: Annotated[int, Field(gt=0)] | None = None  # the shard count, for auto
+    riskmon_uvloop: bool = True  # uvloop's event loop when the fast extra installed it
 
     _named_secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)  # riskmon.toml's password_env values
     _venues: dict[str, BaseModel] = PrivateAttr(default_factory=dict)  # each platform's settings, by its name
@@ -293,6 +299,15 @@ class AppConfig:
     def simulated(self) -> bool:
         return self.accounts == SIM_ACCOUNTS
 
+    def only(self, keep: Callable[[str], bool]) -> AppConfig:
+        """The configuration of the accounts ``keep`` accepts (by id): one shard's."""
+        return replace(
+            self,
+            accounts=tuple(a for a in self.accounts if keep(a.id)),
+            profiles=tuple(p for p in self.profiles if keep(p.account)),
+            sources={k: v for k, v in self.sources.items() if keep(k)},
+        )
+
     def enforcement(self) -> dict[str, Policy]:
         """Each account's effective enforcement policy (DRY_RUN and the leverage defaults applied)."""
         s = self.settings
@@ -300,10 +315,15 @@ class AppConfig:
             a.id: a.enforce.resolve(s.dry_run, s.emergency_leverage_threshold, s.target_leverage) for a in self.accounts
         }
 
+    @cached_property
+    def _by_name(self) -> tuple[dict[str, AccountProfile], dict[str, AccountProfile], dict[str, AccountConfig]]:
+        """Profiles by id and by label, accounts by id: built once (start-up asks for each of thousands)."""
+        by_id = {p.account: p for p in self.profiles}
+        return by_id, {p.label: p for p in self.profiles if p.label}, {a.id: a for a in self.accounts}
+
     def profile(self, account: str) -> AccountProfile:
         """An account by id, else by label (ids and labels are unique across the configuration)."""
-        by_id = {p.account: p for p in self.profiles}
-        by_label = {p.label: p for p in self.profiles if p.label}
+        by_id, by_label, _ = self._by_name
         found = by_id.get(account) or by_label.get(account)
         if found is None:
             known = ", ".join(p.account + (f" ({p.label})" if p.label else "") for p in self.profiles)
@@ -329,7 +349,7 @@ class AppConfig:
                     trail += f", stops rising at {lock}"
             overall = f"overall loss {ml.mode.value} {ml.size_text()}{trail} [{src[f'{max_loss.MAX_LOSS}.size']}]"
         initial = "" if profile.initial_balance is None else f" {profile.initial_balance}"
-        preset = next(a.preset for a in self.accounts if a.id == account)
+        preset = self._by_name[2][account].preset
         floors = (daily_loss.DAILY_LOSS, max_loss.MAX_LOSS)
         others = [name.replace("_", " ") for name, _ in describe_rules(book) if name not in floors]
         also = f"; also checked: {', '.join(others)} (riskmon config says each)" if others else ""
@@ -395,8 +415,9 @@ def load_config(
     )
     if config.simulated:
         config = replace(config, notices=(SIMULATOR_BANNER, *config.notices))
+    policies = config.enforcement()  # once: resolving every account's policy per account was quadratic
     for index, (account, profile) in enumerate(zip(accounts, config.profiles, strict=True)):
-        _check_enforcement(config.enforcement()[account.id], profile, f"accounts[{index}]")
+        _check_enforcement(policies[account.id], profile, f"accounts[{index}]")
     return config
 
 

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 
 from riskmon.clock import TradingCalendar
-from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity
-from riskmon.rules.base import ANY_EQUITY, Band, Rule, StatefulRule, Watch, stateful
+from riskmon.models import EARLIEST, LATEST, AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity
+from riskmon.rules.base import ANY_EQUITY, INFINITY, Band, Rule, StatefulRule, Watch, stateful, steady_until
 from riskmon.state import AccountState, AnchorSource
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,103 @@ def equity_band(rules: Sequence[Rule], snap: AccountSnapshot, state: AccountStat
 def watched(rules: Sequence[Rule]) -> frozenset[Watch]:
     """The inputs besides equity whose change can change some rule's verdict."""
     return frozenset().union(*(rule.watches for rule in rules))
+
+
+_SHAPE = attrgetter("id", "symbol", "side", "volume", "opened_at")
+
+
+def positions_key(snap: AccountSnapshot, prices: bool) -> object:
+    """What of the positions the rules watch: all of it when a rule watches prices, else which positions are
+    open (id, symbol, side, size, opening time) and not their prices."""
+    return snap.positions if prices else tuple(map(_SHAPE, snap.positions))
+
+
+@dataclass(slots=True)
+class Gate:
+    """What a snapshot must match for the verdicts of the last full evaluation to stand (the fast path).
+
+    Equity strictly inside (``low``, ``high``), a time in [``since``, ``until``), and everything else the
+    rules watch unchanged: then no rule's verdict, no alert and no rule's memory can differ from the last
+    full evaluation, except the day's low and the equity high (the monitor keeps the extremes of the equities
+    it let through) and the latest snapshot itself, all folded in before the next one.
+    ``since`` moves to each snapshot let through (one older than that is late: a full evaluation).
+    """
+
+    low: Decimal  # the rules' band, open
+    high: Decimal
+    day_low: Decimal  # a new low for the day is evaluated in full when this is the day's low (else -Infinity)
+    since: datetime
+    until: datetime
+    balance: Decimal
+    margin: Decimal | None  # None: no rule watches the margin
+    leverage: Decimal | None
+    positions: object  # ``positions_key``
+    orders: object
+    prices: bool  # some rule watches position prices
+    estimated: bool  # the day anchor is estimated: the platform's realised P&L replaces it (``advance``)
+
+    def admits(self, snap: AccountSnapshot) -> bool:
+        """Inside the gate (and ``since`` moved to it). Every figure compared is then as valid as the evaluated
+        snapshot's, but for ``received_at`` (checked here) and a NaN equity (raises InvalidOperation)."""
+        received = snap.received_at
+        if not (
+            self.low < snap.equity < self.high
+            and self.day_low <= snap.equity
+            and self.since <= snap.ts < self.until
+            and snap.balance == self.balance
+            and not snap.keepalive
+            and (self.margin is None or snap.margin == self.margin)
+            and snap.leverage == self.leverage
+            and snap.orders == self.orders
+            and (snap.realized_today is None or not self.estimated)
+            and (received is None or EARLIEST <= received < LATEST)
+            and positions_key(snap, self.prices) == self.positions
+        ):
+            return False
+        self.since = snap.ts
+        return True
+
+
+def gate(
+    rules: Sequence[Rule],
+    snap: AccountSnapshot,
+    state: AccountState,
+    calendar: TradingCalendar,
+    until: datetime,
+    day_lows: bool = True,
+) -> Gate | None:
+    """The gate after a full evaluation of ``snap`` (the newest) into ``state``, or None when the next snapshot
+    must be evaluated in full whatever it is (a rule watching the clock that cannot say until when its verdict
+    holds, or an empty band). ``until`` bounds how long the gate stands (the monitor's refresh, so the table
+    and metrics see fresh figures that often, and its clock's tolerance for stamps from the future). ``day_lows``:
+    each new low of the day's equity is evaluated in full (the daily summary reports the closest approach to a
+    floor); without it the monitor folds the lowest equity it let through into the state."""
+    until = min(calendar.next_reset(snap.ts), until)
+    for rule in rules:
+        if Watch.TIME in rule.watches:
+            steady = steady_until(rule, snap, state)
+            if steady is None:
+                return None
+            until = min(until, steady)
+    band = equity_band(rules, snap, state)
+    if band.low >= band.high or until <= snap.ts:
+        return None
+    kinds = watched(rules)
+    prices = Watch.PRICES in kinds
+    return Gate(
+        low=band.low,
+        high=band.high,
+        day_low=state.day_low_equity if day_lows else -INFINITY,
+        since=snap.ts,
+        until=until,
+        balance=snap.balance,
+        margin=snap.margin if Watch.MARGIN in kinds else None,
+        leverage=snap.leverage,
+        positions=positions_key(snap, prices),
+        orders=snap.orders,
+        prices=prices,
+        estimated=state.anchor_source is AnchorSource.ESTIMATED,
+    )
 
 
 @dataclass(frozen=True, slots=True)

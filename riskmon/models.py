@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from typing import NamedTuple
 
@@ -183,12 +183,41 @@ def _bad_figures(what: str, figures: dict[str, Decimal | None]) -> str | None:
     return None
 
 
+PLAUSIBLE = Decimal(10) ** IMPLAUSIBLE_EXPONENT
+
+
+def plausible(snap: AccountSnapshot) -> bool:
+    """True when ``snapshot_problem`` has nothing to say, told in a few comparisons per figure (every tick passes
+    here; only a snapshot that fails it is examined figure by figure for the reason). A NaN raises."""
+    big, low = PLAUSIBLE, -PLAUSIBLE
+    try:
+        if not (ZERO <= snap.margin < big and low < snap.balance < big and low < snap.equity < big):
+            return False
+        extra = snap.realized_today, snap.leverage
+        if not all(v is None or low < v < big for v in extra) or not EARLIEST <= snap.ts < LATEST:
+            return False
+        if snap.received_at is not None and not EARLIEST <= snap.received_at < LATEST:
+            return False
+        for p in snap.positions:
+            if not (ZERO <= p.volume < big and low < p.unrealized_pnl < big and low < p.swap < big):
+                return False
+            if not (low < p.commission < big and (p.opened_at is None or EARLIEST <= p.opened_at < LATEST)):
+                return False
+            if not all(v is None or low < v < big for v in (p.price, p.notional, p.open_price, p.stop_loss)):
+                return False
+        return all(ZERO <= o.volume < big and (o.price is None or low < o.price < big) for o in snap.orders)
+    except InvalidOperation:
+        return False
+
+
 def snapshot_problem(snap: AccountSnapshot) -> str | None:
     """Why ``snap`` cannot be trusted (a non-finite or negative figure, an absurd time), or None.
 
     The one validation every snapshot passes (``AccountMonitor.process``), whatever platform it came from:
     a value that can never be evaluated must never reach the rules or the database.
     """
+    if plausible(snap):
+        return None
     account = {
         "balance": snap.balance,
         "equity": snap.equity,

@@ -11,16 +11,17 @@ import logging
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Protocol
 
 from riskmon.clock import Clock, SystemClock
-from riskmon.engine import advance, evaluate, track
+from riskmon.engine import Gate, advance, evaluate, gate, track
 from riskmon.models import AccountSnapshot, AlertEvent, AlertStatus, RuleResult, Severity, snapshot_problem
 from riskmon.profile import AccountProfile
+from riskmon.rules.base import Band
 from riskmon.rules.stale_data import LOADING, STALE_DATA, STATE_UNREADABLE, STATE_UNSAVED
 from riskmon.state import AccountState
 from riskmon.store import TRANSIENT_GRACE_S, Store, is_transient
@@ -55,9 +56,14 @@ class Observer(Protocol):
 
 
 class Annotator(Protocol):
-    """Completes the alert events before observers see them (the enforcer's ``action``). Pure and quick."""
+    """Completes the alert events before observers see them (the enforcer's ``action``). Pure and quick.
+
+    ``band`` says within which equities its own decisions on the account cannot change with nothing else
+    moving (the fast path's gate takes it in), or None when it must see every snapshot."""
 
     def annotate(self, evaluation: Evaluation) -> Evaluation: ...
+
+    def band(self, evaluation: Evaluation) -> Band | None: ...
 
 
 BLINDNESS = (STALE_DATA, LOADING)
@@ -69,6 +75,10 @@ FUTURE_TOLERANCE = timedelta(minutes=2)
 # evaluated when it is this recent: it may raise an alert, never relieve one a newer snapshot raised. Older
 # ones (a replay file read again from its start) are history: refused and counted.
 LATE_WINDOW = timedelta(minutes=5)
+# The fast path's longest stretch without a full evaluation (snapshot time): how far behind the table, metrics
+# and saved state may be while nothing changes (the state is saved every 10 s anyway). A verdict that changes
+# is always evaluated at once.
+REFRESH = timedelta(seconds=10)
 
 
 def too_silent(silence_s: float, allowance: timedelta | None) -> bool:
@@ -94,7 +104,13 @@ class AccountMonitor:
         annotators: Sequence[Annotator] = (),
         future_tolerance: timedelta = FUTURE_TOLERANCE,
         loading_after: timedelta | None = None,
+        refresh: timedelta | None = None,
+        day_lows: bool = True,
     ) -> None:
+        """``refresh`` turns the fast path on (``REFRESH`` in the service and replay): a snapshot that cannot
+        change any verdict (see ``engine.Gate``) is only counted, and the full engine runs at least that often
+        (snapshot time). None evaluates every snapshot in full. ``day_lows`` evaluates each new low of the day's
+        equity in full, for observers that report it (the daily summary's closest approach to a floor)."""
         self.profile = profile
         self.store = store
         self.observers = list(observers)
@@ -111,6 +127,12 @@ class AccountMonitor:
         self.refused: Mapping[str, int] = {}
         self._refusing: set[str] = set()  # reasons already logged since the last accepted snapshot
         self.last: Evaluation | None = None  # the last evaluation of a snapshot
+        self.refresh = refresh
+        self.day_lows = day_lows
+        self._gate: Gate | None = None  # the fast path's gate, after the last full evaluation
+        self._steady: AccountSnapshot | None = None  # the newest snapshot the gate let through, not yet folded
+        self._steady_low = self._steady_high = Decimal(0)  # the extremes of the equities it let through since
+        self.steady = 0  # snapshots the gate let through (no verdict could change)
         self._untold: list[AlertEvent] = []  # raised while being built: told once the service runs
         self.state: AccountState | None = self._load()
         self._open_alerts: dict[str, Severity] = dict(self.state.alerts) if self.state else {}
@@ -161,11 +183,32 @@ class AccountMonitor:
     def process(self, snap: AccountSnapshot) -> Evaluation | None:
         """Evaluate one snapshot, in or out of order (time never runs back in the state: the engine keeps
         the newest; a late one may raise alerts, never relieve them). A snapshot that cannot be trusted
-        (invalid, from the future, or far older than the newest) is refused, counted and never saved: None."""
-        self.tell_untold()
+        (invalid, from the future, or far older than the newest) is refused, counted and never saved: None.
+        With the fast path on, a snapshot inside the gate of the last full evaluation changes no verdict and
+        raises no alert: it is counted in ``steady``, folded into the state with the next full evaluation,
+        and None is returned."""
+        if self._untold:
+            self.tell_untold()
+        try:
+            admitted = self._gate is not None and self._gate.admits(snap)
+        except InvalidOperation:  # a NaN equity: the full path refuses it
+            admitted = False
+        if admitted:
+            equity = snap.equity
+            if self._steady is None:
+                self._steady_low = self._steady_high = equity
+            elif equity > self._steady_high:
+                self._steady_high = equity
+            elif equity < self._steady_low:
+                self._steady_low = equity
+            self._steady = snap
+            self.steady += 1
+            self._fresh(snap)
+            return None
         problem = snapshot_problem(snap)
         reason = "invalid"
-        newest = self.state.last_ts if self.state is not None else None
+        steady = self._steady
+        newest = steady.ts if steady is not None else self.state.last_ts if self.state is not None else None
         late = newest is not None and snap.ts < newest
         if problem is None and snap.ts - self.clock.now() > self.future_tolerance:
             reason = "future"
@@ -178,16 +221,23 @@ class AccountMonitor:
         if problem is not None:
             self._refuse(reason, problem)
             return None
-        self._refusing.clear()
+        if self._refusing:
+            self._refusing.clear()
         started = time.perf_counter()
-        if not snap.keepalive:
-            self.last_data = self.clock.monotonic()
-            self.loading = False
-            if snap.received_at is not None:
-                self.skew = snap.received_at - snap.ts
+        self._fresh(snap)
         previous = self.state or AccountState.fresh(
             snap.account, self.profile.initial_balance if self.profile.initial_balance is not None else snap.balance
         ).with_alerts(self._open_alerts)
+        steady, self._steady = self._steady, None
+        if steady is not None:  # the last snapshot let through, folded in as the full engine would have
+            problem = snapshot_problem(steady)  # the figures the gate did not compare, before they reach a rule
+            if problem is None:  # the day's low and the equity high, as the snapshots let through moved them
+                low, high = min(previous.day_low_equity, self._steady_low), max(previous.equity_high, self._steady_high)
+                previous = replace(previous, day_low_equity=low, equity_high=high)
+                previous = advance(previous, steady, self.profile.calendar, rules=self.profile.rules)
+            else:  # refused after all: counted as refused, not as let through
+                self.steady -= 1
+                self._refuse("invalid", problem)
         state = advance(previous, snap, self.profile.calendar, rules=self.profile.rules)
         results = evaluate(self.profile.rules, snap, state)
         if late:
@@ -201,9 +251,37 @@ class AccountMonitor:
         evaluation = Evaluation(self.profile, snap, state, results, tracked.events, time.perf_counter() - started)
         for annotator in self.annotators:
             evaluation = annotator.annotate(evaluation)
+        self._gate = self._next_gate(evaluation, late)
         self.last = evaluation
         self._publish(evaluation)
         return evaluation
+
+    def _next_gate(self, evaluation: Evaluation, late: bool) -> Gate | None:
+        """The fast path's gate after a full evaluation. None while the state cannot be saved (each snapshot
+        retries), an alarm of blindness is open (the next fresh snapshot resolves it), or an annotator must
+        see every snapshot (the enforcer while it acts)."""
+        state, snap = evaluation.state, evaluation.snapshot
+        blind = any(rule in state.alerts for rule in BLINDNESS)
+        if self.refresh is None or late or blind or self._unsaved_since is not None:
+            return None
+        until = min(snap.ts + self.refresh, self.clock.now() + self.future_tolerance)
+        found = gate(self.profile.rules, snap, state, self.profile.calendar, until, self.day_lows)
+        for annotator in self.annotators:
+            if found is None:
+                return None
+            band = annotator.band(evaluation)
+            if band is None:
+                return None
+            found.low, found.high = max(found.low, band.low), min(found.high, band.high)
+        return found
+
+    def _fresh(self, snap: AccountSnapshot) -> None:
+        """Fresh data arrived (a keepalive is not fresh data)."""
+        if not snap.keepalive:
+            self.last_data = self.clock.monotonic()
+            self.loading = False
+            if snap.received_at is not None:
+                self.skew = snap.received_at - snap.ts
 
     def _refuse(self, reason: str, problem: str) -> None:
         self.refused = {**self.refused, reason: self.refused.get(reason, 0) + 1}
@@ -258,6 +336,7 @@ class AccountMonitor:
         if cause:
             result = result._replace(describe=f"{result.message}: {cause}")
         tracked = track(alerts, [result], self.profile.account, now, self.profile.label)
+        self._gate = None  # the next fresh snapshot resolves the alarm: a full evaluation
         if self.state is not None:
             self.state = self.state.with_alerts(tracked.alerts)
             self._persist(self.state)

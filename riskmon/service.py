@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,12 +23,16 @@ from riskmon.backoff import Backoff
 from riskmon.clock import Clock, SystemClock
 from riskmon.config import AppConfig
 from riskmon.models import AccountSnapshot, AlertEvent
-from riskmon.monitor import AccountMonitor, Annotator, Observer
+from riskmon.monitor import REFRESH, AccountMonitor, Annotator, Observer
 from riskmon.platforms.base import STREAM_SILENCE, Platform, Prioritised, Trader
 from riskmon.platforms.registry import PLATFORMS
 from riskmon.store import Store
 
 log = logging.getLogger(__name__)
+
+# The longest a burst of snapshots is evaluated before the loop lets other tasks run (seconds): one turn per
+# snapshot would spend more on scheduling than on the fast path; a longer slice delays the enforcer and readers.
+DISPATCH_BUDGET = 0.002
 
 __all__ = ["STREAM_SILENCE", "Platform", "Service", "build_platforms", "serve"]
 
@@ -67,6 +72,7 @@ class Service:
     backoff: Backoff = FEED_RESTART_BACKOFF
     watch_interval: float = 1.0
     annotators: Sequence[Annotator] = ()
+    tap: Callable[[AccountSnapshot], None] | None = None  # sees every snapshot before it is evaluated (--record)
     monitors: dict[str, AccountMonitor] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +85,7 @@ class Service:
                 clock=self.clock,
                 stale_after=stale_after.get(p.account),
                 annotators=self.annotators,
+                refresh=REFRESH,
             )
             for p in self.config.profiles
         }
@@ -148,10 +155,13 @@ class Service:
     async def _supervise(self, platform: Platform) -> None:
         while True:
             try:
+                turn = time.monotonic()
                 async for snap in platform.feed.snapshots():
                     self._dispatch(snap)
                     platform.failures = 0
-                    await asyncio.sleep(0)  # let enforcement and notifiers act between the snapshots of a burst
+                    if time.monotonic() - turn > DISPATCH_BUDGET:
+                        await asyncio.sleep(0)  # let enforcement, notifiers and readers act within a burst
+                        turn = time.monotonic()
                 log.warning("%s feed ended; restarting", platform.name)
             except asyncio.CancelledError:
                 raise
@@ -169,6 +179,8 @@ class Service:
             log.debug("snapshot for unconfigured account %s ignored", snap.account)
             return
         try:
+            if self.tap is not None:
+                self.tap(snap)
             monitor.process(snap)
         except Exception:
             log.exception("%s: snapshot could not be processed", monitor.profile.name)

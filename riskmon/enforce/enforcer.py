@@ -28,12 +28,13 @@ from riskmon.enforce.events import (
     with_actions,
 )
 from riskmon.enforce.journal import Entry, Journal
-from riskmon.enforce.plan import FLATTEN, Decision, decide, flatten_trigger
+from riskmon.enforce.plan import FLATTEN, Decision, decide, flatten_trigger, trigger_band
 from riskmon.enforce.records import Action, Intent, Kind, Status, TradingStatus
 from riskmon.enforce.spec import Mode, Policy
 from riskmon.models import AccountSnapshot, AlertEvent, TradingState
 from riskmon.monitor import Evaluation
 from riskmon.platforms.base import ActionResult, Outcome, Trader
+from riskmon.rules.base import ANY_EQUITY, Band
 from riskmon.store import Store
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,20 @@ class Enforcer:
             return evaluation
         halt_until = evaluation.profile.calendar.next_reset(evaluation.snapshot.ts)
         return replace(evaluation, events=with_actions(evaluation, lane.policy, lane.status, halt_until))
+
+    def band(self, evaluation: Evaluation) -> Band | None:
+        """Equities inside which the enforcer's decision on this account cannot change (the monitor's fast path
+        takes it in), or None when it must see every snapshot: reducing or halted, actions in flight, or a
+        trigger on prices or margin (deleveraging, a margin level)."""
+        lane = self._lanes.get(evaluation.profile.account)
+        if lane is None or lane.policy.mode is Mode.OFF:
+            return ANY_EQUITY
+        policy = lane.policy
+        if lane.status.state is not TradingState.ACTIVE or lane.actions or lane.requests:
+            return None
+        if policy.deleverage or policy.margin_level_below is not None:
+            return None
+        return trigger_band(evaluation, policy)
 
     def status(self, account: str) -> TradingStatus:
         return self._lanes[account].status

@@ -15,7 +15,7 @@ from riskmon.enforce.records import Action, Intent, Kind, Status, TradingStatus
 from riskmon.enforce.spec import Mode, Policy
 from riskmon.models import AccountSnapshot, Position, RuleResult, Severity, TradingState
 from riskmon.monitor import Evaluation
-from riskmon.rules.base import ALERT_ONLY, INFINITY, Level, Response, label, money, pct
+from riskmon.rules.base import ALERT_ONLY, ANY_EQUITY, INFINITY, Band, Level, Response, label, money, pct
 from riskmon.rules.leverage import LEVERAGE
 from riskmon.rules.margin_level import MARGIN_LEVEL
 
@@ -169,6 +169,22 @@ def flatten_trigger(ev: Evaluation, policy: Policy) -> tuple[RuleResult, str] | 
         if below is not None and result.room_left < below:
             return result, f"{name}: {left} (flatten below {money(below)})"
     return None
+
+
+def trigger_band(ev: Evaluation, policy: Policy) -> Band:
+    """Equities strictly inside which ``flatten_trigger`` gives the answer it gives ``ev`` (the fast path's gate
+    takes it in): the money floors' emergency buffers as equity levels. Other rules trigger at their critical
+    level, which their own bands already hold."""
+    band, equity, flattening = ANY_EQUITY, ev.snapshot.equity, flattening_rules(ev)
+    for result in ev.results:
+        if result.rule not in flattening or result.room_left is None or result.floor is None:
+            continue
+        edges = [] if policy.flatten_room_below is None else [result.floor + policy.flatten_room_below]
+        if policy.flatten_at_used is not None and result.used is not None:
+            edges.append(result.floor + (1 - policy.flatten_at_used) * result.limit)  # used >= at_used below it
+        for edge in edges:
+            band &= (edge, INFINITY) if equity > edge else (-INFINITY, edge)
+    return band
 
 
 def flatten_intents(snap: AccountSnapshot, status: TradingStatus, covered: set[tuple[Kind, str]]) -> tuple[Intent, ...]:

@@ -11,7 +11,11 @@ import dataclasses
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+<<<<<<< HEAD
 from datetime import date, datetime, time, timedelta
+=======
+from datetime import UTC, date, datetime, time
+>>>>>>> main
 from decimal import Decimal
 from enum import StrEnum
 from typing import (
@@ -116,6 +120,32 @@ class Rule(Protocol):
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult: ...
 
     def band(self, snap: AccountSnapshot, state: AccountState) -> Band: ...
+
+
+FOREVER = datetime.max.replace(tzinfo=UTC)
+
+
+class Timed(Protocol):
+    """A rule watching the clock (``Watch.TIME``) says until when its verdict holds with nothing else moving:
+    ``steady_until(snap, state)`` is an instant after ``snap.ts`` before which its verdict on a snapshot like
+    ``snap`` (equity inside its band) cannot change. ``FOREVER`` when only the trading day's reset can change it
+    (the engine stops the fast path at every reset). A rule watching the clock without it is judged in full on
+    every snapshot."""
+
+    def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime: ...
+
+
+def steady_until(rule: Rule, snap: AccountSnapshot, state: AccountState) -> datetime | None:
+    """``rule.steady_until`` when the rule has one (see ``Timed``), else None: judge every snapshot."""
+    timed: Timed | None = rule if hasattr(rule, "steady_until") else None  # type: ignore[assignment]
+    return None if timed is None else timed.steady_until(snap, state)
+
+
+class DayBound:
+    """For a rule whose clock is only the trading day's reset (a day's, week's or month's anchor)."""
+
+    def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime:
+        return FOREVER
 
 
 class SpecRule:

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch, money, pct
+from riskmon.rules.base import DayBound, EquityFree, Plugin, Slot, SpecRule, Watch, money, pct
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.state import AccountState
 from riskmon.units import Share
@@ -37,7 +37,7 @@ class BestDay(Slot):
 
 
 @dataclass(frozen=True)
-class ConsistencyRule(SpecRule, EquityFree):
+class ConsistencyRule(DayBound, SpecRule, EquityFree):
     spec: ConsistencySpec
     name: str = CONSISTENCY
     watches: frozenset[Watch] = frozenset({Watch.BALANCE, Watch.TIME})

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import INFINITY, Band, Plugin, Response, Slot, SpecRule, Watch, money
+from riskmon.rules.base import INFINITY, Band, DayBound, Plugin, Response, Slot, SpecRule, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, RuleSpec
 from riskmon.state import AccountState
 
@@ -46,7 +46,7 @@ class DayPeak(Slot):
 
 
 @dataclass(frozen=True)
-class DailyProfitRule(SpecRule):
+class DailyProfitRule(DayBound, SpecRule):
     spec: DailyProfitSpec
     name: str = DAILY_PROFIT
     watches: frozenset[Watch] = frozenset({Watch.TIME})

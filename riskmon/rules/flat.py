@@ -84,6 +84,14 @@ class FlatRule(SpecRule, EquityFree):
         upcoming = next(w for w in (self._window(d) for d in ahead if d.weekday() in days) if w.start > ts)
         return (latest if ts < latest.end else None), upcoming
 
+    def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime:
+        """The end of the window ``snap`` is in, else the warning lead before the next one, else its start."""
+        inside, upcoming = self.windows(snap.ts)
+        if inside is not None:
+            return inside.end
+        warn = upcoming.start - timedelta(minutes=self.spec.lead_minutes)
+        return warn if snap.ts < warn else upcoming.start
+
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         inside, upcoming = self.windows(snap.ts)
         held = len(snap.positions)

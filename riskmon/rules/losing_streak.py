@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from riskmon.clock import TradingCalendar
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
+from riskmon.rules.base import FOREVER, EquityFree, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.spec import Count, RulebookBase, RuleSpec
 from riskmon.rules.trades import Held, trades_between
 from riskmon.state import AccountState
@@ -65,6 +65,12 @@ class LosingStreakRule(SpecRule, EquityFree):
         if self.spec.minutes is not None:
             return ts + timedelta(minutes=self.spec.minutes)
         return self.calendar.next_reset(ts)
+
+    def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime:
+        """The end of a cooldown under way; after it, only a trade (positions, balance) changes the verdict."""
+        streak: Streak = Streak.restore(state.slots.get(self.name)) or Streak()
+        until = streak.cooldown_until
+        return until if until is not None and until > snap.ts else FOREVER
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         streak: Streak = Streak.restore(state.slots.get(self.name)) or Streak()

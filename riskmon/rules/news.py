@@ -26,7 +26,7 @@ from typing import Annotated, NamedTuple
 from pydantic import Field, PrivateAttr, model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
+from riskmon.rules.base import FOREVER, EquityFree, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.spec import RulebookBase, RuleSpec
 from riskmon.rules.trades import Held, trades_between
 from riskmon.state import AccountState
@@ -134,6 +134,12 @@ class NewsRule(SpecRule, EquityFree):
 
     def next_window(self, ts: datetime) -> Window | None:
         return next((w for w in map(self._window, self.spec.events) if w.start > ts), None)
+
+    def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime:
+        """The next edge of a window, or of the warning lead before one."""
+        lead = timedelta(minutes=self.spec.lead_minutes)
+        edges = (e for w in map(self._window, self.spec.events) for e in (w.start - lead, w.start, w.end))
+        return min((e for e in edges if e > snap.ts), default=FOREVER)
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> NewsTrades:
         seen: NewsTrades = NewsTrades.restore(slot) or NewsTrades()

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-from riskmon.rules.base import HUNDRED, Band, Plugin, Slot, SpecRule, Watch
+from riskmon.rules.base import HUNDRED, Band, DayBound, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.floors import Floor, floor_result, number, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
@@ -57,7 +57,7 @@ class PeriodAnchor(Slot):
 
 
 @dataclass(frozen=True)
-class PeriodLossRule(SpecRule):
+class PeriodLossRule(DayBound, SpecRule):
     spec: PeriodLossSpec
     name: str
     period: str  # "week" or "month"

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import EquityFree, Plugin, SpecRule, Watch, money
+from riskmon.rules.base import DayBound, EquityFree, Plugin, SpecRule, Watch, money
 from riskmon.rules.spec import Money, RulebookBase, RuleSpec, Spec
 from riskmon.state import AccountState
 
@@ -47,7 +47,7 @@ class SizeLimitsSpec(RuleSpec):
 
 
 @dataclass(frozen=True)
-class SizeLimitsRule(SpecRule, EquityFree):
+class SizeLimitsRule(DayBound, SpecRule, EquityFree):
     spec: SizeLimitsSpec
     name: str = SIZE_LIMITS
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.ORDERS, Watch.TIME})

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pydantic import model_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import EquityFree, Plugin, Slot, SpecRule, Watch
+from riskmon.rules.base import DayBound, EquityFree, Plugin, Slot, SpecRule, Watch
 from riskmon.rules.period_loss import week_start
 from riskmon.rules.spec import Count, RulebookBase, RuleSpec
 from riskmon.rules.trades import Held, trades_between
@@ -44,7 +44,7 @@ class Tally(Slot):
 
 
 @dataclass(frozen=True)
-class TradeCountRule(SpecRule, EquityFree):
+class TradeCountRule(DayBound, SpecRule, EquityFree):
     spec: TradeCountSpec
     name: str = TRADE_COUNT
     watches: frozenset[Watch] = frozenset({Watch.POSITIONS, Watch.TIME})

@@ -65,6 +65,7 @@ def windows_env(tmp_path: Path) -> dict[str, str]:
         BLOCKED_LOG=str(tmp_path / "blocked.jsonl"),
         SIM_INTERVAL="0.05",
         COLUMNS="80",
+        RISKMON_UVLOOP="false",  # uvloop does not exist on Windows (the fast extra leaves it out there)
     )
     (tmp_path / ".env").write_text("")
     return env

@@ -74,6 +74,8 @@ class CTraderApiError(PlatformError):
 
 
 RECONNECT_BACKOFF = Backoff(1.0, 60.0, jitter=0.2)
+# The longest slice of a burst of buffered frames the reader handles before it lets other tasks run (seconds).
+DRAIN_BUDGET = 0.005
 # Account authorisations waiting at the rate limit at once: a thousand queued together would crowd it (each
 # woken at every turn) for the 20 s they take at 50 requests a second, while loads of urgent accounts wait.
 AUTHORISING = 8
@@ -150,6 +152,8 @@ class CTraderSession:
         self._refresh_lock = asyncio.Lock()
         self._last_sent = time.monotonic()
         self.last_received = time.monotonic()  # when the server last sent anything (heartbeats included)
+        self._silent: PlatformUnavailable | None = None  # set when the heartbeat loop closed a silent link
+        self._opened = time.monotonic()  # when the current connection opened
         self._attempt = 0
         self._ctid: dict[str, int] = {}
         self._account_of: dict[int, str] = {}
@@ -243,7 +247,8 @@ class CTraderSession:
 
     async def _serve(self, conn: Connection) -> None:
         self._conn = conn
-        self._last_sent = time.monotonic()
+        self._last_sent = self._opened = time.monotonic()
+        self._silent = None
         reader = asyncio.create_task(self._read_loop(conn))
         reader.add_done_callback(self._reader_done)  # waiting requests fail at once, not at their timeout
         heart = asyncio.create_task(self._heartbeat_loop(conn))
@@ -279,14 +284,21 @@ class CTraderSession:
             hook(exc)
 
     async def _read_loop(self, conn: Connection) -> None:
-        silence = self.timings.silence_timeout
+        """Read and handle frames. No timeout per frame: the heartbeat loop watches the time of the last one
+        (``_silent``). A burst of buffered frames is handled in slices of ``DRAIN_BUDGET`` seconds, yielding
+        between them, so the evaluation of what it brought keeps pace with the reading."""
+        loop = asyncio.get_running_loop()
+        turn = loop.time()
         while True:
             try:
-                async with asyncio.timeout(silence):
-                    frame = await conn.recv()
-                self.last_received = time.monotonic()
-            except TimeoutError:
-                raise PlatformUnavailable(f"no message from cTrader for {silence:g} s") from None
+                frame = await conn.recv()
+            except PlatformUnavailable:
+                raise self._silent or PlatformUnavailable("cTrader connection closed") from None
+            now = loop.time()
+            self.last_received = time.monotonic()
+            if now - turn > DRAIN_BUDGET:
+                await asyncio.sleep(0)
+                turn = loop.time()
             try:
                 msg = decode(frame)
             except Exception as exc:  # any failure to parse one frame (even RecursionError) is that frame's
@@ -327,13 +339,21 @@ class CTraderSession:
             self._count_malformed(exc)
 
     async def _heartbeat_loop(self, conn: Connection) -> None:
-        interval = self.timings.heartbeat_interval
+        """Send a heartbeat after ``heartbeat_interval`` without sending; close the link when nothing came for
+        ``silence_timeout`` (the reader then ends with that reason)."""
+        interval, silence = self.timings.heartbeat_interval, self.timings.silence_timeout
         while True:
-            idle = time.monotonic() - self._last_sent
+            now = time.monotonic()
+            quiet = now - max(self.last_received, self._opened)
+            if quiet >= silence:
+                self._silent = PlatformUnavailable(f"no message from cTrader for {silence:g} s")
+                await conn.close()
+                return
+            idle = now - self._last_sent
             if idle >= interval:
                 await self._send(conn, Message(PT.HEARTBEAT_EVENT))
                 idle = 0.0
-            await asyncio.sleep(interval - idle)
+            await asyncio.sleep(min(interval - idle, silence - quiet))
 
     async def _send(self, conn: Connection, msg: Message) -> None:
         await conn.send(encode(msg))
