@@ -11,11 +11,7 @@ import dataclasses
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-<<<<<<< HEAD
-from datetime import date, datetime, time, timedelta
-=======
-from datetime import UTC, date, datetime, time
->>>>>>> main
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import (

@@ -8,13 +8,8 @@ from enum import StrEnum
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-<<<<<<< HEAD
-from riskmon.rules.base import HUNDRED, Band, Plugin, SpecRule, Watch
-from riskmon.rules.floors import Floor, Latching, floor_result, reaching, size_words
-=======
 from riskmon.rules.base import HUNDRED, Band, DayBound, Plugin, SpecRule, Watch
-from riskmon.rules.floors import Floor, floor_result, reaching, size_words
->>>>>>> main
+from riskmon.rules.floors import Floor, Latching, floor_result, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
 
@@ -79,11 +74,7 @@ def daily_allowance(spec: DailyLossSpec, anchor: Decimal, initial: Decimal) -> D
 
 
 @dataclass(frozen=True)
-<<<<<<< HEAD
-class DailyLossRule(Latching, SpecRule):
-=======
-class DailyLossRule(DayBound, SpecRule):
->>>>>>> main
+class DailyLossRule(Latching, DayBound, SpecRule):
     spec: DailyLossSpec
     name: str = DAILY_LOSS
     watches: frozenset[Watch] = frozenset({Watch.TIME})  # the day's anchor moves at the reset

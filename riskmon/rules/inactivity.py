@@ -50,14 +50,13 @@ class InactivityRule(SpecRule, EquityFree):
             return LastActive(snap.ts, False)
         return last or LastActive(snap.ts, True)
 
-<<<<<<< HEAD
     def failed(self, state: AccountState) -> bool:
         last: LastActive | None = LastActive.restore(state.slots.get(self.name))
         return last is not None and last.failed_at is not None
 
     def acknowledge(self, slot: object, now: datetime) -> LastActive:
         return LastActive(now, True)  # counted afresh from the acknowledgement
-=======
+
     def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime:
         """While a position is open, until it closes; else a second before the warning, then before the deadline
         (a second's margin for the day count's rounding)."""
@@ -67,7 +66,6 @@ class InactivityRule(SpecRule, EquityFree):
         deadline = last.at + timedelta(days=self.spec.days)
         edges = (deadline - timedelta(days=self.spec.warn_days), deadline)
         return min((e - timedelta(seconds=1) for e in edges if e - timedelta(seconds=1) > snap.ts), default=FOREVER)
->>>>>>> main
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         last: LastActive | None = LastActive.restore(state.slots.get(self.name))

@@ -8,13 +8,8 @@ from enum import StrEnum
 from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
-<<<<<<< HEAD
-from riskmon.rules.base import HUNDRED, Band, Plugin, SpecRule, Watch, money
-from riskmon.rules.floors import Floor, Latching, floor_result, number, reaching, size_words
-=======
 from riskmon.rules.base import HUNDRED, Band, DayBound, Plugin, SpecRule, Watch, money
-from riskmon.rules.floors import Floor, floor_result, number, reaching, size_words
->>>>>>> main
+from riskmon.rules.floors import Floor, Latching, floor_result, number, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
 
@@ -66,11 +61,7 @@ def trailing_high(source: TrailSource, state: AccountState) -> Decimal:
 
 
 @dataclass(frozen=True)
-<<<<<<< HEAD
-class MaxLossRule(Latching, SpecRule):
-=======
-class MaxLossRule(DayBound, SpecRule):
->>>>>>> main
+class MaxLossRule(Latching, DayBound, SpecRule):
     spec: MaxLossSpec
     name: str = MAX_LOSS
 
