@@ -30,7 +30,7 @@ from riskmon.app import App, build_app
 from riskmon.config import AppConfig, Settings, load_config, load_settings
 from riskmon.enforce.audit import open_read_only, write_csv, write_jsonl
 from riskmon.enforce.journal import audited_accounts, read_entries
-from riskmon.enforce.manual import flatten_once, resume_once
+from riskmon.enforce.manual import acknowledge_failure, flatten_once, resume_once
 from riskmon.errors import ConfigError, ExitCode, PlatformUnavailable, ReplayError, RiskmonError, StoreLockedError
 from riskmon.models import AccountSnapshot
 from riskmon.monitor import AccountMonitor
@@ -415,15 +415,16 @@ def flatten(
 
 
 @contextmanager
-def _state_for_a_person(app_config: AppConfig, command: str) -> Iterator[Store]:
+def _state_for_a_person(app_config: AppConfig, command: str | None) -> Iterator[Store]:
     """The state database for a flatten or resume at the terminal, opened before anything is asked. While
     `riskmon run` holds it, the way is through that process: a halt kept in another database is not enforced."""
     try:
         store = Store(app_config.settings.db_path)
     except StoreLockedError as exc:
         raise StoreLockedError(
-            f"riskmon (pid {exc.holder}) is running on {app_config.settings.db_path}: use Telegram's {command} "
-            "(it goes through that riskmon), or stop it and run this again",
+            f"riskmon (pid {exc.holder}) is running on {app_config.settings.db_path}: "
+            + (f"use Telegram's {command} (it goes through that riskmon), or " if command else "")
+            + "stop it and run this again",
             exc.holder,
         ) from None
     with closing(store):
@@ -477,6 +478,28 @@ def resume(
             trading, line = _by_hand(store, app_config, profile, platform, resume_once, wait_s=timeout)
         typer.echo(line)
         if not trading:
+            raise typer.Exit(1)
+
+
+@app.command()
+def acknowledge(
+    account: Annotated[str, typer.Argument(help="Account id or label.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvOption = Path(".env"),
+) -> None:
+    """Acknowledge a failed account: riskmon keeps a hard breach (account failed) as failing, whatever equity
+    does afterwards, until a person acknowledges it here. Audited. Needs the state database: stop `riskmon run`
+    first. A halt stays until `riskmon resume` (or the next reset)."""
+    with clear_errors():
+        app_config = _load(env_file, config)
+        profile = app_config.profile(account)
+        with _state_for_a_person(app_config, None) as store:
+            if not yes:
+                typer.confirm(f"Acknowledge that {profile.name} failed and clear the breach riskmon keeps?", abort=True)
+            done, line = acknowledge_failure(profile, store, f"cli:{getpass.getuser()}", datetime.now(UTC))
+        typer.echo(line)
+        if not done:
             raise typer.Exit(1)
 
 

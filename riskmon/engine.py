@@ -56,7 +56,10 @@ def advance(
     if not newest:
         return after  # a late snapshot is judged, but the rules' memory moves forward only
     slots = {rule.name: rule.advance(before.slots.get(rule.name), snap, before, after) for rule in _stateful(rules)}
-    return replace(after, slots={**after.slots, **slots}) if slots else after
+    if not slots:
+        return after
+    merged = {**after.slots, **slots}  # a rule with nothing to remember (None) keeps no slot
+    return replace(after, slots={name: slot for name, slot in merged.items() if slot is not None})
 
 
 def _stateful(rules: Sequence[Rule]) -> Iterable[StatefulRule]:

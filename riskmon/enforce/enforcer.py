@@ -452,7 +452,7 @@ class Enforcer:
         if hit is not None:
             return (
                 f"{lane.account}: not resumed: {hit[1]}; the enforcer would halt it again at once "
-                "(it stays halted until the next reset)"
+                "(it stays halted until the next reset; a failed account until `riskmon acknowledge` first)"
             )
         return ""
 

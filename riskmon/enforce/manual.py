@@ -1,4 +1,5 @@
-"""`riskmon flatten` and `riskmon resume` outside the service: a snapshot, the same Enforcer, its answer.
+"""`riskmon flatten`, `riskmon resume` and `riskmon acknowledge` outside the service: a snapshot, the same
+Enforcer, its answer (acknowledge needs no snapshot: it clears a remembered failure in the saved state).
 
 The request goes through exactly the path the service's Enforcer uses (keyed records, audit,
 verification); this only supplies the snapshots and waits for the answer.
@@ -9,15 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from riskmon.clock import Clock
 from riskmon.enforce.enforcer import Enforcer, EventSink
+from riskmon.enforce.journal import Entry, Journal
 from riskmon.enforce.records import Status
 from riskmon.enforce.spec import Policy
 from riskmon.models import AccountSnapshot, TradingState
 from riskmon.monitor import AccountMonitor
 from riskmon.platforms.base import Feed, Trader
 from riskmon.profile import AccountProfile
+from riskmon.rules.base import acknowledge, label
 from riskmon.store import Store
 
 
@@ -107,3 +111,23 @@ async def _only(stream: AsyncIterator[AccountSnapshot], account: str) -> AsyncIt
     async for snap in stream:
         if snap.account == account:
             yield snap
+
+
+def acknowledge_failure(profile: AccountProfile, store: Store, requested_by: str, now: datetime) -> tuple[bool, str]:
+    """A person acknowledges a failed account: every hard breach riskmon keeps for it is cleared from the saved
+    state (each floor is judged afresh from the next snapshot), audited like a resume. Whether anything was
+    cleared, and one line saying what."""
+    account = profile.account
+    state = store.load_state(account)
+    cleared: list[str] = []
+    if state is not None:
+        state, cleared = acknowledge(state, profile.rules, now)
+    if state is None or not cleared:
+        return False, f"{account}: no failed-account breach is kept for it; nothing to acknowledge"
+    rules = ", ".join(label(name) for name in cleared)
+    line = f"{account}: account failure acknowledged by {requested_by} ({rules}); judged afresh from the next snapshot"
+    journal = Journal(store)
+    with store.transaction():
+        store.save_state(state)
+        journal.audit(Entry(now, account, state.trading_day, "manual", line, detail={"by": requested_by}))
+    return True, line

@@ -64,7 +64,10 @@ def decide(
         lifted = f"halt lifted at {status.until:%Y-%m-%d %H:%M} UTC"
         move(TradingStatus(TradingState.ACTIVE, day, lifted, now, episode=status.episode))
     elif status.trading_day is not None and day > status.trading_day:
-        if status.state is TradingState.HALTED and status.until is None:
+        # A halt lifts with the new day, unless what caused it still holds (a failed account stays failed):
+        # lifting it would only halt it again at once, a transition and an alert every day.
+        holds = policy.mode is not Mode.OFF and flatten_trigger(ev, policy) is not None
+        if status.state is TradingState.HALTED and status.until is None and not holds:
             move(TradingStatus(TradingState.ACTIVE, day, f"new trading day {day}: halt lifted", now))
         else:
             status = replace(status, trading_day=day)

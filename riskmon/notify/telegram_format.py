@@ -257,7 +257,7 @@ def limits_html(ev: Evaluation) -> str:
     lines = [f"<b>Limits</b> — {escape(clip(ev.profile.name))} ({_when(ev.snapshot.ts)})"]
     for r in ev.results:
         head = f"{_ICON[r.severity]} {escape(rule_name(r.rule))}: "
-        if r.unit != "money":  # times, counts, sizes: the rule's own words say what is left
+        if r.floor is None or r.room_left is None:  # not a money floor: the rule's own words say what is left
             lines.append(head + escape(clip(r.message, 300)))
             continue
         line = head + f"{num(r.observed)} of {num(r.limit)}"

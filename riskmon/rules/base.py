@@ -11,7 +11,7 @@ import dataclasses
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import (
@@ -163,13 +163,37 @@ class EquityFree:
 
 class StatefulRule(Rule, Protocol):
     """A rule with memory: ``advance`` folds a snapshot into its slot (``before`` is the account state before
-    the snapshot, ``after`` with the day rollover and high-water marks applied). Pure."""
+    the snapshot, ``after`` with the day rollover and high-water marks applied); None: nothing to remember. Pure."""
 
-    def advance(self, slot: Any, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Slot: ...
+    def advance(self, slot: Any, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Slot | None: ...
 
 
 def stateful(rule: Rule) -> StatefulRule | None:
     return rule if hasattr(rule, "advance") else None  # type: ignore[return-value]
+
+
+class FailingRule(StatefulRule, Protocol):
+    """A rule that keeps a failed account failed (its slot remembers it) until a person acknowledges it."""
+
+    def failed(self, state: AccountState) -> bool: ...
+
+    def acknowledge(self, slot: Any, now: datetime) -> Slot | None: ...
+
+
+def acknowledge(state: AccountState, rules: Iterable[Rule], now: datetime) -> tuple[AccountState, list[str]]:
+    """``state`` without the failures its rules keep (a person acknowledged the failed account), and the rules
+    cleared: each is judged afresh from the next snapshot."""
+    keeping = [rule for rule in rules if hasattr(rule, "failed") and cast(FailingRule, rule).failed(state)]
+    if not keeping:
+        return state, []
+    slots = dict(state.slots)
+    for rule in keeping:
+        slot = cast(FailingRule, rule).acknowledge(slots.get(rule.name), now)
+        if slot is None:
+            slots.pop(rule.name, None)
+        else:
+            slots[rule.name] = slot
+    return dataclasses.replace(state, slots=slots), [rule.name for rule in keeping]
 
 
 S = TypeVar("S")
@@ -269,6 +293,15 @@ def share_of(part: Decimal, whole: Decimal) -> Decimal:
     if whole > 0:
         return part / whole
     return INFINITY if part > 0 else Decimal(0)
+
+
+def hours_minutes(delta: timedelta) -> str:
+    """A time left in a trader's words: "14 h 10 min", "9 min", "40 s" (whole units, rounded down)."""
+    hours, rest = divmod(max(int(delta.total_seconds()), 0), 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
 
 
 def label(rule: str) -> str:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
 from riskmon.rules.base import HUNDRED, Band, DayBound, Plugin, SpecRule, Watch
-from riskmon.rules.floors import Floor, floor_result, reaching, size_words
+from riskmon.rules.floors import Floor, Latching, floor_result, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
 
@@ -74,7 +74,7 @@ def daily_allowance(spec: DailyLossSpec, anchor: Decimal, initial: Decimal) -> D
 
 
 @dataclass(frozen=True)
-class DailyLossRule(DayBound, SpecRule):
+class DailyLossRule(Latching, DayBound, SpecRule):
     spec: DailyLossSpec
     name: str = DAILY_LOSS
     watches: frozenset[Watch] = frozenset({Watch.TIME})  # the day's anchor moves at the reset
@@ -86,10 +86,15 @@ class DailyLossRule(DayBound, SpecRule):
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
         breach = " (account failed)" if self.spec.breach == "hard" else " (trading blocked until the next reset)"
         note = f" [day anchor {state.anchor_source.value}]" if state.anchor_estimated else ""
-        return floor_result(self.name, self.floor(state), snap.equity, self.spec, breach, note)
+        result = floor_result(self.name, self.floor(state), snap.equity, self.spec, breach, note)
+        return self.latched(result, state)
+
+    @property
+    def hard(self) -> bool:
+        return self.spec.breach == "hard"
 
     def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
-        return self.floor(state).band(snap.equity, self.spec)
+        return self.latched_band(self.floor(state).band(snap.equity, self.spec), state)
 
 
 def _describe(spec: DailyLossSpec, book: RulebookBase) -> str | None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 
 from riskmon.models import AccountSnapshot, RuleResult, Severity
-from riskmon.rules.base import EquityFree, Plugin, SpecRule, Watch
+from riskmon.rules.base import EquityFree, Plugin, SpecRule, Watch, hours_minutes
 from riskmon.rules.spec import WEEKDAYS, RulebookBase, RuleSpec, Weekday, clock_time, zone_name
 from riskmon.state import AccountState
 
@@ -112,8 +112,8 @@ class FlatRule(SpecRule, EquityFree):
                 return f"flat, as required until {until}"
             deadline = f"{upcoming.start.astimezone(self.zone):%a %H:%M} {zone}"
             if held:
-                return f"{held} positions open; flat by {deadline} ({to_go} minutes left)"
-            return f"flat by {deadline} ({to_go} minutes left)"
+                return f"{held} positions open; flat by {deadline} ({hours_minutes(ahead)} left)"
+            return f"flat by {deadline} ({hours_minutes(ahead)} left)"
 
         return RuleResult(self.name, severity, to_go, lead, describe, unit="minutes")
 

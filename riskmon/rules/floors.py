@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from riskmon.models import RuleResult, Severity
-from riskmon.rules.base import INFINITY, Band, label, money, pct, share_of
+from riskmon.models import AccountSnapshot, RuleResult, Severity
+from riskmon.rules.base import ANY_EQUITY, INFINITY, Band, Slot, label, money, pct, share_of
 from riskmon.rules.spec import FloorSpec, Sized
+
+if TYPE_CHECKING:
+    from riskmon.state import AccountState
 
 
 class Floor(NamedTuple):
@@ -70,6 +75,79 @@ def floor_result(
         floor=floor.level,
         describe=describe,
     )
+
+
+@dataclass(frozen=True)
+class Breach(Slot):
+    """A floor breach the firm treats as final: ``hard`` (the account failed, kept until a person acknowledges
+    it) or soft (trading blocked until the reset after ``day``)."""
+
+    at: datetime
+    equity: Decimal
+    floor: Decimal
+    hard: bool
+    day: date  # the trading day it happened on
+
+    def lasts(self, day: date | None) -> bool:
+        return self.hard or day == self.day
+
+
+class Latching:
+    """For a money floor whose breach is final (for the day or for good): its slot remembers the breach, so
+    equity coming back does not "resolve" it. Rules using it define ``floor``, ``spec``, ``name`` and ``hard``."""
+
+    name: str
+    spec: FloorSpec
+
+    def floor(self, state: AccountState) -> Floor:
+        raise NotImplementedError  # each latching rule has its floor
+
+    @property
+    def hard(self) -> bool:
+        return True
+
+    def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> Breach | None:
+        breach: Breach | None = Breach.restore(slot)
+        if breach is not None and breach.lasts(after.trading_day):
+            return breach
+        floor = self.floor(after)
+        if after.trading_day is not None and floor.breached(snap.equity, self.spec):
+            return Breach(snap.ts, snap.equity, floor.level, self.hard, after.trading_day)
+        return None  # a soft breach clears at the reset after its day
+
+    def failed(self, state: AccountState) -> bool:
+        breach = self.breach(state)
+        return breach is not None and breach.hard
+
+    def acknowledge(self, slot: object, now: datetime) -> None:
+        return None  # the floor is judged afresh
+
+    def breach(self, state: AccountState) -> Breach | None:
+        breach: Breach | None = Breach.restore(state.slots.get(self.name))
+        return breach if breach is not None and breach.lasts(state.trading_day) else None
+
+    def latched(self, result: RuleResult, state: AccountState) -> RuleResult:
+        """``result`` as the latch reports it: failing at critical while the breach lasts, room left 0 at most
+        and the allowance used in full at least."""
+        breach = self.breach(state)
+        if breach is None or result.severity is Severity.CRITICAL:
+            return result
+        room = min(result.room_left if result.room_left is not None else Decimal(0), Decimal(0))
+        used = max(result.used if result.used is not None else Decimal(1), Decimal(1))
+        where = "below" if breach.equity < breach.floor else "at"
+        cause = f"(equity {money(breach.equity)} {where} floor {money(breach.floor)})"
+        when = f"{breach.at:%Y-%m-%d %H:%M:%S} UTC"
+        if breach.hard:
+            text = f"account failed at {when} {cause}; riskmon keeps this until you acknowledge it"
+        else:
+            text = f"trading blocked at {when} {cause} until the next reset"
+        return result._replace(
+            severity=Severity.CRITICAL, room_left=room, used=used, describe=f"{label(result.rule)}: {text}"
+        )
+
+    def latched_band(self, band: Band, state: AccountState) -> Band:
+        """A latched breach never changes with equity: no tick can skip or lift it."""
+        return ANY_EQUITY if self.breach(state) is not None else band
 
 
 def reaching(spec: FloorSpec) -> str:

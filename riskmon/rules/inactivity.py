@@ -6,7 +6,7 @@ first saw the account flat, which is all it can know).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
@@ -31,6 +31,7 @@ class InactivitySpec(RuleSpec):
 class LastActive(Slot):
     at: datetime
     since_start: bool  # True: riskmon has not seen a trade yet; ``at`` is when it began watching
+    failed_at: datetime | None = None  # the limit was reached: the firm failed the account (kept until acknowledged)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,20 @@ class InactivityRule(SpecRule, EquityFree):
 
     def advance(self, slot: object, snap: AccountSnapshot, before: AccountState, after: AccountState) -> LastActive:
         last: LastActive | None = LastActive.restore(slot)
+        if last is not None and last.failed_at is not None:
+            return last  # a trade after the deadline does not un-fail the account
+        if last is not None and snap.ts >= (deadline := last.at + timedelta(days=self.spec.days)):
+            return replace(last, failed_at=deadline)
         if snap.positions:
             return LastActive(snap.ts, False)
         return last or LastActive(snap.ts, True)
+
+    def failed(self, state: AccountState) -> bool:
+        last: LastActive | None = LastActive.restore(state.slots.get(self.name))
+        return last is not None and last.failed_at is not None
+
+    def acknowledge(self, slot: object, now: datetime) -> LastActive:
+        return LastActive(now, True)  # counted afresh from the acknowledgement
 
     def steady_until(self, snap: AccountSnapshot, state: AccountState) -> datetime:
         """While a position is open, until it closes; else a second before the warning, then before the deadline
@@ -60,6 +72,12 @@ class InactivityRule(SpecRule, EquityFree):
         assert last is not None, "advance runs before check"
         idle = Decimal(str((snap.ts - last.at).total_seconds())) / DAY
         limit = Decimal(self.spec.days)
+        if (failed_at := last.failed_at) is not None:
+            text = (
+                f"account failed at {failed_at:%Y-%m-%d %H:%M:%S} UTC ({self.spec.days} days without a trade); "
+                "riskmon keeps this until you acknowledge it"
+            )
+            return RuleResult(self.name, Severity.CRITICAL, idle, limit, text, unit="days", used=idle / limit)
         severity = (
             Severity.CRITICAL
             if idle >= limit

@@ -9,7 +9,7 @@ from typing import Literal
 
 from riskmon.models import AccountSnapshot, RuleResult
 from riskmon.rules.base import HUNDRED, Band, DayBound, Plugin, SpecRule, Watch, money
-from riskmon.rules.floors import Floor, floor_result, number, reaching, size_words
+from riskmon.rules.floors import Floor, Latching, floor_result, number, reaching, size_words
 from riskmon.rules.spec import FloorSpec, Money, RulebookBase
 from riskmon.state import AccountState
 
@@ -61,7 +61,7 @@ def trailing_high(source: TrailSource, state: AccountState) -> Decimal:
 
 
 @dataclass(frozen=True)
-class MaxLossRule(DayBound, SpecRule):
+class MaxLossRule(Latching, DayBound, SpecRule):
     spec: MaxLossSpec
     name: str = MAX_LOSS
 
@@ -88,13 +88,14 @@ class MaxLossRule(DayBound, SpecRule):
         return Floor(reference, level)
 
     def check(self, snap: AccountSnapshot, state: AccountState) -> RuleResult:
-        return floor_result(self.name, self.floor(state), snap.equity, self.spec, " (account failed)")
+        result = floor_result(self.name, self.floor(state), snap.equity, self.spec, " (account failed)")
+        return self.latched(result, state)
 
     def band(self, snap: AccountSnapshot, state: AccountState) -> Band:
         band = self.floor(state).band(snap.equity, self.spec)
         if self.spec.mode is FloorMode.TRAILING and self.spec.trail is TrailSource.INTRADAY_EQUITY:
-            return band & (band.low, state.equity_high)  # a new equity high raises the floor
-        return band
+            band &= (band.low, state.equity_high)  # a new equity high raises the floor
+        return self.latched_band(band, state)
 
 
 def lock_words(spec: MaxLossSpec) -> str | None:

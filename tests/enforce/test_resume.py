@@ -138,3 +138,10 @@ def test_audit_since_reads_other_offsets_as_the_same_instant(tmp_path: Path) -> 
     first = entries[-1]["ts"]
     prague = datetime.fromisoformat(first).astimezone(timezone(timedelta(hours=1))).isoformat()
     assert audit(tmp_path, "--since", prague) == [e for e in entries if e["ts"] >= first]
+
+
+def test_acknowledge_from_the_command_line_asks_and_says_when_nothing_is_kept(tmp_path: Path) -> None:
+    code, out = invoke(tmp_path, "acknowledge", "sim-ftmo", stdin="n\n")
+    assert code == 1 and "Acknowledge that FTMO 100k (sim) failed and clear the breach riskmon keeps? [y/N]" in out
+    code, out = invoke(tmp_path, "acknowledge", "sim-ftmo", "--yes")
+    assert code == 1 and out.strip() == "sim-ftmo: no failed-account breach is kept for it; nothing to acknowledge"

@@ -125,14 +125,15 @@ BREACH_DAY = [
     snap("2026-03-02 10:01", "100000", "98000"),
     snap("2026-03-02 10:02", "100000", "94800"),  # 5,200 lost of 5,000: breached
     snap("2026-03-02 10:03", "100000", "94700"),
-    snap("2026-03-02 10:04", "100000", "99000"),  # back to 1,000 lost
-    snap("2026-03-02 10:05", "100000", "99100"),
+    snap("2026-03-03 10:04", "100000", "99000"),  # the next day, 1,000 lost: a soft breach is lifted by the reset
+    snap("2026-03-03 10:05", "100000", "99100"),
 ]
+SOFT = PRESETS["ftmo-2step"].rulebook({"daily_loss": {"breach": "soft"}})  # a hard breach is kept (latched)
 
 
 async def test_a_replayed_breach_sends_one_firing_and_one_resolved_message_per_chat(api: FakeTelegram) -> None:
     store = Store(MEMORY)
-    monitor = ftmo_monitor(store)
+    monitor = ftmo_monitor(store, rulebook=SOFT)
     telegram = notifier(api, store, {"acc-1": monitor})
     events: list[AlertEvent] = []
     async with running(telegram):
@@ -422,7 +423,7 @@ async def test_an_expired_confirmation_does_nothing(api: FakeTelegram) -> None:
 
 async def test_read_only_commands_and_mute(api: FakeTelegram) -> None:
     store = Store(MEMORY)
-    monitor = ftmo_monitor(store)
+    monitor = ftmo_monitor(store, rulebook=SOFT)
     telegram = notifier(api, store, {"acc-1": monitor})
     async with running(telegram):
         monitor.process(BREACH_DAY[2])
@@ -430,7 +431,7 @@ async def test_read_only_commands_and_mute(api: FakeTelegram) -> None:
             api.command(int(CHATS[0]), MEMBER, command)
         api.command(int(CHATS[0]), ADMIN, "/mute acc-1 30")  # admins only
         await api.wait_for(lambda: len(texts(api)) == 8)
-        monitor.process(snap("2026-03-02 10:10", "100000", "99000"))  # resolved critical: still sent
+        monitor.process(snap("2026-03-03 10:10", "100000", "99000"))  # resolved critical: still sent
         await api.wait_for(lambda: len(texts(api)) == 9)
     replies = texts(api)
     assert replies[0].startswith("🔴 <b>CRITICAL · daily loss</b>")  # the alert itself
@@ -523,7 +524,7 @@ async def test_a_hanging_telegram_never_slows_monitoring(api: FakeTelegram) -> N
         start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
         slowest = 0.0
         for n in range(200):
-            equity = "94000" if n % 2 else "99000"  # breached, recovered, breached, ...
+            equity = "95500" if n % 2 else "99000"  # warning, resolved, warning, ...
             began = time.perf_counter()
             monitor.process(snap((start + timedelta(seconds=n)).isoformat(), "100000", equity))
             slowest = max(slowest, time.perf_counter() - began)

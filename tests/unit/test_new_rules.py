@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from riskmon.enforce.manual import acknowledge_failure
 from riskmon.models import Order, Severity, Side
 from riskmon.monitor import AccountMonitor, Evaluation
 from riskmon.rules.consistency import CONSISTENCY
@@ -17,7 +19,7 @@ from riskmon.rules.period_loss import MONTHLY_LOSS, WEEKLY_LOSS
 from riskmon.rules.size_limits import SIZE_LIMITS
 from riskmon.rules.trade_count import TRADE_COUNT
 from riskmon.store import Store
-from tests.builders import D, position, preset_monitor, snap
+from tests.builders import D, position, preset_monitor, snap, ts
 
 OK, INFO, WARN, CRIT = Severity.OK, Severity.INFO, Severity.WARNING, Severity.CRITICAL
 
@@ -330,4 +332,20 @@ class TestInactivity:
         assert severity(feed(m, "2026-03-26 10:00", "100100"), INACTIVITY) is WARN  # 25 days: 5 left
         assert severity(feed(m, "2026-03-31 09:59:59", "100100"), INACTIVITY) is WARN
         assert severity(feed(m, "2026-03-31 10:00", "100100"), INACTIVITY) is CRIT  # 30 days
-        assert severity(feed(m, "2026-03-31 11:01", "100100", positions=held("2")), INACTIVITY) is OK
+        # The firm failed the account: a trade afterwards does not un-fail it (kept until acknowledged).
+        late = feed(m, "2026-03-31 11:01", "100100", positions=held("2"))
+        result = late.result(INACTIVITY)
+        assert result is not None and result.severity is CRIT
+        assert result.message.startswith("account failed at 2026-03-31 10:00:00 UTC (30 days without a trade)")
+
+    def test_a_failure_for_inactivity_survives_a_restart_and_clears_on_acknowledgement(self, tmp_path: Path) -> None:
+        store = Store(tmp_path / "s.db")
+        m = preset_monitor("basic", "100000", store=store, inactivity={"enabled": True, "days": 30})
+        feed(m, "2026-03-01 10:00", "100000", positions=held("1"))
+        feed(m, "2026-03-31 10:00", "100000")
+        again = preset_monitor("basic", "100000", store=store, inactivity={"enabled": True, "days": 30})
+        assert severity(feed(again, "2026-03-31 10:05", "100000", positions=held("2")), INACTIVITY) is CRIT
+        done, line = acknowledge_failure(again.profile, store, "cli:me", ts("2026-03-31 10:06"))
+        assert done and "(inactivity)" in line
+        fresh = preset_monitor("basic", "100000", store=store, inactivity={"enabled": True, "days": 30})
+        assert severity(feed(fresh, "2026-03-31 10:07", "100000"), INACTIVITY) is OK

@@ -151,12 +151,12 @@ class TestTopstep50k:
         feed(m, "2026-03-04T22:59:30+00:00", "52500")
         day3 = feed(m, "2026-03-04T23:00:01+00:00", "52500")
         assert figures(day3, "max_loss")[1] == D(50000)  # 52,500 − 2,000 = 50,500, locked at 50,000
-        soft = feed(m, "2026-03-05T15:00:00+00:00", "52500", "51499.99")
-        daily = soft.result("daily_loss")
-        assert daily is not None and daily.severity is CRIT and "blocked until the next reset" in daily.message
         # A net P&L that hits the Daily Loss Limit is the soft breach; one cent less loss is not.
+        assert figures(feed(m, "2026-03-05T15:00:00+00:00", "52500", "51500.01"), "daily_loss")[0] is WARN
         assert figures(feed(m, "2026-03-05T15:00:01+00:00", "52500", "51500.00"), "daily_loss")[0] is CRIT
-        assert figures(feed(m, "2026-03-05T15:00:02+00:00", "52500", "51500.01"), "daily_loss")[0] is WARN
+        soft = feed(m, "2026-03-05T15:00:02+00:00", "52500", "51600")  # back up: still blocked until the reset
+        daily = soft.result("daily_loss")
+        assert daily is not None and daily.severity is CRIT and "until the next reset" in daily.message
 
 
 @pytest.mark.parametrize("plugin", [daily_loss.PLUGIN, max_loss.PLUGIN], ids=lambda p: p.name)

@@ -134,22 +134,17 @@ def test_observed_is_rounded_to_its_unit(tmp_path: Path) -> None:
     assert code == 0 and "217.4003" not in table
 
 
-def test_critical_to_warning_is_de_escalated_in_the_table_and_firing_in_jsonl(tmp_path: Path) -> None:
+def test_a_hard_breach_stays_failed_in_the_table_and_jsonl_when_equity_comes_back(tmp_path: Path) -> None:
     path = tmp_path / "day.jsonl"
     rows = [("09:30", "100000"), ("09:31", "95500"), ("09:32", "94000"), ("09:33", "95500"), ("09:34", "99000")]
     path.write_text("".join(line(ts=f"2026-03-02T{t}:00+00:00", equity=e) + "\n" for t, e in rows))
     code, out, _ = replay(path, "--initial-balance", "100000", "--format", "table")
     assert code == 0
     changes = [x.split()[2:4] for x in out.splitlines()]
-    assert changes == [
-        ["WARNING", "firing"],
-        ["CRITICAL", "escalated"],
-        ["WARNING", "de-escalated"],
-        ["WARNING", "resolved"],
-    ]
+    assert changes == [["WARNING", "firing"], ["CRITICAL", "escalated"]]  # never resolved: the account failed
     code, out, _ = replay(path, "--initial-balance", "100000")
     records = [(e["severity"], e["status"]) for e in map(json.loads, out.splitlines())]
-    assert records == [("warning", "firing"), ("critical", "firing"), ("warning", "firing"), ("warning", "resolved")]
+    assert records == [("warning", "firing"), ("critical", "firing")]
 
 
 def test_record_creates_a_missing_folder(tmp_path: Path) -> None:

@@ -220,7 +220,7 @@ def test_limits_and_metrics_list_every_rule_generically() -> None:
         assert rule.replace("_", " ") in html, rule
     lines = {line.split(": ", 1)[0][2:]: line for line in html.splitlines()[1:]}
     assert "room left" in lines["daily loss"] and "room left" in lines["weekly loss"]
-    assert "minutes left" in lines["flat by"]  # a time rule in its own words
+    assert " left)" in lines["flat by"] and "minutes" not in lines["flat by"]  # a time rule in its own words
     assert "trades today" in lines["trade count"]
     model = ReadModel([m])
     view = model.capture()

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from riskmon.models import AlertEvent, AlertStatus, Severity
-from riskmon.notify.telegram_format import DayAlert, DayFigures, alert_html, fit, num, share, summary_html
-from tests.builders import D, ts
+from riskmon.notify.telegram_format import (
+    DayAlert,
+    DayFigures,
+    alert_html,
+    fit,
+    limits_html,
+    num,
+    share,
+    summary_html,
+)
+from riskmon.rules.base import hours_minutes
+from tests.builders import D, preset_monitor, snap, ts
 
 
 def event(**changes: object) -> AlertEvent:
@@ -98,3 +108,26 @@ def test_long_replies_are_cut_at_a_line() -> None:
     html = "\n".join(f"<b>line {n}</b>" for n in range(10))
     assert fit(html, 1000) == html
     assert fit(html, 60) == "<b>line 0</b>\n<b>line 1</b>\n<b>line 2</b>\n… 7 more line(s)"
+
+
+def test_limits_shows_a_rule_that_is_not_a_money_floor_in_its_own_words() -> None:
+    m = preset_monitor("basic", "100000", consistency={"enabled": True})
+    first = m.process(snap("2026-03-02 10:00", "100000"))
+    assert first is not None
+    line = next(x for x in limits_html(first).splitlines() if "consistency" in x)
+    assert "no total profit yet" in line and "0.00 of 0.00" not in line
+    m.process(snap("2026-03-02 23:59", "101000"))  # day 1 closed 1,000.00
+    today = m.process(snap("2026-03-03 00:01", "101200"))  # today 200.00 so far
+    assert today is not None
+    line = next(x for x in limits_html(today).splitlines() if "consistency" in x)
+    assert "best day 1,000.00 is 83.3% of the total profit 1,200.00 (limit 50.0%)" in line
+    assert " of 600.00" not in line and "room left" not in line
+    daily = next(x for x in limits_html(today).splitlines() if "daily loss" in x)
+    assert "room left" in daily  # a money floor keeps its figures
+
+
+def test_time_left_reads_in_hours_and_minutes() -> None:
+    assert hours_minutes(timedelta(minutes=850)) == "14 h 10 min"
+    assert hours_minutes(timedelta(hours=1)) == "1 h 00 min"
+    assert hours_minutes(timedelta(minutes=59, seconds=59)) == "59 min"
+    assert hours_minutes(timedelta(seconds=59)) == "59 s"
