@@ -23,6 +23,8 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.fakes.http_server import JsonHttpServer
+
 BOT_ID = 4242
 MAX_TEXT = 4096  # the Bot API's limit on a message's text, counted after entity parsing
 
@@ -63,15 +65,14 @@ class FakeTelegram:
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
-    _server: asyncio.Server | None = None
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
-    port: int = 0
+    _http: JsonHttpServer | None = None
 
     # -- test controls --------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        assert self._http is not None, "start() first"
+        return self._http.url
 
     def fail(self, method: str, status: int, description: str = "", retry_after: int | None = None, times: int = 1):
         for _ in range(times):
@@ -134,48 +135,23 @@ class FakeTelegram:
     # -- server ---------------------------------------------------------------------------------
 
     async def start(self) -> FakeTelegram:
-        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._http = JsonHttpServer(self._handle)
+        await self._http.start()
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+        if self._http is not None:
+            await self._http.stop()
 
     def _push(self, body: dict[str, Any]) -> None:
         self._updates.append({"update_id": next(self._update_ids), **body})
         self._new_update.set()
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                request_line = await reader.readline()
-                if not request_line:
-                    return
-                _, path, _ = request_line.decode().split(" ", 2)
-                headers: dict[str, str] = {}
-                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                status, payload = await self._dispatch(path, headers.get("content-type", ""), body)
-                data = json.dumps(payload).encode()
-                writer.write(
-                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                    f"Connection: keep-alive\r\n\r\n".encode()
-                    + data
-                )
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    async def _handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        status, payload = await self._dispatch(path, headers.get("content-type", ""), body)
+        return status, payload, {}
 
     async def _dispatch(self, path: str, content_type: str, body: bytes) -> tuple[int, dict[str, Any]]:
         prefix = f"/bot{self.token}/"
