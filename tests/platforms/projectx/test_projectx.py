@@ -256,9 +256,9 @@ async def test_a_silent_hub_is_dropped_after_the_server_timeout(
 
     consumer = asyncio.create_task(consume())
     try:
-        await until(lambda: len(gateway_fake.hubs) == 2)
+        await until(lambda: len(gateway_fake.hubs) == 2, within=30.0)
         gateway_fake.go_silent()
-        await until(lambda: "nothing from the" in caplog.text)
+        await until(lambda: "nothing from the" in caplog.text, within=30.0)
         assert "hub for 0.6 s; reconnecting" in caplog.text
     finally:
         consumer.cancel()
